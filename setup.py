@@ -14,7 +14,7 @@ def _reqs(key: str) -> list[str]:
 
 
 setuptools.setup(
-    name=cfg["repo"],
+    name=cfg["lib_name"],
     version=cfg["version"],
     description=cfg["description"],
     long_description=open("README.md", encoding="utf-8").read(),
