@@ -1,0 +1,93 @@
+"""The platform layer on real engines: configuration, Spark + Delta, PostgreSQL over JDBC, secrets."""
+from __future__ import annotations
+
+import io
+import logging
+
+import pytest
+
+from globalbev.config import ConfigError, load_config, storage_path, table_name
+from globalbev.postgres import pg_query, read_postgres
+from globalbev.runtime import SetupError, check_java, register_local_tables
+from globalbev.secrets import SecretNotFound, get_secret, install_redaction
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("env,expected", [("local", "silver.customers"), ("dev", "globalbev_dev.silver.customers"),
+                                          ("test", "globalbev_test.silver.customers"), ("prod", "globalbev_prod.silver.customers")])
+def test_table_names_per_environment(env, expected):
+    assert table_name("silver", "customers", load_config(env, environ={})) == expected
+
+
+@pytest.mark.unit
+def test_storage_roots():
+    assert storage_path("landing", cfg=load_config("dev", environ={})).startswith("/Volumes/globalbev_dev/")
+    assert storage_path("x", cfg=load_config("prod", environ={})).startswith("abfss://")
+    assert storage_path("x", cfg=load_config("local", environ={"GLOBALBEV_DATA_ROOT": "dbfs:/tmp/gb"})) == "dbfs:/tmp/gb/x"
+    with pytest.raises(ConfigError, match="choose one of"):
+        load_config("qa")
+
+
+@pytest.mark.unit
+def test_missing_java_is_a_clear_message():
+    with pytest.raises(SetupError, match="openjdk-17"):
+        check_java({"JAVA_HOME": "/no/such/jdk"})
+    assert check_java() in (17, 21)
+
+
+@pytest.mark.integration
+def test_spark_session_is_local_delta_utc(spark, test_config):
+    assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
+    assert spark.conf.get("spark.sql.shuffle.partitions") == "4"
+    assert "DeltaSparkSessionExtension" in spark.conf.get("spark.sql.extensions")
+
+
+@pytest.mark.integration
+def test_delta_time_travel_and_table_reregistration(spark, test_config):
+    name = table_name("ops", "platform_check", test_config)
+    spark.sql(f"CREATE OR REPLACE TABLE {name} (id INT) USING DELTA")
+    spark.sql(f"INSERT INTO {name} VALUES (1), (2)")
+    spark.sql(f"INSERT INTO {name} VALUES (3)")
+    assert spark.sql(f"SELECT count(*) FROM {name} VERSION AS OF 1").first()[0] == 2
+    assert spark.table(name).count() == 3
+    # Tables written by an earlier process are only files in the warehouse: a new session registers them.
+    earlier = f"{test_config.storage_root}/warehouse/ops.db/written_earlier"
+    spark.range(5).write.format("delta").mode("overwrite").save(earlier)
+    assert "ops.written_earlier" in register_local_tables(spark, test_config)
+    assert spark.table("ops.written_earlier").count() == 5
+
+
+@pytest.mark.integration
+def test_postgres_partitioned_jdbc_read(spark, pg_server):
+    pg_query(pg_server, "DROP TABLE IF EXISTS platform_check")
+    pg_query(pg_server, "CREATE TABLE platform_check (id int primary key, sku text)")
+    pg_query(pg_server, "INSERT INTO platform_check SELECT g, 'SKU-' || g FROM generate_series(1, 1000) g")
+    df = read_postgres(spark, pg_server, "platform_check", partition_column="id", num_partitions=4)
+    assert df.rdd.getNumPartitions() == 4
+    assert df.count() == 1000 and df.agg({"id": "sum"}).first()[0] == 500500
+
+
+@pytest.mark.unit
+def test_secret_never_in_logs_or_exception_text(monkeypatch):
+    monkeypatch.setenv("GLOBALBEV_SECRET_POSTGRES_PASSWORD", "Sup3r-S3cret-pw")
+    cfg = load_config("local")
+    secret = get_secret("postgres", "password", cfg)
+    install_redaction()
+    buf = io.StringIO()
+    log = logging.getLogger("globalbev.test.secrets")
+    handler = logging.StreamHandler(buf)
+    log.addHandler(handler)
+    try:
+        log.error("connecting with password=%s", secret)
+        try:
+            raise ConnectionError(f"auth failed for {secret}")
+        except ConnectionError:
+            log.exception("connect failed")
+        log.warning({"password": secret})
+    finally:
+        log.removeHandler(handler)
+    out = buf.getvalue()
+    assert secret not in out and out.count("[REDACTED]") >= 3
+    with pytest.raises(SecretNotFound) as err:
+        get_secret("postgres", "nothing", cfg)
+    assert secret not in str(err.value) and "GLOBALBEV_SECRET_POSTGRES_NOTHING" in str(err.value)
