@@ -662,7 +662,7 @@ def _cmd_list(args) -> int:
     for name, spec in TESTS.items():
         have = sum(q["exam"] == name for q in questions)
         t.add_row(name, spec.title, f"{have}" + ("" if have == spec.size else f" of {spec.size}"), str(spec.minutes),
-                  ", ".join(f"{SECTIONS[s][0]} {n}" for s, n in spec.sections.items()))
+                  ", ".join(f"{s} {n}" for s, n in spec.sections.items()))
     Console().print(t)
     return 0
 
@@ -697,13 +697,23 @@ def _cmd_validate(args) -> int:
     return 1 if problems else 0
 
 
+def _friendly(command: Callable) -> Callable:
+    def run(args) -> int:
+        try:
+            return command(args)
+        except (BankError, KeyError) as e:
+            print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
+            return 1
+    return run
+
+
 def register_cli(subparsers) -> argparse.ArgumentParser:
     """Add the `exam` command (list, take, review, history, validate) to an argparse subparsers object."""
     exam = subparsers.add_parser("exam", help="mock exams for the Databricks Certified Data Engineer Associate",
                                  description="Take the six mock exams, review results and see your progress.")
     sub = exam.add_subparsers(dest="exam_command", metavar="SUBCOMMAND", required=True)
     p = sub.add_parser("list", help="the six tests: size, time limit, sections")
-    p.set_defaults(func=_cmd_list)
+    p.set_defaults(func=_friendly(_cmd_list))
     p = sub.add_parser("take", help="take a test in the terminal, one question at a time",
                        description=f"Take a test with a timer; submitted automatically when time is up. {RUNNER_HELP}")
     p.add_argument("name", choices=list(TESTS), help="which test")
@@ -711,15 +721,15 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="seed for --shuffle (default: from the clock)")
     p.add_argument("--minutes", type=float, help="time limit in minutes (default: the test's own)")
     p.add_argument("--no-save", action="store_true", help="do not save the result")
-    p.set_defaults(func=_cmd_take)
+    p.set_defaults(func=_friendly(_cmd_take))
     p = sub.add_parser("review", help="a saved result with the explanation of every missed question")
     p.add_argument("result", metavar="RESULT_FILE_OR_ID", help="a result .json file, or its id (see `history`)")
-    p.set_defaults(func=_cmd_review)
+    p.set_defaults(func=_friendly(_cmd_review))
     p = sub.add_parser("history", help="your attempts per test: scores, best and latest")
     p.add_argument("--test", choices=list(TESTS), help="only this test")
-    p.set_defaults(func=_cmd_history)
+    p.set_defaults(func=_friendly(_cmd_history))
     p = sub.add_parser("validate", help="check the question bank (schema, answers, explanations, sizes, duplicates)")
-    p.set_defaults(func=_cmd_validate)
+    p.set_defaults(func=_friendly(_cmd_validate))
     return exam
 
 
