@@ -1,0 +1,157 @@
+"""Where generated data lands: PostgreSQL (COPY through psycopg 3), operational CSV files, the landing zone.
+
+Every writer returns the number of bytes it wrote (the raw-output figure the benchmark reports).
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+
+# PostgreSQL DDL of schema `shop` (the README's contract). No foreign keys: injected orphans must load.
+TABLES: dict[str, list[tuple[str, str]]] = {
+    "markets": [("market_code", "text"), ("market_name", "text"), ("currency", "text"),
+                ("fx_to_usd", "numeric(12,6)"), ("calling_code", "int"), ("timezone", "text"),
+                ("updated_at", "timestamptz")],
+    "customers": [("customer_id", "bigint"), ("market_code", "text"), ("first_name", "text"), ("last_name", "text"),
+                  ("email", "text"), ("phone", "text"), ("street", "text"), ("city", "text"), ("postal_code", "text"),
+                  ("signup_date", "date"), ("marketing_consent", "boolean"), ("updated_at", "timestamptz"),
+                  ("deleted_at", "timestamptz")],
+    "products": [("sku", "text"), ("brand", "text"), ("product_name", "text"), ("category", "text"),
+                 ("size_ml", "int"), ("pack_size", "int"), ("list_price_usd", "numeric(10,2)"),
+                 ("launched_on", "date"), ("updated_at", "timestamptz")],
+    "batches": [("batch_id", "bigint"), ("sku", "text"), ("plant", "text"), ("manufacture_date", "date"),
+                ("expiry_date", "date"), ("updated_at", "timestamptz")],
+    "orders": [("order_id", "bigint"), ("customer_id", "bigint"), ("market_code", "text"), ("order_ts", "timestamptz"),
+               ("channel", "text"), ("status", "text"), ("currency", "text"), ("order_total", "numeric(14,2)"),
+               ("updated_at", "timestamptz")],
+    "order_lines": [("order_id", "bigint"), ("line_no", "int"), ("sku", "text"), ("batch_id", "bigint"),
+                    ("quantity", "int"), ("unit_price", "numeric(12,2)"), ("discount_pct", "numeric(5,2)"),
+                    ("line_amount", "numeric(14,2)"), ("updated_at", "timestamptz")],
+    "payments": [("payment_id", "bigint"), ("order_id", "bigint"), ("method", "text"), ("amount", "numeric(14,2)"),
+                 ("currency", "text"), ("card_brand", "text"), ("card_last4", "text"), ("paid_at", "timestamptz"),
+                 ("updated_at", "timestamptz")],
+    "warehouses": [("warehouse_id", "text"), ("market_code", "text"), ("city", "text"), ("capacity_units", "int"),
+                   ("updated_at", "timestamptz")],
+    "inventory": [("warehouse_id", "text"), ("sku", "text"), ("on_hand", "int"), ("reserved", "int"),
+                  ("reorder_point", "int"), ("updated_at", "timestamptz")],
+}
+PRIMARY_KEYS = {"markets": "market_code", "customers": "customer_id", "products": "sku", "batches": "batch_id",
+                "orders": "order_id", "order_lines": "order_id, line_no", "payments": "payment_id",
+                "warehouses": "warehouse_id", "inventory": "warehouse_id, sku"}
+UPSERT_TABLES = {"customers", "inventory"}  # later days change existing rows of these tables
+
+
+def csv_bytes(table: pa.Table, *, header: bool = True, delimiter: str = ",", quoting: str = "needed",
+              eol: str = "\n", header_names: list[str] | None = None) -> bytes:
+    """The table as CSV bytes (Arrow's writer; unquoted empty field = NULL, "" = empty string)."""
+    if header_names is not None:
+        table = table.rename_columns(header_names)
+    buf = io.BytesIO()
+    pcsv.write_csv(table, buf, pcsv.WriteOptions(include_header=header, delimiter=delimiter,
+                                                 quoting_style=quoting, eol=eol))
+    return buf.getvalue()
+
+
+def lines_bytes(lines: pa.Array) -> bytes:
+    """Concatenate a string array whose values already end in '\\n' (zero-copy slice of Arrow's data buffer)."""
+    lines = pc.cast(lines, pa.string()) if lines.type != pa.string() else lines
+    if len(lines) == 0:
+        return b""
+    lines = pa.concat_arrays([lines]) if lines.offset else lines
+    offsets = np.frombuffer(lines.buffers()[1], np.int32, len(lines) + 1)
+    return lines.buffers()[2].to_pybytes()[offsets[0]:offsets[-1]]
+
+
+def write_file(path: Path, data: bytes) -> int:
+    """Write bytes to a file (creating folders); returns the byte count."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return len(data)
+
+
+class FileSink:
+    """Operational tables as COPY-compatible CSV under <root>/operational/<table>/day=NNN/ (no PostgreSQL)."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root) / "operational"
+        self._parts: dict[tuple[str, int], int] = {}
+
+    def begin_day(self, day: int, drift_columns: dict[str, list[tuple[str, str]]]) -> None:
+        pass
+
+    def write(self, table: str, day: int, data: pa.Table, op: str = "insert") -> int:
+        if day > 0:
+            data = data.append_column("_op", pa.array([op] * len(data), pa.string()))
+        part = self._parts.get((table, day), 0)
+        self._parts[(table, day)] = part + 1
+        return write_file(self.root / table / f"day={day:03d}" / f"{table}-d{day:03d}-c{part:04d}.csv",
+                          csv_bytes(data))
+
+    def end_day(self, day: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class PostgresSink:
+    """Operational tables in PostgreSQL schema `shop`, loaded with COPY; later days upsert through temp tables."""
+
+    def __init__(self, url: str):
+        import psycopg
+        self.conn = psycopg.connect(url, autocommit=False)
+        self.columns = {t: list(cols) for t, cols in TABLES.items()}
+
+    def begin_day(self, day: int, drift_columns: dict[str, list[tuple[str, str]]]) -> None:
+        with self.conn.cursor() as cur:
+            if day == 0:
+                cur.execute("DROP SCHEMA IF EXISTS shop CASCADE")
+                cur.execute("CREATE SCHEMA shop")
+                for table, cols in TABLES.items():
+                    cur.execute(f"CREATE TABLE shop.{table} ({', '.join(f'{c} {t}' for c, t in cols)})")
+            for table, cols in drift_columns.items():
+                for col, typ in cols:
+                    if (col, typ) not in self.columns[table]:
+                        cur.execute(f"ALTER TABLE shop.{table} ADD COLUMN {col} {typ}")
+                        self.columns[table].append((col, typ))
+        self.conn.commit()
+
+    def write(self, table: str, day: int, data: pa.Table, op: str = "insert") -> int:
+        payload = csv_bytes(data, header=False)
+        cols = ", ".join(data.column_names)
+        with self.conn.cursor() as cur:
+            if day > 0 and table in UPSERT_TABLES:
+                cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS stage_{table} (LIKE shop.{table}) ON COMMIT DROP")
+                cur.execute(f"TRUNCATE stage_{table}")
+                with cur.copy(f"COPY stage_{table} ({cols}) FROM STDIN (FORMAT csv)") as copy:
+                    copy.write(payload)
+                keys = PRIMARY_KEYS[table]
+                sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in data.column_names if c not in keys.split(", "))
+                cur.execute(f"INSERT INTO shop.{table} ({cols}) SELECT {cols} FROM stage_{table} "
+                            f"ON CONFLICT ({keys}) DO UPDATE SET {sets}")
+            else:
+                with cur.copy(f"COPY shop.{table} ({cols}) FROM STDIN (FORMAT csv)") as copy:
+                    copy.write(payload)
+        return len(payload)
+
+    def end_day(self, day: int) -> None:
+        with self.conn.cursor() as cur:
+            if day == 0:
+                for table, key in PRIMARY_KEYS.items():
+                    cur.execute(f"ALTER TABLE shop.{table} ADD PRIMARY KEY ({key})")
+                cur.execute("CREATE INDEX ON shop.customers (updated_at)")
+                cur.execute("CREATE INDEX ON shop.orders (updated_at)")
+                cur.execute("CREATE INDEX ON shop.order_lines (updated_at)")
+        self.conn.commit()
+        with self.conn.cursor() as cur:
+            self.conn.autocommit = True
+            cur.execute("ANALYZE")
+            self.conn.autocommit = False
+
+    def close(self) -> None:
+        self.conn.close()
