@@ -868,7 +868,7 @@ def generate(cfg: GenerationConfig) -> GenerationResult:
             sink.close()
     result = GenerationResult(root, manifest_dir, cfg.days, rows, files, nbytes, defects,
                               time.perf_counter() - t0, cfg.pg_url)
-    summary = {"config": {k: v for k, v in vars(cfg).items() if k not in ("pg_url", "progress")},
+    summary = {"config": {k: v for k, v in vars(cfg).items() if k not in ("pg_url", "progress", "root")},
                "days": cfg.days, "rows": rows, "files": files, "bytes": nbytes, "defects": defects,
                "drift": [vars(x) for x in spec.drift_schedule(cfg.customer_drift_day, cfg.json_drift_day)
                          if x.day < cfg.days],
