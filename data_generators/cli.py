@@ -84,10 +84,10 @@ def _generate(args) -> int:
         cfg.pg_url = args.pg_url
         result = generate(cfg)
     else:
-        from globalbev.postgres import start_embedded_postgres
-        server = start_embedded_postgres(root / "pg")  # left running for the pipeline; `doctor` reports it
-        cfg.pg_url = server.url
-        result = generate(cfg)
+        from globalbev.postgres import embedded_postgres
+        with embedded_postgres(root / "pg") as server:  # stopped afterwards; the data stays under <root>/pg
+            cfg.pg_url = server.url
+            result = generate(cfg)
     print_summary(result)
     return 0
 
