@@ -32,9 +32,10 @@ from rich.text import Text
 __all__ = ['SECTIONS', 'PASS_MARK', 'TESTS', 'RATIO_MAX', 'JACCARD_MAX', 'RUNNER_HELP', 'ExamSpec', 'BankError', 'find_exams_dir',
            'load_schema', 'required_answers', 'semantic_problems', 'question_problems', 'read_bank', 'bank_problems',
            'load_bank', 'composition_problems', 'stem_similarity', 'similar_stems', 'Exam', 'assemble_exam',
-           'shuffle_options', 'parse_letters', 'ExamResult', 'score_answers', 'format_time', 'render_question',
-           'section_table', 'show_result', 'results_dir', 'save_result', 'Attempt', 'start_test', 'timed_input',
-           'run_attempt', 'load_results', 'find_result', 'history', 'history_table', 'register_cli', 'main']
+           'shuffle_options', 'parse_letters', 'ExamResult', 'score_answers', 'format_time', 'reflow',
+           'render_question', 'section_table', 'show_result', 'results_dir', 'save_result', 'Attempt', 'start_test',
+           'timed_input', 'run_attempt', 'load_results', 'find_result', 'history', 'history_table', 'register_cli',
+           'main']
 
 # %% ../notebooks/90_exams.ipynb #c005
 SECTIONS: dict[str, tuple[str, float]] = {
@@ -334,23 +335,28 @@ def format_time(seconds: float) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
+def reflow(text: str) -> str:
+    """Text with the YAML's hard line breaks joined, blank-line paragraphs kept, so the terminal wraps it."""
+    return re.sub(r"(?<!\n)\n(?!\n)", " ", text.strip())
+
+
 def render_question(q: dict, number: int, total: int, chosen: Iterable[str] = (), flagged: bool = False,
                     time_left: float | None = None, reveal: bool = False) -> Panel:
     """A rich panel for one question; with `reveal`, the correct letters and every option's explanation."""
     chosen = set(chosen)
-    parts: list = [Text(q["stem"].strip())]
+    parts: list = [Text(reflow(q["stem"]))]
     if q.get("code"):
         parts.append(Syntax(q["code"].rstrip(), q["code_language"], theme="monokai", word_wrap=True, padding=1))
     for letter, text in q["options"].items():
         right = reveal and letter in q["answer"]
         style = "bold green" if right else ("bold cyan" if letter in chosen else "")
-        parts.append(Text(f"{'●' if letter in chosen else '○'} {letter}. {text}", style=style))
+        parts.append(Text(f"{'●' if letter in chosen else '○'} {letter}. {reflow(text)}", style=style))
     if reveal:
         parts.append(Text(f"\nCorrect: {', '.join(q['answer'])}    Yours: {', '.join(sorted(chosen)) or '—'}",
                           style="bold"))
         for letter, why in q["explanations"].items():
             mark, style = ("✔", "green") if letter in q["answer"] else ("✘", "red")
-            parts.append(Text(f"{mark} {letter}: {why.strip()}", style=style))
+            parts.append(Text(f"{mark} {letter}: {reflow(why)}", style=style))
     title = f"Question {number}/{total}" + ("  ⚑ flagged" if flagged else "")
     if reveal:
         title += f"  ·  {q['id']}  ·  {SECTIONS[q['section']][0]}"
@@ -565,6 +571,8 @@ def run_attempt(attempt: Attempt, input_fn: Callable[[str], str | None] | None =
     while a.result is None:
         if a.time_left() <= 0:
             break
+        if con.is_terminal:
+            con.clear()
         a.show(cur)
         if note:
             con.print(note)
