@@ -463,6 +463,30 @@ def order_chunk(cfg: GenerationConfig, st: State, products: Products, day: int, 
 # ----------------------------------------------------------------------------------------------------
 # Partner orders (landing CSV)
 # ----------------------------------------------------------------------------------------------------
+def _iso_t(values: np.ndarray, unit: str) -> pa.Array:
+    """pc.strftime(<UTC timestamps>, "%Y-%m-%dT%H:%M:%S") (sub-second digits included), via the fast naive cast."""
+    return pc.replace_substring(pc.cast(pa.array(values, pa.timestamp(unit)), pa.string()), " ", "T",
+                                max_replacements=1)
+
+
+def _format_seconds(secs: np.ndarray, fmt_i: np.ndarray, formats: list[str]) -> pa.Array:
+    """Row i is UTC epoch second secs[i] written with formats[fmt_i[i]] (pc.strftime's text, computed cheaply):
+    date-only formats are formatted once per distinct day and looked up; the time format through `_iso_t`."""
+    days, inv = np.unique(secs // DAY_SECONDS, return_inverse=True)
+    midnight = pa.array(days * DAY_SECONDS, pa.timestamp("s", tz="UTC"))
+    timed = [i for i, fm in enumerate(formats) if any(x in fm for x in ("%H", "%M", "%S", "%T", "%I", "%p"))]
+    table = [pc.strftime(midnight, format=fm) if i not in timed else pa.nulls(len(days), pa.string())
+             for i, fm in enumerate(formats)]
+    out = pa.concat_arrays(table).take(pa.array(np.asarray(fmt_i, np.int64) * len(days) + inv.ravel()))
+    for i in timed:
+        mask = np.asarray(fmt_i) == i
+        if mask.any():
+            text = _iso_t(secs[mask], "s") if formats[i] == "%Y-%m-%dT%H:%M:%S" else \
+                pc.strftime(pa.array(secs[mask], pa.timestamp("s", tz="UTC")), format=formats[i])
+            out = pc.replace_with_mask(out, pa.array(mask), text)
+    return out
+
+
 PARTNER_OF_MARKET = np.array([next(i for i, p in enumerate(spec.PARTNERS) if mk.code in p.markets) for mk in MARKETS])
 PARTNER_PREFIX = pa.array([p.name[:2].upper() + "-" for p in spec.PARTNERS])
 PARTNER_NAMES = pa.array([p.name for p in spec.PARTNERS])
@@ -484,12 +508,11 @@ def partner_chunk(cfg: GenerationConfig, st: State, products: Products, day: int
     nl = len(pos)
     line_no = np.arange(nl) - np.repeat(np.cumsum(k) - k, k) + 1
     lp, lm = partner[pos], m[pos]
-    ts = pa.array((dates[pos].astype(np.int64) * DAY_SECONDS + rng.integers(0, DAY_SECONDS, n)[pos]),
-                  pa.timestamp("s", tz="UTC"))
+    secs = dates[pos].astype(np.int64) * DAY_SECONDS + rng.integers(0, DAY_SECONDS, n)[pos]
     mixed = rng.random(nl) < cfg.rate("landing/partner_orders.date_format_mixed")
     fmt_i = np.where(mixed, len(spec.PARTNERS) + rng.integers(0, len(spec.ALT_DATE_FORMATS), nl), lp)
     formats = [p.date_format for p in spec.PARTNERS] + list(spec.ALT_DATE_FORMATS)
-    order_date = pc.choose(pa.array(fmt_i.astype(np.int8)), *[pc.strftime(ts, format=f) for f in formats])
+    order_date = _format_seconds(secs, fmt_i, formats)
     hot = rng.random(nl) < cfg.hot_sku_share
     prod = np.where(hot, 0, 1 + (rng.random(nl) * (products.n - 1)).astype(np.int64))
     orphan = rng.random(nl) < cfg.rate("landing/partner_orders.orphan_product")
@@ -578,10 +601,9 @@ def inventory_chunk(cfg: GenerationConfig, st: State, products: Products, day: i
     null_wh = bursts(rng, n, cfg.rate("landing/inventory_events.null_burst"), 10, 100)
     dup = rng.random(n) < cfg.rate("landing/inventory_events.duplicate_exact")
 
-    ts = pa.array(ts_ms, pa.timestamp("ms", tz="UTC"))
     wh_json = pc.if_else(pa.array(null_wh), "null",
                          _join('"', pa.array(WAREHOUSE_IDS).take(pa.array(wh)), '"'))
-    parts = ['{"event_id":', _str(event_id), ',"event_ts":"', pc.strftime(ts, format="%Y-%m-%dT%H:%M:%S"),
+    parts = ['{"event_id":', _str(event_id), ',"event_ts":"', _iso_t(ts_ms, "ms"),
              'Z","warehouse_id":', wh_json, ',"sku":"', products.sku.take(pa.array(prod)), '","event_type":"',
              pa.array(spec.INVENTORY_EVENT_TYPES).take(pa.array(etype)), '","quantity_delta":', _str(delta),
              ',"on_hand_after":', _str(on_hand), ',"reserved":', _str(reserved), ',"reorder_point":', _str(reorder)]
