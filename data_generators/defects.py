@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .sinks import json_pretty
 from .spec import DEFECTS, DEFECTS_BY_ID, GenerationConfig, as_of, drift_schedule
 
 _M1, _M2, _M3 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB), np.uint64(0x9E3779B97F4A7C15)
@@ -84,7 +85,7 @@ class DayManifest:
     def write(self, manifest_dir: Path) -> Path:
         manifest_dir.mkdir(parents=True, exist_ok=True)
         path = manifest_dir / f"day={self.day:03d}.json"
-        path.write_text(json.dumps(self.to_json(), indent=1, sort_keys=True, default=_plain), encoding="utf-8")
+        path.write_text(json_pretty(self.to_json(), indent=1, sort_keys=True, default=_plain), encoding="utf-8")
         return path
 
 

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from . import spec
 from .defects import DayManifest, bursts, hash_uniform
 from .pools import Pools, build_pools
-from .sinks import FileSink, PostgresSink, csv_bytes, lines_bytes, write_file
+from .sinks import FileSink, PostgresSink, csv_bytes, json_pretty, lines_bytes, write_file
 from .spec import GenerationConfig, MARKETS, as_of
 
 EPOCH = dt.date(1970, 1, 1)
@@ -703,7 +703,7 @@ def write_nutrition(cfg: GenerationConfig, st: State, products: Products, day: i
         doc = nutrition_doc(cfg, products, int(p), int(st.doc_version[p]), day, over)
         if over:
             man.record("landing/nutrition.ingredient_percent_over_100", [doc["sku"]])
-        data = (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
+        data = (json_pretty(doc, indent=2) + "\n").encode()
         nbytes += write_file(root / "landing" / "nutrition" / f"day={day:03d}" / f"{doc['sku']}.json", data)
     return len(which), len(which), nbytes
 

@@ -5,6 +5,7 @@ Every writer returns the number of bytes it wrote (the raw-output figure the ben
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -112,6 +113,57 @@ def lines_bytes(lines: pa.Array) -> bytes:
     lines = pa.concat_arrays([lines]) if lines.offset else lines
     offsets = np.frombuffer(lines.buffers()[1], np.int32, len(lines) + 1)
     return lines.buffers()[2].to_pybytes()[offsets[0]:offsets[-1]]
+
+
+def json_pretty(obj, indent: int = 2, sort_keys: bool = False, default=None) -> str:
+    """json.dumps(obj, indent=indent, ensure_ascii=False, sort_keys=..., default=...), same text, without the
+    stdlib's slow pure-Python path (it is only used when indent is None); anything unusual goes to json.dumps."""
+    try:
+        return _pretty(obj, "\n", " " * indent, sort_keys, default)
+    except _NotPlain:
+        return json.dumps(obj, indent=indent, ensure_ascii=False, sort_keys=sort_keys, default=default)
+
+
+class _NotPlain(Exception):
+    pass
+
+
+_encode_str = json.encoder.encode_basestring  # the C implementation when available
+_INF = float("inf")
+
+
+def _pretty(o, nl: str, step: str, sort_keys: bool, default) -> str:
+    t = type(o)
+    if t is str:
+        return _encode_str(o)
+    if t is int:
+        return int.__repr__(o)
+    if t is float:
+        if o != o or o == _INF or o == -_INF:
+            raise _NotPlain
+        return float.__repr__(o)
+    if o is None:
+        return "null"
+    if o is True:
+        return "true"
+    if o is False:
+        return "false"
+    inner = nl + step
+    if t is dict:
+        if not o:
+            return "{}"
+        if any(type(k) is not str for k in o):
+            raise _NotPlain
+        items = sorted(o.items()) if sort_keys else o.items()
+        return "{" + inner + ("," + inner).join(_encode_str(k) + ": " + _pretty(v, inner, step, sort_keys, default)
+                                               for k, v in items) + nl + "}"
+    if t is list or t is tuple:
+        if not o:
+            return "[]"
+        return "[" + inner + ("," + inner).join(_pretty(v, inner, step, sort_keys, default) for v in o) + nl + "]"
+    if default is not None and not isinstance(o, (int, float, str, dict, list, tuple)):
+        return _pretty(default(o), nl, step, sort_keys, default)
+    raise _NotPlain
 
 
 def write_file(path: Path, data: bytes) -> int:
