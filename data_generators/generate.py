@@ -123,6 +123,11 @@ class State:
     def n_customers(self) -> int:
         return len(self.market)
 
+    def slice(self, lo: int, hi: int) -> "State":
+        """Copies of the per-customer arrays for customers lo..hi-1 only (what a worker needs for one chunk)."""
+        return State(self.market[lo:hi].copy(), self.signup[lo:hi].copy(), self.addr_ver[lo:hi].copy(),
+                     self.phone_ver[lo:hi].copy(), self.dup_kind[lo:hi].copy(), self.deleted[lo:hi].copy())
+
 
 @dataclass
 class Products:
@@ -249,22 +254,25 @@ def _customer_draws(cfg: GenerationConfig, ids: np.ndarray, addr_ver: np.ndarray
 
 
 def customer_rows(cfg: GenerationConfig, pools: Pools, st: State, ids: np.ndarray, day: int,
-                  deleted: np.ndarray | None = None) -> tuple[pa.Table, dict[str, np.ndarray]]:
-    """The current rows of customers `ids` and, per defect, a mask of the rows carrying it."""
+                  deleted: np.ndarray | None = None, base: int = 0) -> tuple[pa.Table, dict[str, np.ndarray]]:
+    """The current rows of customers `ids` and, per defect, a mask of the rows carrying it.
+
+    `st` may hold only customers base.. (see `State.slice`): its arrays are indexed with id - base."""
     s = cfg.seed
-    kind = st.dup_kind[ids]
+    kind = st.dup_kind[ids - base]
     person = np.where((kind == EXACT_DUP) | (kind == NEAR_DUP), ids - 1, ids)
     drawer = np.where(kind == EXACT_DUP, ids - 1, ids)
-    m = st.market[ids].astype(np.int64)
-    pa_ver, pp_ver = st.addr_ver[person], st.phone_ver[person]
-    d = _customer_draws(cfg, drawer, st.addr_ver[drawer], st.phone_ver[drawer])
+    m = st.market[ids - base].astype(np.int64)
+    pa_ver, pp_ver = st.addr_ver[person - base], st.phone_ver[person - base]
+    d = _customer_draws(cfg, drawer, st.addr_ver[drawer - base], st.phone_ver[drawer - base])
     # near duplicates and their originals keep a valid email (so lower(trim(email)) pairs them)
     near = (kind == NEAR_DUP) | (kind == NEAR_ORIG)
     d["email_group"] = np.where(near & (d["email_group"] == 2), 0, d["email_group"])
     # a near duplicate writes the phone in a format its original does not use
     is_near = kind == NEAR_DUP
     if is_near.any():
-        orig = _customer_draws(cfg, ids[is_near] - 1, st.addr_ver[ids[is_near] - 1], st.phone_ver[ids[is_near] - 1])
+        orig = _customer_draws(cfg, ids[is_near] - 1, st.addr_ver[ids[is_near] - 1 - base],
+                               st.phone_ver[ids[is_near] - 1 - base])
         shift = 1 + (hash_uniform(s, ids[is_near], F_PHONE_FMT, 7) * 4).astype(np.int64)
         fmt = np.where(orig["phone_group"] == 1, (orig["phone_fmt"] - 1 + shift) % 5 + 1, d["phone_fmt"][is_near])
         d["phone_group"][is_near] = 1
@@ -314,7 +322,7 @@ def customer_rows(cfg: GenerationConfig, pools: Pools, st: State, ids: np.ndarra
     postal = pc.if_else(pa.array(missing & (sv < 0.5)), pa.scalar(None, pa.string()), postal)
     postal = pc.if_else(pa.array(missing & (sv >= 0.5)), "", postal)
 
-    signup = np.where(kind == EXACT_DUP, st.signup[ids - 1], st.signup[ids])
+    signup = np.where(kind == EXACT_DUP, st.signup[ids - 1 - base], st.signup[ids - base])
     n = len(ids)
     cols = {"customer_id": pa.array(ids, pa.int64()), "market_code": MARKET_CODE_ARR.take(pa.array(m)),
             "first_name": first, "last_name": last, "email": email, "phone": phone, "street": street, "city": city,
@@ -368,13 +376,21 @@ def insert_customers(cfg: GenerationConfig, st: State, n_new: int, day: int) -> 
 def order_chunk(cfg: GenerationConfig, st: State, products: Products, day: int, chunk: int, dates: np.ndarray,
                 customers: np.ndarray, man: DayManifest) -> dict[str, pa.Table]:
     """Orders placed on `dates` (day numbers) by `customers`, with their lines and payments."""
+    market = st.market[np.minimum(customers, st.n_customers - 1)]
+    first_id = st.next_order_id
+    st.next_order_id += len(dates)
+    return order_tables(cfg, products, day, chunk, first_id, dates, customers, market, man)
+
+
+def order_tables(cfg: GenerationConfig, products: Products, day: int, chunk: int, first_id: int, dates: np.ndarray,
+                 customers: np.ndarray, market: np.ndarray, man) -> dict[str, pa.Table]:
+    """`order_chunk` without the state: order ids from `first_id`, `market` = each customer's market."""
     rng = np.random.default_rng([cfg.seed, 31, day, chunk])
     n = len(dates)
     r = lambda name: cfg.rate(name)  # noqa: E731
-    order_id = np.arange(st.next_order_id, st.next_order_id + n, dtype=np.int64)
-    st.next_order_id += n
+    order_id = np.arange(first_id, first_id + n, dtype=np.int64)
     today = day_number(as_of(day))
-    m = st.market[np.minimum(customers, st.n_customers - 1)].astype(np.int64)
+    m = np.asarray(market).astype(np.int64)
     # order date defects: future (any day) or late arriving (days >= 1), exclusive
     ud = rng.random(n)
     future = ud < r("shop.orders.future_order_date")
@@ -497,10 +513,17 @@ PARTNER_COLUMNS = ["partner", "partner_order_id", "line_no", "order_date", "mark
 def partner_chunk(cfg: GenerationConfig, st: State, products: Products, day: int, chunk: int, dates: np.ndarray,
                   man: DayManifest, root: Path) -> tuple[int, int, int]:
     """Write one chunk of partner orders (one file per partner); returns (rows, files, bytes)."""
+    first = st.next_partner_order
+    st.next_partner_order += len(dates)
+    return partner_files(cfg, products, day, chunk, first, dates, man, root)
+
+
+def partner_files(cfg: GenerationConfig, products: Products, day: int, chunk: int, first: int, dates: np.ndarray,
+                  man, root: Path) -> tuple[int, int, int]:
+    """`partner_chunk` without the state: partner order numbers from `first`."""
     rng = np.random.default_rng([cfg.seed, 41, day, chunk])
     n = len(dates)
-    num = np.arange(st.next_partner_order, st.next_partner_order + n)
-    st.next_partner_order += n
+    num = np.arange(first, first + n)
     m = np.searchsorted(_market_weights(cfg), rng.random(n), side="right")
     partner = PARTNER_OF_MARKET[m]
     k = rng.choice([1, 2, 3], n, p=[0.6, 0.3, 0.1])
@@ -577,6 +600,29 @@ def _grouped_reflected_walk(pair: np.ndarray, delta: np.ndarray, start: np.ndarr
 def inventory_chunk(cfg: GenerationConfig, st: State, products: Products, day: int, chunk: int, i0: int, n: int,
                     n_total: int, window: tuple[int, int], man: DayManifest, root: Path) -> tuple[int, int, int]:
     """Write one chunk of inventory events; returns (rows, files, bytes)."""
+    walk = inventory_walk(cfg, products, day, chunk, i0, n, n_total, window, st.on_hand)
+    carry_inventory(st, walk, man)
+    return inventory_files(cfg, products, day, chunk, i0, n, walk, man, root)
+
+
+@dataclass
+class InventoryWalk:
+    """An inventory chunk's draws and stock walk: the part that must run chunk after chunk (stock carries over)."""
+    ts_ms: np.ndarray
+    event_id: np.ndarray
+    wh: np.ndarray
+    prod: np.ndarray
+    etype: np.ndarray
+    delta: np.ndarray
+    pair: np.ndarray
+    on_hand: np.ndarray
+    reserved: np.ndarray
+    rng: np.random.Generator  # positioned after the walk's draws; `inventory_files` continues with it
+
+
+def inventory_walk(cfg: GenerationConfig, products: Products, day: int, chunk: int, i0: int, n: int, n_total: int,
+                   window: tuple[int, int], on_hand_start: np.ndarray) -> InventoryWalk:
+    """Draw one chunk of inventory events and walk the stock from `on_hand_start` (per warehouse x product)."""
     rng = np.random.default_rng([cfg.seed, 51, day, chunk])
     lo_ms, hi_ms = window
     ts_ms = lo_ms + ((np.arange(i0, i0 + n) + rng.random(n)) / n_total * (hi_ms - lo_ms)).astype(np.int64)
@@ -589,14 +635,32 @@ def inventory_chunk(cfg: GenerationConfig, st: State, products: Products, day: i
                       [-rng.integers(1, 13, n), rng.integers(20, 81, n),
                        rng.integers(1, 6, n) * np.where(rng.random(n) < 0.5, -1, 1)], 0)
     pair = wh * products.n + prod
-    on_hand = _grouped_reflected_walk(pair, delta, st.on_hand)
+    on_hand = _grouped_reflected_walk(pair, delta, on_hand_start)
     reserved = np.minimum(on_hand, rng.integers(0, 15, n))
-    last = np.zeros(len(st.on_hand), bool)
+    return InventoryWalk(ts_ms, event_id, wh, prod, etype, delta, pair, on_hand, reserved, rng)
+
+
+def carry_inventory(st: State, walk: InventoryWalk, man: DayManifest) -> None:
+    """Carry the chunk's closing stock into the state and note its stockouts and event ids in the manifest."""
+    pair, on_hand, event_id = walk.pair, walk.on_hand, walk.event_id
     order = np.argsort(pair, kind="stable")
     ends = np.r_[pair[order][1:] != pair[order][:-1], True]
     st.on_hand[pair[order][ends]] = on_hand[order][ends]
-    st.reserved[pair[order][ends]] = reserved[order][ends]
-    del last
+    st.reserved[pair[order][ends]] = walk.reserved[order][ends]
+    stock = man.facts.setdefault("stockouts", {"count": 0, "keys": []})
+    stock["keys"].extend(event_id[on_hand == 0].tolist())
+    stock["count"] = len(stock["keys"])
+    ids = man.facts.setdefault("inventory_event_ids", {"count": 0, "min": None, "max": None})
+    ids["count"] += len(event_id)
+    ids["min"] = int(event_id[0]) if ids["min"] is None else ids["min"]
+    ids["max"] = int(event_id[-1])
+
+
+def inventory_files(cfg: GenerationConfig, products: Products, day: int, chunk: int, i0: int, n: int,
+                    walk: InventoryWalk, man, root: Path) -> tuple[int, int, int]:
+    """Write one walked chunk of inventory events as JSON lines; returns (rows, files, bytes)."""
+    rng, event_id, ts_ms, wh, prod, etype = walk.rng, walk.event_id, walk.ts_ms, walk.wh, walk.prod, walk.etype
+    delta, pair, on_hand, reserved = walk.delta, walk.pair, walk.on_hand, walk.reserved
     reorder = 20 + (hash_uniform(cfg.seed, pair, 99) * 60).astype(np.int64)
     null_wh = bursts(rng, n, cfg.rate("landing/inventory_events.null_burst"), 10, 100)
     dup = rng.random(n) < cfg.rate("landing/inventory_events.duplicate_exact")
@@ -614,13 +678,6 @@ def inventory_chunk(cfg: GenerationConfig, st: State, products: Products, day: i
     lines = _join(*parts, "}\n")
     man.record("landing/inventory_events.duplicate_exact", event_id[dup])
     man.record("landing/inventory_events.null_burst", event_id[null_wh])
-    stock = man.facts.setdefault("stockouts", {"count": 0, "keys": []})
-    stock["keys"].extend(event_id[on_hand == 0].tolist())
-    stock["count"] = len(stock["keys"])
-    ids = man.facts.setdefault("inventory_event_ids", {"count": 0, "min": None, "max": None})
-    ids["count"] += n
-    ids["min"] = int(event_id[0]) if ids["min"] is None else ids["min"]
-    ids["max"] = int(event_id[-1])
 
     per_file = cfg.small_file_rows if cfg.small_files else n
     files = nbytes = rows = 0

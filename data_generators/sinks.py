@@ -183,13 +183,24 @@ class FileSink:
     def begin_day(self, day: int, drift_columns: dict[str, list[tuple[str, str]]]) -> None:
         pass
 
-    def write(self, table: str, day: int, data: pa.Table, op: str = "insert") -> int:
-        if day > 0:
-            data = data.append_column("_op", pa.array([op] * len(data), pa.string()))
+    def next_part(self, table: str, day: int) -> int:
+        """The number of the next file of `table` on `day` (files are numbered in write order)."""
         part = self._parts.get((table, day), 0)
         self._parts[(table, day)] = part + 1
-        return write_file(self.root / table / f"day={day:03d}" / f"{table}-d{day:03d}-c{part:04d}.csv",
-                          csv_bytes(data))
+        return part
+
+    def path(self, table: str, day: int, part: int) -> Path:
+        return self.root / table / f"day={day:03d}" / f"{table}-d{day:03d}-c{part:04d}.csv"
+
+    @staticmethod
+    def render(table: str, day: int, data: pa.Table, op: str = "insert") -> bytes:
+        """The file's bytes: CSV with a header, plus an `_op` column from day 1."""
+        if day > 0:
+            data = data.append_column("_op", pa.array(np.full(len(data), op, object), pa.string()))
+        return csv_bytes(data)
+
+    def write(self, table: str, day: int, data: pa.Table, op: str = "insert") -> int:
+        return write_file(self.path(table, day, self.next_part(table, day)), self.render(table, day, data, op))
 
     def end_day(self, day: int) -> None:
         pass
@@ -220,9 +231,17 @@ class PostgresSink:
                         self.columns[table].append((col, typ))
         self.conn.commit()
 
+    @staticmethod
+    def render(table: str, day: int, data: pa.Table, op: str = "insert") -> bytes:
+        """The COPY payload (CSV without header); can be built in another process."""
+        return csv_bytes(data, header=False)
+
     def write(self, table: str, day: int, data: pa.Table, op: str = "insert") -> int:
-        payload = csv_bytes(data, header=False)
-        cols = ", ".join(data.column_names)
+        return self.load(table, day, self.render(table, day, data, op), data.column_names, op)
+
+    def load(self, table: str, day: int, payload: bytes, column_names: list[str], op: str = "insert") -> int:
+        """COPY a rendered payload into shop.<table> (upserting customers and inventory from day 1)."""
+        cols = ", ".join(column_names)
         with self.conn.cursor() as cur:
             if day > 0 and table in UPSERT_TABLES:
                 cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS stage_{table} (LIKE shop.{table}) ON COMMIT DROP")
@@ -230,7 +249,7 @@ class PostgresSink:
                 with cur.copy(f"COPY stage_{table} ({cols}) FROM STDIN (FORMAT csv)") as copy:
                     copy.write(payload)
                 keys = PRIMARY_KEYS[table]
-                sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in data.column_names if c not in keys.split(", "))
+                sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in column_names if c not in keys.split(", "))
                 cur.execute(f"INSERT INTO shop.{table} ({cols}) SELECT {cols} FROM stage_{table} "
                             f"ON CONFLICT ({keys}) DO UPDATE SET {sets}")
             else:
