@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import math
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -746,23 +747,187 @@ def nutrition_doc(cfg: GenerationConfig, products: Products, p: int, version: in
 
 def write_nutrition(cfg: GenerationConfig, st: State, products: Products, day: int, man: DayManifest,
                     root: Path) -> tuple[int, int, int]:
+    """Write the day's nutrition documents; returns (rows, files, bytes)."""
+    which, versions, overs = nutrition_plan(cfg, st, products, day, man)
+    return nutrition_files(cfg, products, day, which, versions, overs, root)
+
+
+def nutrition_plan(cfg: GenerationConfig, st: State, products: Products, day: int,
+                   man: DayManifest) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The products that get a new document on `day`, their new versions and over-100 flags (recorded)."""
     rng = np.random.default_rng([cfg.seed, 62, day])
     if day == 0:
         which = np.arange(products.n)
     else:
         share = 0.10 if day == cfg.json_drift_day else 0.03
         which = np.sort(rng.choice(products.n, max(1, int(round(products.n * share))), replace=False))
-    rate = cfg.rate("landing/nutrition.ingredient_percent_over_100")
+    st.doc_version[which] += 1
+    versions = st.doc_version[which].copy()
+    overs = hash_uniform(cfg.seed, which, 63, versions) < cfg.rate("landing/nutrition.ingredient_percent_over_100")
+    if overs.any():
+        man.record("landing/nutrition.ingredient_percent_over_100", products.sku.take(pa.array(which[overs])).to_pylist())
+    return which, versions, overs
+
+
+def nutrition_files(cfg: GenerationConfig, products: Products, day: int, which: np.ndarray, versions: np.ndarray,
+                    overs: np.ndarray, root: Path) -> tuple[int, int, int]:
+    """Write one nested JSON document per product in `which`; returns (rows, files, bytes)."""
     nbytes = 0
-    for p in which:
-        st.doc_version[p] += 1
-        over = bool(hash_uniform(cfg.seed, np.array([p]), 63, int(st.doc_version[p]))[0] < rate)
-        doc = nutrition_doc(cfg, products, int(p), int(st.doc_version[p]), day, over)
-        if over:
-            man.record("landing/nutrition.ingredient_percent_over_100", [doc["sku"]])
+    folder = root / "landing" / "nutrition" / f"day={day:03d}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for p, version, over in zip(which.tolist(), versions.tolist(), overs.tolist()):
+        doc = nutrition_doc(cfg, products, p, version, day, over)
         data = (json_pretty(doc, indent=2) + "\n").encode()
-        nbytes += write_file(root / "landing" / "nutrition" / f"day={day:03d}" / f"{doc['sku']}.json", data)
+        (folder / f"{doc['sku']}.json").write_bytes(data)
+        nbytes += len(data)
     return len(which), len(which), nbytes
+
+
+# ----------------------------------------------------------------------------------------------------
+# Work units: run in a worker process (or inline); the parent applies their outputs in submission order,
+# so file names, PostgreSQL loads and the manifest come out exactly as in a single process.
+# ----------------------------------------------------------------------------------------------------
+@dataclass
+class _Context:
+    cfg: GenerationConfig
+    pools: Pools
+    products: Products
+    root: Path
+    files: bool  # operational tables as CSV files (written by the unit)
+    pg: bool  # operational tables to PostgreSQL (the unit renders the COPY payload, the parent loads it)
+
+
+@dataclass
+class _Output:
+    tables: list = field(default_factory=list)  # (table, day, op, rows, file bytes | None, payload | None, columns)
+    landed: list = field(default_factory=list)  # (dataset, rows, files, bytes)
+    records: list = field(default_factory=list)  # (defect id, keys, details), replayed into the day's manifest
+
+
+class _Recorder:
+    """Stands in for the DayManifest inside a work unit: keeps the `record` calls to replay them in order."""
+
+    def __init__(self, out: _Output):
+        self.out = out
+
+    def record(self, defect_id: str, keys, details: dict | None = None) -> None:
+        self.out.records.append((defect_id, keys.tolist() if isinstance(keys, np.ndarray) else list(keys), details))
+
+
+def _table_unit(ctx: _Context, table: str, day: int, data: pa.Table, op: str, part: int,
+                out: _Output | None = None) -> _Output:
+    out = out if out is not None else _Output()
+    file_bytes = payload = None
+    if ctx.files:
+        file_bytes = write_file(FileSink(ctx.root).path(table, day, part), FileSink.render(table, day, data, op))
+    if ctx.pg:
+        payload = PostgresSink.render(table, day, data, op)
+    out.tables.append((table, day, op, len(data), file_bytes, payload, data.column_names))
+    return out
+
+
+def _customers_unit(ctx: _Context, day: int, op: str, ids: np.ndarray, deleted: np.ndarray | None, st: State,
+                    base: int, part: int) -> _Output:
+    out = _Output()
+    tbl, masks = customer_rows(ctx.cfg, ctx.pools, st, ids, day, deleted, base)
+    _table_unit(ctx, "customers", day, tbl, op, part, out)
+    rec = _Recorder(out)
+    for name, mask in masks.items():
+        details = None
+        if name.startswith("duplicate") and mask.any():
+            details = dict(zip(ids[mask].tolist(), (ids[mask] - 1).tolist()))
+        rec.record(f"shop.customers.{name}", ids[mask], details)
+    return out
+
+
+def _orders_unit(ctx: _Context, day: int, chunk: int, first_id: int, dates: np.ndarray, customers: np.ndarray,
+                 market: np.ndarray, parts: dict[str, int]) -> _Output:
+    out = _Output()
+    tables = order_tables(ctx.cfg, ctx.products, day, chunk, first_id, dates, customers, market, _Recorder(out))
+    for table, data in tables.items():
+        _table_unit(ctx, table, day, data, "insert", parts[table], out)
+    return out
+
+
+def _partner_unit(ctx: _Context, day: int, chunk: int, first: int, dates: np.ndarray) -> _Output:
+    out = _Output()
+    out.landed.append(("landing/partner_orders",
+                       *partner_files(ctx.cfg, ctx.products, day, chunk, first, dates, _Recorder(out), ctx.root)))
+    return out
+
+
+def _inventory_unit(ctx: _Context, day: int, chunk: int, i0: int, n: int, walk: InventoryWalk) -> _Output:
+    out = _Output()
+    out.landed.append(("landing/inventory_events",
+                       *inventory_files(ctx.cfg, ctx.products, day, chunk, i0, n, walk, _Recorder(out), ctx.root)))
+    return out
+
+
+def _nutrition_unit(ctx: _Context, day: int, which: np.ndarray, versions: np.ndarray, overs: np.ndarray) -> _Output:
+    out = _Output()
+    out.landed.append(("landing/nutrition", *nutrition_files(ctx.cfg, ctx.products, day, which, versions, overs,
+                                                              ctx.root)))
+    return out
+
+
+_WORKER_CONTEXT: _Context | None = None
+
+
+def _init_worker(ctx: _Context) -> None:
+    global _WORKER_CONTEXT
+    _WORKER_CONTEXT = ctx
+
+
+def _in_worker(fn, args: tuple) -> _Output:
+    return fn(_WORKER_CONTEXT, *args)
+
+
+class _Runner:
+    """Runs work units in `workers` processes (inline when 1) and applies their outputs in submission order."""
+
+    def __init__(self, ctx: _Context, workers: int, apply):
+        self.ctx, self.apply, self.pending, self.pool = ctx, apply, deque(), None
+        self.limit = 2 * workers if workers > 1 else 0
+        if workers > 1:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+            # fork where there is one: no re-import of the caller's __main__ (scripts and notebooks need no
+            # `if __name__ == "__main__"` guard) and the pools are shared copy-on-write. Workers end through
+            # os._exit, so they never touch the parent's PostgreSQL connection.
+            method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+            self.pool = ProcessPoolExecutor(workers, mp_context=mp.get_context(method), initializer=_init_worker,
+                                            initargs=(ctx,))
+
+    def run(self, fn, man: DayManifest, *args, here: bool = False) -> None:
+        """Run `fn(ctx, *args)`; `here` keeps it in this process (its arguments are live state)."""
+        if self.pool is None or here:
+            self.pending.append((fn(self.ctx, *args), man))
+        else:
+            self.pending.append((self.pool.submit(_in_worker, fn, args), man))
+        while len(self.pending) > self.limit:
+            self._apply_next()
+
+    def _apply_next(self) -> None:
+        item, man = self.pending.popleft()
+        self.apply(item if isinstance(item, _Output) else item.result(), man)
+
+    def drain(self) -> None:
+        while self.pending:
+            self._apply_next()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def resolve_workers(cfg: GenerationConfig) -> int:
+    """`cfg.workers`, or by default the usable CPUs capped at 4 (1 when the data is too small to pay for processes)."""
+    if cfg.workers is not None:
+        return max(1, int(cfg.workers))
+    import os
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    day0 = sum(cfg.rows(e) for e in ("customers", "orders", "partner_order_lines", "inventory_events"))
+    return 1 if day0 < 2 * cfg.chunk_rows else max(1, min(cpus, 4))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -779,6 +944,7 @@ class GenerationResult:
     defects: dict[str, int]
     seconds: float
     pg_url: str | None = None
+    workers: int = 1  # processes that rendered and wrote the chunks
 
     @property
     def total_bytes(self) -> int:
@@ -825,11 +991,10 @@ def generate(cfg: GenerationConfig) -> GenerationResult:
         _clear(root / sub)
     pools = build_pools(cfg.seed)
     products = build_products(cfg)
-    sinks = []
-    if cfg.pg_url:
-        sinks.append(PostgresSink(cfg.pg_url))
-    if cfg.write_operational_files or (cfg.write_operational_files is None and not cfg.pg_url):
-        sinks.append(FileSink(root))
+    pg_sink = PostgresSink(cfg.pg_url) if cfg.pg_url else None
+    file_sink = FileSink(root) if cfg.write_operational_files or (
+        cfg.write_operational_files is None and not cfg.pg_url) else None
+    sinks = [s for s in (pg_sink, file_sink) if s is not None]
     st = State()
     n_pairs = len(WAREHOUSE_IDS) * products.n
     init = np.random.default_rng([cfg.seed, 71])
@@ -843,24 +1008,38 @@ def generate(cfg: GenerationConfig) -> GenerationResult:
     progress = _Progress(cfg.progress, int((cfg.rows("customers") + n_orders0 * 4.3 + n_partner0 + n_events0) *
                                            (1 + 0.01 * cfg.days)))
     manifest_dir = root / "manifest"
+    workers = resolve_workers(cfg)
+
+    def apply(out: _Output, man: DayManifest) -> None:
+        """Load/count what a work unit produced and replay its manifest records (in submission order)."""
+        for table, day, op, n, file_bytes, payload, columns in out.tables:
+            b = 0
+            if pg_sink is not None:
+                b = pg_sink.load(table, day, payload, columns, op)
+            if file_sink is not None:
+                b = file_bytes
+            ds = f"shop.{table}"
+            rows[ds] = rows.get(ds, 0) + n
+            nbytes[ds] = nbytes.get(ds, 0) + b
+            man.add_written(ds, **{op: n}, bytes=b)
+            progress.add(n, b, ds)
+        for ds, r, f, b in out.landed:
+            rows[ds] = rows.get(ds, 0) + r
+            files[ds] = files.get(ds, 0) + f
+            nbytes[ds] = nbytes.get(ds, 0) + b
+            man.add_written(ds, rows=r, files=f, bytes=b)
+            progress.add(r, b, ds)
+        for defect_id, keys, details in out.records:
+            man.record(defect_id, keys, details)
+
+    def part(table: str, day: int) -> int:
+        return file_sink.next_part(table, day) if file_sink is not None else 0
 
     def emit(table: str, day: int, data: pa.Table, man: DayManifest, op: str = "insert") -> None:
-        b = 0
-        for sink in sinks:
-            b = sink.write(table, day, data, op)
-        ds = f"shop.{table}"
-        rows[ds] = rows.get(ds, 0) + len(data)
-        nbytes[ds] = nbytes.get(ds, 0) + b
-        man.add_written(ds, **{op: len(data)}, bytes=b)
-        progress.add(len(data), b, ds)
+        runner.run(_table_unit, man, table, day, data, op, part(table, day), here=True)
 
-    def landed(ds: str, r: int, f: int, b: int, man: DayManifest) -> None:
-        rows[ds] = rows.get(ds, 0) + r
-        files[ds] = files.get(ds, 0) + f
-        nbytes[ds] = nbytes.get(ds, 0) + b
-        man.add_written(ds, rows=r, files=f, bytes=b)
-        progress.add(r, b, ds)
-
+    ctx = _Context(cfg, pools, products, root, file_sink is not None, pg_sink is not None)
+    runner = _Runner(ctx, workers, apply)
     try:
         for day in range(cfg.days):
             man = DayManifest(day, cfg)
@@ -881,14 +1060,13 @@ def generate(cfg: GenerationConfig) -> GenerationResult:
             for op, ids, deleted in changed:
                 for c, i0, n in _chunks(len(ids), cfg.chunk_rows):
                     sel = ids[i0:i0 + n]
-                    tbl, masks = customer_rows(cfg, pools, st, sel, day,
-                                               None if deleted is None else deleted[i0:i0 + n])
-                    emit("customers", day, tbl, man, op)
-                    for name, mask in masks.items():
-                        details = None
-                        if name.startswith("duplicate") and mask.any():
-                            details = dict(zip(sel[mask].tolist(), (sel[mask] - 1).tolist()))
-                        man.record(f"shop.customers.{name}", sel[mask], details)
+                    dsel = None if deleted is None else deleted[i0:i0 + n]
+                    if sel[-1] - sel[0] + 1 == len(sel):  # a contiguous id range: ship just its slice of the state
+                        lo = max(0, int(sel[0]) - 1)
+                        runner.run(_customers_unit, man, day, op, sel, dsel, st.slice(lo, int(sel[-1]) + 1), lo,
+                                   part("customers", day))
+                    else:  # scattered updates/deletes (a small share of the customers): here, on the live state
+                        runner.run(_customers_unit, man, day, op, sel, dsel, st, 0, part("customers", day), here=True)
             man.changes["shop.customers"] = {op + "_keys": ids.tolist() for op, ids, _ in changed if op != "insert"}
             # orders
             if day == 0:
@@ -905,8 +1083,11 @@ def generate(cfg: GenerationConfig) -> GenerationResult:
                 else:
                     dates = np.full(n, today)
                     cust = active[(rng.random(n) * len(active)).astype(np.int64)]
-                for table, data in order_chunk(cfg, st, products, day, c, dates, cust, man).items():
-                    emit(table, day, data, man)
+                market = st.market[np.minimum(cust, st.n_customers - 1)]
+                first_id = st.next_order_id
+                st.next_order_id += n
+                parts = {t: part(t, day) for t in ("orders", "order_lines", "payments")}
+                runner.run(_orders_unit, man, day, c, first_id, dates, cust, market, parts)
             # partner orders
             n_partner = n_partner0 if day == 0 else max(1, int(round(n_partner0 * seasonal_weight(
                 np.array([today]))[0] / hist_weight)))
@@ -914,8 +1095,10 @@ def generate(cfg: GenerationConfig) -> GenerationResult:
             for c, i0, n in _chunks(n_porders, cfg.chunk_rows):
                 rng = np.random.default_rng([cfg.seed, 40, day, c])
                 dates = _stratified_days(int(hist[0]), today, i0, n, n_porders, rng) if day == 0 else np.full(n, today)
-                landed("landing/partner_orders", *partner_chunk(cfg, st, products, day, c, dates, man, root), man)
-            # inventory events
+                first = st.next_partner_order
+                st.next_partner_order += n
+                runner.run(_partner_unit, man, day, c, first, dates)
+            # inventory events: the stock walk runs here chunk after chunk, the rendering in the workers
             if day == 0:
                 n_events = n_events0
                 window = ((today - spec.INVENTORY_HISTORY_DAYS + 1) * DAY_SECONDS * 1000, (today + 1) * DAY_SECONDS * 1000)
@@ -923,8 +1106,9 @@ def generate(cfg: GenerationConfig) -> GenerationResult:
                 n_events = max(1, n_events0 // spec.INVENTORY_HISTORY_DAYS)
                 window = (today * DAY_SECONDS * 1000, (today + 1) * DAY_SECONDS * 1000)
             for c, i0, n in _chunks(n_events, cfg.chunk_rows):
-                landed("landing/inventory_events",
-                       *inventory_chunk(cfg, st, products, day, c, i0, n, n_events, window, man, root), man)
+                walk = inventory_walk(cfg, products, day, c, i0, n, n_events, window, st.on_hand)
+                carry_inventory(st, walk, man)
+                runner.run(_inventory_unit, man, day, c, i0, n, walk)
             # inventory snapshot, nutrition
             wh = np.repeat(np.arange(len(WAREHOUSE_IDS)), products.n)
             pr = np.tile(np.arange(products.n), len(WAREHOUSE_IDS))
@@ -935,19 +1119,24 @@ def generate(cfg: GenerationConfig) -> GenerationResult:
                                                        .astype(np.int32)),
                              "updated_at": _ts_col(_ts(day), len(wh))})
             emit("inventory", day, snap, man, "insert" if day == 0 else "update")
-            landed("landing/nutrition", *write_nutrition(cfg, st, products, day, man, root), man)
+            which, versions, overs = nutrition_plan(cfg, st, products, day, man)
+            pieces = 1 if workers == 1 else max(1, min(len(which), 2 * workers))
+            for sel in np.array_split(np.arange(len(which)), pieces):
+                runner.run(_nutrition_unit, man, day, which[sel], versions[sel], overs[sel])
+            runner.drain()
             for sink in sinks:
                 sink.end_day(day)
             man.write(manifest_dir)
             for did, keys in man.keys.items():
                 defects[did] = defects.get(did, 0) + len(keys)
     finally:
+        runner.close()
         progress.close()
         for sink in sinks:
             sink.close()
     result = GenerationResult(root, manifest_dir, cfg.days, rows, files, nbytes, defects,
-                              time.perf_counter() - t0, cfg.pg_url)
-    summary = {"config": {k: v for k, v in vars(cfg).items() if k not in ("pg_url", "progress", "root")},
+                              time.perf_counter() - t0, cfg.pg_url, workers)
+    summary = {"config": {k: v for k, v in vars(cfg).items() if k not in ("pg_url", "progress", "root", "workers")},
                "days": cfg.days, "rows": rows, "files": files, "bytes": nbytes, "defects": defects,
                "drift": [vars(x) for x in spec.drift_schedule(cfg.customer_drift_day, cfg.json_drift_day)
                          if x.day < cfg.days],

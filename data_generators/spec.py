@@ -269,6 +269,7 @@ class GenerationConfig:
     write_operational_files: bool | None = None  # default: True when pg_url is None
     progress: bool = False
     chunk_rows: int = CHUNK_ROWS
+    workers: int | None = None  # processes that render and write chunks (None: usable CPUs, at most 4)
 
     def rate(self, defect_id: str) -> float:
         """The injection rate of one defect after overrides and the multiplier."""
