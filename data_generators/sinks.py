@@ -51,15 +51,15 @@ def csv_bytes(table: pa.Table, *, header: bool = True, delimiter: str = ",", quo
               eol: str = "\n", header_names: list[str] | None = None) -> bytes:
     """The table as CSV bytes, exactly as Arrow's writer lays them out (unquoted empty field = NULL, "" = empty string)."""
     names = header_names if header_names is not None else table.column_names
-    fields = [_csv_field(table.column(i), quoting) for i in range(table.num_columns)]
+    k = table.num_columns
+    fields = [_csv_field(table.column(i), quoting, eol if i == k - 1 else "") for i in range(k)]
     if any(f is None for f in fields) or (quoting == "none" and _has_structural(table, delimiter)):
         return _arrow_csv_bytes(table, header=header, delimiter=delimiter, quoting=quoting, eol=eol,
                                 header_names=header_names)
     head = (delimiter.join('"' + n.replace('"', '""') + '"' for n in names) + eol).encode() if header else b""
     if table.num_rows == 0 or not fields:
         return head
-    lines = pc.binary_join_element_wise(*fields, delimiter) if len(fields) > 1 else fields[0]
-    return head + lines_bytes(pc.binary_join_element_wise(lines, eol, ""))
+    return head + lines_bytes(pc.binary_join_element_wise(*fields, delimiter) if k > 1 else fields[0])
 
 
 def _arrow_csv_bytes(table: pa.Table, *, header: bool, delimiter: str, quoting: str, eol: str,
@@ -73,26 +73,37 @@ def _arrow_csv_bytes(table: pa.Table, *, header: bool, delimiter: str, quoting: 
     return buf.getvalue()
 
 
-def _csv_field(col: pa.ChunkedArray, quoting: str) -> pa.Array | None:
-    """One column's CSV text per row (nulls as ""), or None when the type is not handled here."""
+def _csv_field(col: pa.ChunkedArray, quoting: str, suffix: str = "") -> pa.Array | None:
+    """One column's CSV text per row (nulls as ""), followed by `suffix`; None when the type is not handled here."""
     col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
     t = col.type
     is_text = pa.types.is_string(t) or pa.types.is_large_string(t)
+    quote = (is_text and quoting in ("needed", "all_valid")) or quoting == "all_valid"
+    utc = pa.types.is_timestamp(t) and t.tz in ("UTC", "+00:00")
+    if not (is_text or utc or pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_decimal(t)
+            or pa.types.is_date32(t) or pa.types.is_floating(t)):
+        return None
+    if utc and len(col) > 1 and col.null_count == 0:
+        lo_hi = pc.min_max(col.cast(pa.int64()))
+        if lo_hi["min"] == lo_hi["max"]:  # one value in every row (updated_at): format it once
+            one = _csv_field(col.slice(0, 1), quoting, suffix)[0].as_py()
+            return pa.repeat(pa.scalar(one, pa.string()), len(col))
     if is_text:
         text = col.cast(pa.string())
-    elif pa.types.is_timestamp(t) and t.tz in ("UTC", "+00:00"):
-        # Arrow formats a UTC timestamp as its naive text + "Z"; the naive cast is ~25x faster than the zoned one
-        text = pc.binary_join_element_wise(pc.cast(col.cast(pa.timestamp(t.unit)), pa.string()), "Z", "")
-    elif (pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_decimal(t) or pa.types.is_date32(t)
-          or pa.types.is_floating(t)):
-        text = pc.cast(col, pa.string())
-    else:
-        return None
-    if (is_text and quoting in ("needed", "all_valid")) or quoting == "all_valid":
-        if is_text and pc.any(pc.match_substring(text, '"')).as_py():
+        if quote and pc.any(pc.match_substring(text, '"')).as_py():
             text = pc.replace_substring(text, '"', '""')
-        text = pc.binary_join_element_wise('"', text, '"', "")
-    return pc.fill_null(text, "") if text.null_count else text
+    elif utc:
+        # Arrow formats a UTC timestamp as its naive text + "Z"; the naive cast is ~25x faster than the zoned one
+        text = pc.cast(col.cast(pa.timestamp(t.unit)), pa.string())
+    else:
+        text = pc.cast(col, pa.string())
+    before, after = ('"' if quote else ""), ("Z" if utc else "") + ('"' if quote else "")
+    if before or after:
+        text = pc.binary_join_element_wise(before, text, after, "") if before else \
+            pc.binary_join_element_wise(text, after, "")
+    if text.null_count:
+        text = pc.fill_null(text, "")
+    return pc.binary_join_element_wise(text, suffix, "") if suffix else text
 
 
 def _has_structural(table: pa.Table, delimiter: str) -> bool:
