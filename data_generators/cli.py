@@ -40,6 +40,8 @@ def register_cli(subparsers) -> None:
     g.add_argument("--defect-rate", action="append", default=[], metavar="ID=RATE",
                    help="override one rate, e.g. shop.customers.phone_invalid=0.1 (repeatable)")
     g.add_argument("--no-progress", action="store_true")
+    g.add_argument("--workers", type=int, default=None,
+                   help="processes that render and write chunks (default: usable CPUs, at most 4; 1 for small scales)")
     g.set_defaults(func=_generate)
 
     api = subparsers.add_parser("api", help="the warehouse inventory API").add_subparsers(dest="api_command")
@@ -61,6 +63,7 @@ def register_cli(subparsers) -> None:
     b.add_argument("--scale", type=float, default=1.0)
     b.add_argument("--root", default=None, help="where to write (default: a temporary folder, removed after)")
     b.add_argument("--faker-sample", type=int, default=20_000)
+    b.add_argument("--workers", type=int, default=None, help="worker processes (default: as `generate`)")
     b.set_defaults(func=_bench)
 
 
@@ -77,7 +80,8 @@ def _generate(args) -> int:
                            hot_sku_share=args.hot_sku_share, hot_market=args.hot_market,
                            hot_market_share=args.hot_market_share, customer_drift_day=args.customer_drift_day,
                            json_drift_day=args.json_drift_day, defect_rates=rates,
-                           defect_multiplier=args.defect_multiplier, progress=not args.no_progress)
+                           defect_multiplier=args.defect_multiplier, progress=not args.no_progress,
+                           workers=args.workers)
     if args.no_pg:
         result = generate(cfg)
     elif args.pg_url:
@@ -98,7 +102,8 @@ def print_summary(result) -> None:
     from rich.table import Table
     from .spec import DEFECTS
     console = Console()
-    t = Table(title=f"GlobalBev data: {result.days} day(s) in {result.seconds:.1f}s → {result.root}")
+    t = Table(title=f"GlobalBev data: {result.days} day(s) in {result.seconds:.1f}s with {result.workers} "
+                    f"worker process(es) → {result.root}")
     for col in ("dataset", "rows", "files", "MB"):
         t.add_column(col, justify="right" if col != "dataset" else "left")
     for ds in sorted(result.rows):
@@ -140,7 +145,7 @@ def _serve(args) -> int:
 
 def _bench(args) -> int:
     from .bench import print_bench, run_bench
-    print_bench(run_bench(scale=args.scale, root=args.root, faker_sample=args.faker_sample))
+    print_bench(run_bench(scale=args.scale, root=args.root, faker_sample=args.faker_sample, workers=args.workers))
     return 0
 
 
