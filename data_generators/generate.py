@@ -1105,10 +1105,13 @@ def generate(cfg: GenerationConfig) -> GenerationResult:
             else:
                 n_events = max(1, n_events0 // spec.INVENTORY_HISTORY_DAYS)
                 window = (today * DAY_SECONDS * 1000, (today + 1) * DAY_SECONDS * 1000)
+            # With small files and chunk_rows not a multiple of small_file_rows, a chunk's first file has the
+            # number of the previous chunk's last file and overwrites it (as in one process): keep those in order.
+            overlap = cfg.small_files and cfg.chunk_rows % cfg.small_file_rows != 0 and n_events > cfg.chunk_rows
             for c, i0, n in _chunks(n_events, cfg.chunk_rows):
                 walk = inventory_walk(cfg, products, day, c, i0, n, n_events, window, st.on_hand)
                 carry_inventory(st, walk, man)
-                runner.run(_inventory_unit, man, day, c, i0, n, walk)
+                runner.run(_inventory_unit, man, day, c, i0, n, walk, here=overlap)
             # inventory snapshot, nutrition
             wh = np.repeat(np.arange(len(WAREHOUSE_IDS)), products.n)
             pr = np.tile(np.arange(products.n), len(WAREHOUSE_IDS))

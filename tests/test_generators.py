@@ -275,3 +275,65 @@ def test_postgres_load(pg_url, tmp_path):
             q(f"SELECT count(*) FROM shop.customers WHERE updated_at >= '{as_of(2)}'::date")
         last = q("SELECT max(updated_at) FROM shop.orders")
         assert last.date() == as_of(2)
+
+
+@pytest.mark.unit
+def test_workers_write_the_same_bytes_as_one_process(tmp_path):
+    # small chunks, so every dataset spans several chunks and the customer state is sliced across chunk borders
+    cfg = dict(scale=0.002, days=3, seed=11, chunk_rows=750, small_files=True, small_file_rows=250)
+    one = generate(GenerationConfig(root=str(tmp_path / "one"), workers=1, **cfg))
+    two = generate(GenerationConfig(root=str(tmp_path / "two"), workers=2, **cfg))
+    assert (one.workers, two.workers) == (1, 2)
+    a, b = tree_digest(tmp_path / "one"), tree_digest(tmp_path / "two")
+    assert len(a) > 100 and a == b
+    assert one.rows == two.rows and one.bytes_written == two.bytes_written and one.defects == two.defects
+
+
+@pytest.mark.integration
+def test_workers_with_postgres_load_the_same_rows(pg_url, tmp_path):
+    import psycopg
+    cfg = dict(scale=0.002, days=2, seed=5, chunk_rows=900)
+    generate(GenerationConfig(root=str(tmp_path / "files"), workers=1, **cfg))
+    generate(GenerationConfig(root=str(tmp_path / "pg"), pg_url=pg_url, write_operational_files=True, workers=2, **cfg))
+    a, b = tree_digest(tmp_path / "files"), tree_digest(tmp_path / "pg")
+    a.pop("manifest/summary.json"), b.pop("manifest/summary.json")  # it says whether PostgreSQL was loaded
+    assert a == b
+    with psycopg.connect(pg_url) as conn:
+        count = lambda table: conn.execute(f"SELECT count(*) FROM shop.{table}").fetchone()[0]  # noqa: E731
+        files = lambda table, d: read_op(tmp_path / "files", table, d)  # noqa: E731
+        assert count("customers") == len({r["customer_id"] for d in range(2) for r in files("customers", d)})
+        assert count("inventory") == len(files("inventory", 0))
+        for table in ("orders", "order_lines", "payments"):
+            assert count(table) == sum(len(files(table, d)) for d in range(2))
+
+
+@pytest.mark.unit
+def test_fast_writers_match_arrow_csv_and_json_dumps():
+    import io
+    import numpy as np
+    from data_generators.generate import _cents
+    from data_generators.sinks import csv_bytes, json_pretty
+    rng = np.random.default_rng(3)
+    n = 3000
+    us = pa.timestamp("us", tz="UTC")
+    table = pa.table({
+        "i": pa.array(rng.integers(-10**12, 10**12, n), mask=rng.random(n) < 0.1),
+        "s": pa.array(np.array(['a', 'b"c', '', ' x,y', 'Ünï'])[rng.integers(0, 5, n)], mask=rng.random(n) < 0.1),
+        "d": _cents(rng.integers(-10**8, 10**8, n)),
+        "day": pa.array(rng.integers(-30000, 30000, n).astype(np.int32), pa.date32()),
+        "ts": pa.array(rng.integers(-2 * 10**15, 4 * 10**15, n), us, mask=rng.random(n) < 0.1),
+        "ms": pa.array(rng.integers(0, 4 * 10**12, n), pa.timestamp("ms", tz="UTC")),
+        "b": pa.array(rng.random(n) < 0.5), "f": pa.array(np.round(rng.normal(6, 2.5, n), 1)),
+        "same": pa.array(np.full(n, 1_751_324_400_000_000), us)})
+    for quoting in ("needed", "all_valid"):
+        for opts in ({}, {"delimiter": ";", "eol": "\r\n"}, {"delimiter": "|", "header": False}):
+            buf = io.BytesIO()
+            pcsv.write_csv(table, buf, pcsv.WriteOptions(include_header=opts.get("header", True), quoting_style=quoting,
+                                                         delimiter=opts.get("delimiter", ","),
+                                                         eol=opts.get("eol", "\n")))
+            assert csv_bytes(table, quoting=quoting, **opts) == buf.getvalue()
+    doc = {"b": [1, 2.5, {"x": None, "y": True, "z": []}, {}], 'é"k': 'ü\n"\\', "f": -0.0, "g": 1e20, "t": (1, 2)}
+    for indent in (1, 2):
+        for sort_keys in (False, True):
+            assert json_pretty(doc, indent, sort_keys) == json.dumps(doc, indent=indent, ensure_ascii=False,
+                                                                     sort_keys=sort_keys)
