@@ -876,6 +876,19 @@ _WORKER_CONTEXT: _Context | None = None
 def _init_worker(ctx: _Context) -> None:
     global _WORKER_CONTEXT
     _WORKER_CONTEXT = ctx
+    _keep_freed_memory()
+
+
+def _keep_freed_memory() -> None:
+    """In a worker: let glibc malloc reuse freed chunk buffers instead of unmapping them and faulting fresh pages
+    for the next chunk (page faults were ~40% of the CPU time). Only worker processes, which end with the run."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 256 << 20)  # M_MMAP_THRESHOLD: serve allocations up to 256 MB from the heap
+        libc.mallopt(-1, 512 << 20)  # M_TRIM_THRESHOLD: keep up to 512 MB of free heap
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        pass
 
 
 def _in_worker(fn, args: tuple) -> _Output:
