@@ -27,7 +27,7 @@ def register_cli(subparsers) -> None:
     g.add_argument("--days", type=int, default=1, help="number of days (day 0 = initial load)")
     g.add_argument("--seed", type=int, default=7)
     g.add_argument("--root", default=None, help="storage root (default: the environment's data root)")
-    g.add_argument("--pg-url", default=None, help="PostgreSQL libpq URL (default: embedded server under <root>/pg)")
+    g.add_argument("--pg-url", default=None, help="PostgreSQL libpq URL (default: embedded server under <root>/postgres)")
     g.add_argument("--no-pg", action="store_true", help="write operational tables as CSV under <root>/operational")
     g.add_argument("--small-files", action="store_true", help="inventory events in many small files")
     g.add_argument("--small-file-rows", type=int, default=200)
@@ -89,7 +89,7 @@ def _generate(args) -> int:
         result = generate(cfg)
     else:
         from globalbev.postgres import embedded_postgres
-        with embedded_postgres(root / "pg") as server:  # stopped afterwards; the data stays under <root>/pg
+        with embedded_postgres(root / "postgres") as server:  # stopped afterwards; the data stays under <root>/postgres
             cfg.pg_url = server.url
             result = generate(cfg)
     print_summary(result)

@@ -998,6 +998,10 @@ def _chunks(n: int, size: int):
 def generate(cfg: GenerationConfig) -> GenerationResult:
     """Generate `cfg.days` days of GlobalBev data into PostgreSQL (or operational CSVs) and the landing zone."""
     t0 = time.perf_counter()
+    if cfg.small_files and cfg.chunk_rows % cfg.small_file_rows and cfg.rows("inventory_events") > cfg.chunk_rows:
+        raise ValueError(f"small-files mode over several chunks needs chunk_rows ({cfg.chunk_rows}) to be a multiple of small_file_rows "
+                         f"({cfg.small_file_rows}): otherwise the files of consecutive chunks share numbers and events "
+                         "would be overwritten")
     root = Path(cfg.root)
     root.mkdir(parents=True, exist_ok=True)
     for sub in ("landing", "manifest", "operational"):
@@ -1118,13 +1122,10 @@ def generate(cfg: GenerationConfig) -> GenerationResult:
             else:
                 n_events = max(1, n_events0 // spec.INVENTORY_HISTORY_DAYS)
                 window = (today * DAY_SECONDS * 1000, (today + 1) * DAY_SECONDS * 1000)
-            # With small files and chunk_rows not a multiple of small_file_rows, a chunk's first file has the
-            # number of the previous chunk's last file and overwrites it (as in one process): keep those in order.
-            overlap = cfg.small_files and cfg.chunk_rows % cfg.small_file_rows != 0 and n_events > cfg.chunk_rows
             for c, i0, n in _chunks(n_events, cfg.chunk_rows):
                 walk = inventory_walk(cfg, products, day, c, i0, n, n_events, window, st.on_hand)
                 carry_inventory(st, walk, man)
-                runner.run(_inventory_unit, man, day, c, i0, n, walk, here=overlap)
+                runner.run(_inventory_unit, man, day, c, i0, n, walk)
             # inventory snapshot, nutrition
             wh = np.repeat(np.arange(len(WAREHOUSE_IDS)), products.n)
             pr = np.tile(np.arange(products.n), len(WAREHOUSE_IDS))

@@ -337,3 +337,10 @@ def test_fast_writers_match_arrow_csv_and_json_dumps():
         for sort_keys in (False, True):
             assert json_pretty(doc, indent, sort_keys) == json.dumps(doc, indent=indent, ensure_ascii=False,
                                                                      sort_keys=sort_keys)
+
+
+@pytest.mark.unit
+def test_small_files_mode_refuses_colliding_file_numbers(tmp_path):
+    from data_generators import GenerationConfig, generate
+    with pytest.raises(ValueError, match="multiple of small_file_rows"):
+        generate(GenerationConfig(root=str(tmp_path), scale=0.001, small_files=True, small_file_rows=300, chunk_rows=100))
