@@ -12,10 +12,11 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 # %% auto #0
-__all__ = ['BR_CARRIERS', 'PHONE_PLANS', 'PHONE_CHARS', 'EMAIL_PATTERN', 'STREET_ABBREVIATIONS', 'LOWERCASE_WORDS',
-           'DATE_FORMATS', 'PhonePlan', 'e164_pattern', 'prefix_pattern', 'standardize_phone', 'standardize_email',
-           'squeeze_whitespace', 'has_single_case', 'abbreviation_pattern', 'standardize_street', 'standardize_city',
-           'standardize_postal_code', 'parse_date', 'mark_exact_duplicates', 'mark_latest', 'mark_near_duplicates']
+__all__ = ['BR_CARRIERS', 'PHONE_PLANS', 'PHONE_FORMATTING', 'EMAIL_PATTERN', 'STREET_ABBREVIATIONS', 'LOWERCASE_WORDS',
+           'DATE_FORMATS', 'PhonePlan', 'e164_pattern', 'phone_rewrite_pattern', 'phone_rewrite_replacement',
+           'standardize_phone', 'standardize_email', 'squeeze_whitespace', 'has_single_case', 'abbreviation_pattern',
+           'standardize_street', 'standardize_city', 'standardize_postal_code', 'parse_date', 'mark_exact_duplicates',
+           'mark_latest', 'mark_near_duplicates']
 
 # %% ../notebooks/03a_cleaning.ipynb #d6eaf0c3
 @dataclass(frozen=True)
@@ -44,39 +45,32 @@ def e164_pattern(plans: dict[str, PhonePlan] = PHONE_PLANS) -> str:
     return "^(?:" + "|".join(f"{p.calling_code}(?:{p.nsn})" for p in plans.values()) + ")$"
 
 
-def prefix_pattern(kind: str, plans: dict[str, PhonePlan] = PHONE_PLANS) -> str:
-    """A regex over `MARKET:digits` whose group 1 is the number after the market's `idd` or optional `trunk` prefix."""
-    if kind == "idd":
-        alternatives = [f"{code}:(?:{p.idd})" for code, p in plans.items()]
-    elif kind == "trunk":
-        alternatives = [f"{code}:(?:{p.trunk})?" for code, p in plans.items()]
-    else:  # "cc": the number already starts with the market's calling code, without '+'
-        alternatives = [f"{code}:(?={p.calling_code})" for code, p in plans.items()]
-    return "^(?:" + "|".join(alternatives) + r")(\d+)$"
-
-# %% ../notebooks/03a_cleaning.ipynb #cf908ef8
-PHONE_CHARS = r"^\s*\+?[0-9 ()./-]+\s*$"  # what a written phone number may contain (no letters, no extensions)
+def phone_rewrite_pattern(plans: dict[str, PhonePlan] = PHONE_PLANS) -> str:
+    """One regex over `MARKET:CC:digits` whose alternatives capture a valid number written any accepted way."""
+    valid = e164_pattern(plans)[1:-1]  # '(?:1(?:…)|44(?:…)|…)': calling code + a valid national number
+    alternatives = [rf"[A-Z]{{2}}:\d+:\+({valid})"]  # +CC…, whatever the market
+    alternatives += [rf"{m}:\d+:(?:{p.idd})({valid})" for m, p in plans.items()]  # the market's international prefix
+    alternatives += [rf"{m}:({p.calling_code}):(?:{p.trunk})?({p.nsn})" for m, p in plans.items()]  # national
+    alternatives += [rf"{m}:({p.calling_code}):{p.calling_code}({p.nsn})" for m, p in plans.items()]  # CC without '+'
+    return "^(?:" + "|".join(alternatives) + ")$"
 
 
-def _valid_e164(digits: Column) -> Column:
-    return F.when(digits.rlike(e164_pattern()), F.concat(F.lit("+"), digits))
+def phone_rewrite_replacement(plans: dict[str, PhonePlan] = PHONE_PLANS) -> str:
+    """'+' then every group of `phone_rewrite_pattern` (only the matching alternative's groups are non-empty)."""
+    return "+" + "".join(f"${i}" for i in range(1, re.compile(phone_rewrite_pattern(plans)).groups + 1))
+
+# %% ../notebooks/03a_cleaning.ipynb #e9581fb9
+PHONE_FORMATTING = r"\(0\)|[\s()./-]"  # spaces, brackets, dots, dashes, slashes and the '(0)' in '+44 (0)20 …'
 
 
 def standardize_phone(phone: Column | str, market: Column | str) -> Column:
     """The phone number in E.164 (`+447416324062`) for the customer's market, or null when it is not a valid number."""
     phone, market = F.col(phone) if isinstance(phone, str) else phone, F.col(market) if isinstance(market, str) else market
-    text = F.regexp_replace(phone, r"\(0\)", "")  # "+44 (0)20 …": the trunk 0 some people write after the country code
-    digits = F.regexp_replace(text, r"[^0-9]", "")
-    keyed = F.concat(market, F.lit(":"), digits)  # "GB:07416324062": one regex handles every market's prefixes
     calling_code = F.element_at(F.create_map(*[F.lit(x) for c, p in PHONE_PLANS.items() for x in (c, p.calling_code)]),
                                 market)
-    international = F.when(F.trim(text).startswith("+"), digits).otherwise(
-        F.nullif(F.regexp_extract(keyed, prefix_pattern("idd"), 1), F.lit("")))
-    national = F.concat(calling_code, F.nullif(F.regexp_extract(keyed, prefix_pattern("trunk"), 1), F.lit("")))
-    bare = F.nullif(F.regexp_extract(keyed, prefix_pattern("cc"), 1), F.lit(""))
-    e164 = F.when(international.isNotNull(), _valid_e164(international)).otherwise(
-        F.coalesce(_valid_e164(national), _valid_e164(bare)))
-    return F.when(text.rlike(PHONE_CHARS), e164)
+    keyed = F.concat(market, F.lit(":"), calling_code, F.lit(":"), F.regexp_replace(phone, PHONE_FORMATTING, ""))
+    rewritten = F.regexp_replace(keyed, phone_rewrite_pattern(), phone_rewrite_replacement())
+    return F.regexp_substr(rewritten, F.lit(r"^\+\d+$"))  # null unless an alternative matched: letters, wrong length…
 
 # %% ../notebooks/03a_cleaning.ipynb #a55199c9
 EMAIL_PATTERN = r"^[a-z0-9._+-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$"

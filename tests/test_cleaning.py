@@ -9,7 +9,7 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from globalbev.cleaning import (e164_pattern, has_single_case, mark_exact_duplicates, mark_latest, mark_near_duplicates,
-                                parse_date, prefix_pattern, squeeze_whitespace, standardize_city, standardize_email,
+                                parse_date, phone_rewrite_pattern, squeeze_whitespace, standardize_city, standardize_email,
                                 standardize_phone, standardize_postal_code, standardize_street)
 
 
@@ -26,9 +26,15 @@ def oracle(text: str, region: str) -> str | None:
 def test_patterns_are_built_from_the_plans():
     import re
     assert re.match(e164_pattern(), "4915661962193") and not re.match(e164_pattern(), "49156619621")
-    assert re.match(prefix_pattern("idd"), "BR:00215511984774669").group(1) == "5511984774669"
-    assert re.match(prefix_pattern("trunk"), "US:14105122588").group(1) == "4105122588"
-    assert re.match(prefix_pattern("cc"), "FR:33616092471").group(1) == "33616092471"
+    rewrite = re.compile(phone_rewrite_pattern())
+
+    def digits(keyed):
+        m = rewrite.match(keyed)
+        return "".join(g for g in m.groups() if g) if m else None
+    assert digits("BR:55:00215511984774669") == digits("BR:55:11984774669") == "5511984774669"
+    assert digits("US:1:14105122588") == digits("US:1:+14105122588") == "14105122588"
+    assert digits("FR:33:33616092471") == digits("FR:33:0616092471") == "33616092471"
+    assert digits("US:1:447416324062") is None and digits("US:1:+4474163240") is None
 
 
 @pytest.mark.unit
