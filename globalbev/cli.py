@@ -16,7 +16,7 @@ import globalbev
 __all__ = ['COMMAND_MODULES', 'register_cli', 'build_parser', 'main']
 
 # %% ../notebooks/00f_cli.ipynb #d8df65c0
-COMMAND_MODULES = ["globalbev.cli", "data_generators.cli", "globalbev.exams"]
+COMMAND_MODULES = ["globalbev.cli", "data_generators.cli", "globalbev.pipeline", "globalbev.exams"]
 
 
 def register_cli(subparsers) -> None:

@@ -91,3 +91,22 @@ def test_secret_never_in_logs_or_exception_text(monkeypatch):
     with pytest.raises(SecretNotFound) as err:
         get_secret("postgres", "nothing", cfg)
     assert secret not in str(err.value) and "GLOBALBEV_SECRET_POSTGRES_NOTHING" in str(err.value)
+
+
+@pytest.mark.unit
+def test_every_command_the_readme_names_is_registered():
+    """README's commands (`./dev demo`, `globalbev run`, ...) must exist: the installed console script answers --help."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    named = set(re.findall(r"globalbev (?:--env \S+ )?([a-z][a-z-]+)", readme))
+    named |= {m for m in re.findall(r"\./dev ([a-z]+)", readme) if m not in {"test", "setup"}}
+    assert {"demo", "run", "generate", "doctor"} <= named, named
+    script = Path(sys.executable).with_name("globalbev")
+    for command in sorted(named):
+        done = subprocess.run([str(script), command, "--help"], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and "usage: globalbev " + command in done.stdout, (command, done.stderr[-500:])
