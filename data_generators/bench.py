@@ -28,8 +28,20 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _process_memory_kb(pid: int) -> int:
+    """Proportional set size (shared pages split between the processes sharing them; forked workers share the
+    parent's pools copy-on-write, so summed RSS would count those pages once per process), else RSS."""
+    for name, field in ((f"/proc/{pid}/smaps_rollup", "Pss:"), (f"/proc/{pid}/status", "VmRSS:")):
+        try:
+            with open(name) as f:
+                return next(int(line.split()[1]) for line in f if line.startswith(field))
+        except (OSError, StopIteration, ValueError):
+            continue
+    return 0
+
+
 def _tree_rss_mb(pid: int) -> float:
-    """Current resident memory of a process and all its descendants (MB; Linux /proc, 0 elsewhere)."""
+    """Current memory (PSS where Linux has it, else RSS) of a process and all its descendants, MB (0 without /proc)."""
     total, todo, seen = 0, [pid], set()
     while todo:
         p = todo.pop()
@@ -37,8 +49,7 @@ def _tree_rss_mb(pid: int) -> float:
             continue
         seen.add(p)
         try:
-            with open(f"/proc/{p}/status") as f:
-                total += next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
+            total += _process_memory_kb(p)
             for task in Path(f"/proc/{p}/task").iterdir():
                 todo += [int(c) for c in (task / "children").read_text().split()]
         except (OSError, ValueError):
@@ -47,7 +58,7 @@ def _tree_rss_mb(pid: int) -> float:
 
 
 class _TreeRssSampler:
-    """Samples the summed RSS of this process and its worker processes every `every` seconds (peak kept)."""
+    """Samples the summed memory (PSS) of this process and its worker processes every `every` seconds (peak kept)."""
 
     def __init__(self, every: float = 0.1):
         import os
@@ -147,6 +158,6 @@ def print_bench(r: dict) -> None:
                          ("customers with per-row Faker", f"{r['faker_rows_per_s']:,.0f} rows/s"),
                          ("pools vs per-row Faker", f"{r['ratio_vs_faker']:,.0f}x"),
                          ("peak RSS", f"parent {r['peak_rss_mb']:,.0f} MB, largest worker {r['peak_rss_worker_mb']:,.0f} MB, "
-                                      f"all processes together {r['peak_rss_tree_mb']:,.0f} MB (sampled)")):
+                                      f"all processes together {r['peak_rss_tree_mb']:,.0f} MB (PSS, sampled)")):
         t.add_row(label, value)
     Console().print(t)

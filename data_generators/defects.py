@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
 from .sinks import json_pretty
 from .spec import DEFECTS, DEFECTS_BY_ID, GenerationConfig, as_of, drift_schedule
@@ -48,22 +49,31 @@ def bursts(rng: np.random.Generator, n: int, rate: float, min_len: int, max_len:
 
 @dataclass
 class DayManifest:
-    """What one day wrote and which defects it carries."""
+    """What one day wrote and which defects it carries.
+
+    Keys are kept as the NumPy/Arrow arrays they were recorded as (8 bytes per integer key, ~20 per string key, not
+    a Python object each) and streamed into the JSON file, so the manifest of an SF 20 day does not need gigabytes.
+    """
     day: int
     cfg: GenerationConfig
-    keys: dict[str, list] = field(default_factory=dict)
+    keys: dict[str, list] = field(default_factory=dict)  # defect id -> recorded parts, in recording order
     details: dict[str, dict] = field(default_factory=dict)
     written: dict[str, dict] = field(default_factory=dict)
     changes: dict[str, dict] = field(default_factory=dict)
     facts: dict[str, object] = field(default_factory=dict)
 
     def record(self, defect_id: str, keys, details: dict | None = None) -> None:
-        """Add the keys of records carrying `defect_id` (ints or 'a|b' strings)."""
+        """Add the keys of records carrying `defect_id` (integers, or 'a|b' strings)."""
         assert defect_id in DEFECTS_BY_ID, defect_id
-        values = keys.tolist() if isinstance(keys, np.ndarray) else list(keys)
-        self.keys.setdefault(defect_id, []).extend(values)
+        part, parts = compact_keys(keys), self.keys.setdefault(defect_id, [])
+        if len(part):
+            parts.append(part)
         if details:
             self.details.setdefault(defect_id, {}).update({str(k): v for k, v in details.items()})
+
+    def count(self, defect_id: str) -> int:
+        """How many keys carry `defect_id`."""
+        return sum(len(p) for p in self.keys.get(defect_id, ()))
 
     def add_written(self, dataset: str, **counts: int) -> None:
         """Accumulate counters (rows, files, bytes, insert, update, delete) for a dataset."""
@@ -71,22 +81,69 @@ class DayManifest:
         for k, v in counts.items():
             slot[k] = slot.get(k, 0) + int(v)
 
-    def to_json(self) -> dict:
+    def to_json(self, keys: bool = True) -> dict:
+        """The manifest as a dict; `keys=False` puts a placeholder where each defect's key list goes."""
         defects = {}
         for d in DEFECTS:
-            keys = self.keys.get(d.id, [])
+            listed = [k for p in self.keys.get(d.id, ()) for k in _as_list(p)] if keys else _KEYS_AT + d.id
             defects[d.id] = {"dataset": d.dataset, "defect": d.name, "key": d.key, "rate": self.cfg.rate(d.id),
-                             "count": len(keys), "keys": keys, "details": self.details.get(d.id, {})}
+                             "count": self.count(d.id), "keys": listed, "details": self.details.get(d.id, {})}
         drift = [vars(x) for x in drift_schedule(self.cfg.customer_drift_day, self.cfg.json_drift_day)]
         return {"day": self.day, "as_of": as_of(self.day).isoformat(), "seed": self.cfg.seed,
                 "scale": self.cfg.scale, "defects": defects, "written": self.written, "changes": self.changes,
                 "facts": self.facts, "drift": [x for x in drift if x["day"] == self.day]}
 
     def write(self, manifest_dir: Path) -> Path:
+        """Write `day=NNN.json` (the text json.dumps(indent=1, sort_keys=True) gives), key lists streamed."""
         manifest_dir.mkdir(parents=True, exist_ok=True)
         path = manifest_dir / f"day={self.day:03d}.json"
-        path.write_text(json_pretty(self.to_json(), indent=1, sort_keys=True, default=_plain), encoding="utf-8")
+        text = json_pretty(self.to_json(keys=False), indent=1, sort_keys=True, default=_plain)
+        with open(path, "w", encoding="utf-8") as f:
+            pos = 0
+            for d in sorted(DEFECTS, key=lambda d: d.id):  # the order sort_keys gives them in `text`
+                marker = json_pretty(_KEYS_AT + d.id)
+                at = text.index(marker, pos)
+                line_start = text.rindex("\n", 0, at) + 1
+                pad = "\n" + " " * (len(text[line_start:at]) - len(text[line_start:at].lstrip(" ")) + 1)
+                f.write(text[pos:at])
+                parts = self.keys.get(d.id, ())
+                if not parts:
+                    f.write("[]")
+                else:
+                    f.write("[")
+                    first = True
+                    for p in parts:
+                        for lo in range(0, len(p), 100_000):
+                            chunk = _as_list(p[lo:lo + 100_000])
+                            rendered = map(_encode_str, chunk) if isinstance(chunk[0], str) else map(str, chunk)
+                            f.write(("" if first else ",") + pad + ("," + pad).join(rendered))
+                            first = False
+                    f.write(pad[:-1] + "]")
+                pos = at + len(marker)
+            f.write(text[pos:])
         return path
+
+
+_KEYS_AT = "\x00keys of "
+_encode_str = json.encoder.encode_basestring  # as json_pretty (ensure_ascii=False)
+
+
+def compact_keys(keys) -> np.ndarray | pa.Array:
+    """Keys as an int64 NumPy array or an Arrow string array: compact in memory and in pickles between processes."""
+    if isinstance(keys, pa.ChunkedArray):
+        keys = keys.combine_chunks()
+    if isinstance(keys, pa.Array):
+        return keys.cast(pa.string()) if len(keys) else np.zeros(0, np.int64)
+    arr = np.asarray(keys) if not isinstance(keys, np.ndarray) else keys
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64, copy=False)
+    if len(arr) == 0:
+        return np.zeros(0, np.int64)
+    return pa.array(arr.tolist() if arr.dtype.kind == "O" else arr.astype(str).tolist(), pa.string())
+
+
+def _as_list(part) -> list:
+    return part.to_pylist() if isinstance(part, pa.Array) else part.tolist()
 
 
 def _plain(value):

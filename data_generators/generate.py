@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import spec
-from .defects import DayManifest, bursts, hash_uniform
+from .defects import DayManifest, bursts, compact_keys, hash_uniform
 from .pools import Pools, build_pools
 from .sinks import FileSink, PostgresSink, csv_bytes, json_pretty, lines_bytes, write_file
 from .spec import GenerationConfig, MARKETS, as_of
@@ -811,7 +811,7 @@ class _Recorder:
         self.out = out
 
     def record(self, defect_id: str, keys, details: dict | None = None) -> None:
-        self.out.records.append((defect_id, keys.tolist() if isinstance(keys, np.ndarray) else list(keys), details))
+        self.out.records.append((defect_id, compact_keys(keys), details))
 
 
 def _table_unit(ctx: _Context, table: str, day: int, data: pa.Table, op: str, part: int,
@@ -1144,8 +1144,8 @@ def generate(cfg: GenerationConfig) -> GenerationResult:
             for sink in sinks:
                 sink.end_day(day)
             man.write(manifest_dir)
-            for did, keys in man.keys.items():
-                defects[did] = defects.get(did, 0) + len(keys)
+            for did in man.keys:
+                defects[did] = defects.get(did, 0) + man.count(did)
     finally:
         runner.close()
         progress.close()
