@@ -42,6 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register_cli(sub)
+    for command in set(sub.choices.values()):  # `globalbev run --env prod` works as well as `globalbev --env prod run`
+        if "--env" not in command._option_string_actions:
+            command.add_argument("--env", default=argparse.SUPPRESS, choices=["local", "dev", "test", "prod"],
+                                 help="configuration to use (same as the global --env)")
     return parser
 
 

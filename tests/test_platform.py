@@ -106,6 +106,13 @@ def test_every_command_the_readme_names_is_registered():
     named = set(re.findall(r"globalbev (?:--env \S+ )?([a-z][a-z-]+)", readme))
     named |= {m for m in re.findall(r"\./dev ([a-z]+)", readme) if m not in {"test", "setup"}}
     assert {"demo", "run", "generate", "doctor"} <= named, named
+    from globalbev.cli import build_parser
+    parser = build_parser()
+    lines = re.findall(r"^(?:\.venv/bin/|\./dev )?globalbev( [^#\n`]*)", readme, flags=re.M)
+    assert len(lines) >= 5, lines
+    for line in lines:  # every command line README shows parses as written (--help lines are run below)
+        if "--help" not in line:
+            parser.parse_args(line.split())
     script = Path(sys.executable).with_name("globalbev")
     for command in sorted(named):
         done = subprocess.run([str(script), command, "--help"], capture_output=True, text=True, timeout=120)
