@@ -433,7 +433,8 @@ def order_tables(cfg: GenerationConfig, products: Products, day: int, chunk: int
     qneg = rng.random(nl) < r("shop.order_lines.quantity_nonpositive")
     qty = np.where(qneg, -rng.integers(0, 4, nl), rng.choice([1, 1, 1, 2, 2, 3, 4, 6, 12], nl))
     unit = products.price_cents[prod, lm]
-    outlier = rng.random(nl) < r("shop.order_lines.price_outlier")
+    # a price is an outlier against the product's list price: a line of an unknown product has none, so it gets none
+    outlier = (rng.random(nl) < r("shop.order_lines.price_outlier")) & ~l_orphan
     unit = np.where(outlier, np.where(rng.random(nl) < 0.5, unit * 100, _round_div(unit, 100)), unit)
     disc = np.array(spec.DISCOUNTS_PCT)[rng.integers(0, len(spec.DISCOUNTS_PCT), nl)]
     amount = _round_div(qty * unit * (100 - disc), 100)
