@@ -81,13 +81,12 @@ class DayManifest:
         for k, v in counts.items():
             slot[k] = slot.get(k, 0) + int(v)
 
-    def to_json(self, keys: bool = True) -> dict:
-        """The manifest as a dict; `keys=False` puts a placeholder where each defect's key list goes."""
+    def _skeleton(self) -> dict:
+        """The manifest as a dict, with a placeholder where each defect's key list goes (`write` streams the keys)."""
         defects = {}
         for d in DEFECTS:
-            listed = [k for p in self.keys.get(d.id, ()) for k in _as_list(p)] if keys else _KEYS_AT + d.id
             defects[d.id] = {"dataset": d.dataset, "defect": d.name, "key": d.key, "rate": self.cfg.rate(d.id),
-                             "count": self.count(d.id), "keys": listed, "details": self.details.get(d.id, {})}
+                             "count": self.count(d.id), "keys": _KEYS_AT + d.id, "details": self.details.get(d.id, {})}
         drift = [vars(x) for x in drift_schedule(self.cfg.customer_drift_day, self.cfg.json_drift_day)]
         return {"day": self.day, "as_of": as_of(self.day).isoformat(), "seed": self.cfg.seed,
                 "scale": self.cfg.scale, "defects": defects, "written": self.written, "changes": self.changes,
@@ -97,7 +96,7 @@ class DayManifest:
         """Write `day=NNN.json` (the text json.dumps(indent=1, sort_keys=True) gives), key lists streamed."""
         manifest_dir.mkdir(parents=True, exist_ok=True)
         path = manifest_dir / f"day={self.day:03d}.json"
-        text = json_pretty(self.to_json(keys=False), indent=1, sort_keys=True, default=_plain)
+        text = json_pretty(self._skeleton(), indent=1, sort_keys=True, default=_plain)
         with open(path, "w", encoding="utf-8") as f:
             pos = 0
             for d in sorted(DEFECTS, key=lambda d: d.id):  # the order sort_keys gives them in `text`

@@ -160,7 +160,7 @@ def build_silver_layer(spark: SparkSession, cfg: Config, run_id: str,
         result = step.builder(batch, run_id=run_id, **_references(spark, cfg, step.references, rejected), **extra)
         result.cache()  # clean, quarantined and findings are all read from the checked rows: compute those once
         clean, quarantined = result.clean.localCheckpoint(), result.quarantined.localCheckpoint()
-        n_out, n_q = clean.count(), quarantined.count()
+        n_out = clean.count()
         unit = "rows"
         if step.table == "nutrition_ingredients":  # one bronze document becomes one row per ingredient line
             n_in, unit = result.checked.count(), "ingredient lines"
@@ -169,6 +169,7 @@ def build_silver_layer(spark: SparkSession, cfg: Config, run_id: str,
         found.append(result.findings.localCheckpoint())
         result.unpersist()
         by_rule = {r["rule"]: r["count"] for r in quarantined.groupBy("rule").count().collect()}
+        n_q = sum(by_rule.values())  # one rule per quarantined row: the per-rule counts add up to the rows
         rows.append(account(step.table, "silver", n_in, n_out, n_q, quarantined_by_rule=by_rule, unit=unit))
     _merge_log(spark, rejected, table_name("quarantine", "rejected_rows", cfg), QUARANTINE_KEYS)
     _merge_log(spark, found, table_name("ops", "dq_findings", cfg), FINDING_KEYS)
@@ -381,11 +382,11 @@ def print_run_report(results: list[RunResult], console=None) -> None:
                 t.add_row(str(i), a["dataset"], a["layer"], f"{a['rows_in']:,}", f"{a['rows_out']:,}",
                           f"{a['rows_quarantined']:,}", rules, "[green]✔[/]" if a["balanced"] else "[red]✘[/]")
     console.print(t)
-    if results[-1].detection is not None:
+    if last["detection"] is not None:  # the score run_pipeline already collected, not a second Spark job
         d = Table(title="Detection against the generator's defect manifest (all days)")
         for c in ("defect", "injected", "caught", "missed", "false alarms"):
             d.add_column(c, justify="left" if c == "defect" else "right")
-        rows = results[-1].detection.collect()
+        rows = last["detection"]
         for r in rows:
             ok = r["missed"] == 0 and r["false_alarms"] == 0
             d.add_row(r["defect_id"], str(r["injected"]), str(r["caught"]), f"[{'green' if ok else 'red'}]{r['missed']}[/]",

@@ -378,7 +378,7 @@ def build_silver_products(bronze_batch_df: DataFrame, *, run_id: str | None = No
     df = keep_latest(prepare(bronze_batch_df, "shop.products", ["sku"], run_id), ["sku"])
     rules = [not_null("sku"), superseded(), in_range("list_price_usd", 0.01, None), in_range("size_ml", 1, None),
              in_range("pack_size", 1, None)]
-    return split_by_rules(df, rules, [c for c in source_columns(bronze_batch_df)])
+    return split_by_rules(df, rules, source_columns(bronze_batch_df))
 
 
 def build_silver_batches(bronze_batch_df: DataFrame, products: DataFrame | None = None, *,
@@ -391,7 +391,7 @@ def build_silver_batches(bronze_batch_df: DataFrame, products: DataFrame | None 
              business_rule("expiry_before_manufacture", F.col("expiry_date") < F.col("manufacture_date"),
                            _says("expiry_date ", _show("expiry_date"), " before manufacture_date ",
                                  _show("manufacture_date")))]
-    return split_by_rules(df, rules, [c for c in source_columns(bronze_batch_df)])
+    return split_by_rules(df, rules, source_columns(bronze_batch_df))
 
 
 def build_silver_markets(bronze_batch_df: DataFrame, *, run_id: str | None = None, **_) -> SilverResult:
@@ -399,7 +399,7 @@ def build_silver_markets(bronze_batch_df: DataFrame, *, run_id: str | None = Non
     df = keep_latest(prepare(bronze_batch_df, "shop.markets", ["market_code"], run_id), ["market_code"])
     rules = [superseded(), matches("market_code", r"^[A-Z]{2}$"), matches("currency", r"^[A-Z]{3}$"),
              in_range("fx_to_usd", 0.000001, None)]
-    return split_by_rules(df, rules, [c for c in source_columns(bronze_batch_df)])
+    return split_by_rules(df, rules, source_columns(bronze_batch_df))
 
 
 def build_silver_warehouses(bronze_batch_df: DataFrame, markets: DataFrame | None = None, *,
@@ -409,7 +409,7 @@ def build_silver_warehouses(bronze_batch_df: DataFrame, markets: DataFrame | Non
     df = lookup(df, markets, {"market_code": "market_code"}, "_market_found")
     rules = [not_null("warehouse_id"), superseded(), in_range("capacity_units", 1, None),
              references("market_code", "_market_found", "shop.markets", rule="orphan_market")]
-    return split_by_rules(df, rules, [c for c in source_columns(bronze_batch_df)])
+    return split_by_rules(df, rules, source_columns(bronze_batch_df))
 
 # %% ../notebooks/03b_quality.ipynb #efde99d8
 PARTNER_DATE_FORMATS = {"shelfly": "MM/dd/yyyy", "marktplatz": "dd.MM.yyyy", "bazar_sul": "yyyy-MM-dd'T'HH:mm:ss"}
