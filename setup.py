@@ -1,4 +1,5 @@
 """Packaging for GlobalBev Lakehouse. Everything it needs comes from settings.ini (nbdev's classic layout)."""
+
 from configparser import ConfigParser
 
 import setuptools

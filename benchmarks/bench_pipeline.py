@@ -8,6 +8,7 @@ time and MB/s of raw input, the seconds and share of each layer (bronze = ingest
 of each step, the detection score and whether gold reconciles — the numbers in docs/runbooks/pipeline.md come from it.
 Run it on a quiet machine: it measures wall time, and prints the load average before and after so you can tell.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", type=float, default=1.0, help="generator scale factor (1 = about 1 GB of raw data)")
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--root", default=None, help="where data, PostgreSQL and the warehouse go (default: a temporary folder)")
-    ap.add_argument("--keep", action="store_true", help="keep --root afterwards (a temporary folder is removed otherwise)")
+    ap.add_argument(
+        "--root", default=None, help="where data, PostgreSQL and the warehouse go (default: a temporary folder)"
+    )
+    ap.add_argument(
+        "--keep", action="store_true", help="keep --root afterwards (a temporary folder is removed otherwise)"
+    )
     args = ap.parse_args(argv)
 
     from dataclasses import replace
@@ -55,11 +60,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         gen = generate(GenerationConfig(root=str(root), pg_url=server.url, scale=args.scale, days=1, seed=args.seed))
         marks: list[tuple[str, float]] = []
-        console.print(f"generated {gen.total_bytes / 1e6:,.1f} MB, {sum(gen.rows.values()):,} rows in {gen.seconds:.1f} s; "
-                      "running the pipeline", style="dim")
+        console.print(
+            f"generated {gen.total_bytes / 1e6:,.1f} MB, {sum(gen.rows.values()):,} rows in {gen.seconds:.1f} s; "
+            "running the pipeline",
+            style="dim",
+        )
         t0 = time.perf_counter()
-        result = run_pipeline(spark, cfg, server, manifest_dir=str(gen.manifest_dir),
-                              progress=lambda s: (marks.append((s, time.perf_counter())), console.print(f"  {s}", style="dim")))
+        result = run_pipeline(
+            spark,
+            cfg,
+            server,
+            manifest_dir=str(gen.manifest_dir),
+            progress=lambda s: (marks.append((s, time.perf_counter())), console.print(f"  {s}", style="dim")),
+        )
         total = time.perf_counter() - t0
     finally:
         server.stop()
@@ -75,12 +88,14 @@ def main(argv: list[str] | None = None) -> int:
     layers["checks, report, run log"] = round(total - sum(layers.values()), 1)
     head = Table(title=f"pipeline benchmark, SF {args.scale:g}, one day (day 0), {os.cpu_count()} CPUs, local Spark")
     head.add_column("measure"), head.add_column("value", justify="right")
-    for k, v in (("raw input", f"{mb:,.1f} MB, {sum(gen.rows.values()):,} rows"),
-                 ("Spark session start", f"{session_s:.1f} s"),
-                 ("pipeline wall time", f"{total:.1f} s"),
-                 ("throughput", f"{mb / total:.2f} MB/s of raw input, {sum(gen.rows.values()) / total:,.0f} rows/s"),
-                 ("status", f"{s['status']}; all balanced: {s['all_balanced']}; gold reconciles: {s['reconciliation_matches']}"),
-                 ("load average (1 min)", f"{load_before:.1f} before, {load_after:.1f} after")):
+    for k, v in (
+        ("raw input", f"{mb:,.1f} MB, {sum(gen.rows.values()):,} rows"),
+        ("Spark session start", f"{session_s:.1f} s"),
+        ("pipeline wall time", f"{total:.1f} s"),
+        ("throughput", f"{mb / total:.2f} MB/s of raw input, {sum(gen.rows.values()) / total:,.0f} rows/s"),
+        ("status", f"{s['status']}; all balanced: {s['all_balanced']}; gold reconciles: {s['reconciliation_matches']}"),
+        ("load average (1 min)", f"{load_before:.1f} before, {load_after:.1f} after"),
+    ):
         head.add_row(k, v)
     if s["detection"]:
         inj = sum(d["injected"] for d in s["detection"])
@@ -92,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     for c in ("layer", "seconds", "share", "MB/s of raw input"):
         lt.add_column(c, justify="left" if c == "layer" else "right")
     for k, v in layers.items():
-        lt.add_row(k.removesuffix("_s"), f"{v:.1f}", f"{v / total:.0%}", f"{mb / v:.1f}" if k.endswith("_s") and v else "")
+        lt.add_row(
+            k.removesuffix("_s"), f"{v:.1f}", f"{v / total:.0%}", f"{mb / v:.1f}" if k.endswith("_s") and v else ""
+        )
     console.print(lt)
     st = Table(title="per step (from the pipeline's progress marks)")
     for c in ("step", "seconds", "share"):

@@ -5,6 +5,7 @@ arrival order, each event once) through a cursor, and the latest nutrition docum
 decided per request number from the seed, so a test can predict them and a patient client can still
 collect every event exactly once.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,14 +19,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
-REQUIRED_EVENT_FIELDS = ("event_id", "event_ts", "warehouse_id", "sku", "event_type", "quantity_delta",
-                         "on_hand_after")
+REQUIRED_EVENT_FIELDS = ("event_id", "event_ts", "warehouse_id", "sku", "event_type", "quantity_delta", "on_hand_after")
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 500, 5000
 
 
 @dataclass
 class ApiFaults:
     """How unreliable the API is. Rates are per request; the n-th request's fate depends only on (seed, n)."""
+
     error_rate: float = 0.0  # HTTP 500 or 503
     slow_rate: float = 0.0
     slow_seconds: float = 0.2
@@ -42,11 +43,16 @@ class ApiFaults:
         """What happens to request number n (1-based)."""
         rng = np.random.default_rng([self.seed, n])
         u = rng.random(7)
-        out = {"outage": self.outage_start is not None and self.outage_start <= n < self.outage_start + self.outage_requests}
+        out = {
+            "outage": self.outage_start is not None
+            and self.outage_start <= n < self.outage_start + self.outage_requests
+        }
         out["error"] = (500 if u[1] < 0.5 else 503) if u[0] < self.error_rate else None
         out["timeout"] = u[2] < self.timeout_rate
         out["slow"] = u[3] < self.slow_rate
-        out["partial"] = ("truncated", "missing_fields", "short_page")[int(u[5] * 3)] if u[4] < self.partial_rate else None
+        out["partial"] = (
+            ("truncated", "missing_fields", "short_page")[int(u[5] * 3)] if u[4] < self.partial_rate else None
+        )
         out["duplicate"] = u[6] < self.duplicate_rate
         out["out_of_order"] = rng.random() < self.out_of_order_rate
         out["rng_seed"] = int(rng.integers(0, 2**31))
@@ -61,7 +67,7 @@ def load_events(root: str | Path) -> list[bytes]:
         for line in path.read_bytes().splitlines():
             if not line:
                 continue
-            eid = int(line[len(b'{"event_id":'):line.index(b",")])
+            eid = int(line[len(b'{"event_id":') : line.index(b",")])
             if eid not in seen:
                 seen.add(eid)
                 out.append(line)
@@ -79,6 +85,7 @@ def latest_nutrition(root: str | Path) -> dict[str, Path]:
 @dataclass
 class ApiServer:
     """A running API server (see `serve_api`)."""
+
     httpd: ThreadingHTTPServer
     thread: threading.Thread
     events: list[bytes]
@@ -129,6 +136,7 @@ def _handler(state: dict):
             def count(name):
                 with lock:
                     stats[name] = stats.get(name, 0) + 1
+
             if fate["outage"]:
                 count("outage")
                 return self._json(503, {"error": "service unavailable (outage)"})
@@ -162,13 +170,13 @@ def _handler(state: dict):
             except ValueError:
                 return self._json(400, {"error": "since must be a cursor from 'next', page_size an integer"})
             since = max(0, min(since, len(events)))
-            items = [json.loads(x) for x in events[since:since + size]]
+            items = [json.loads(x) for x in events[since : since + size]]
             end = since + len(items)
             nxt = str(end) if end < len(events) else None
             rng = np.random.default_rng(fate["rng_seed"])
             if fate["duplicate"] and items:
                 count("duplicate")
-                pool = [json.loads(x) for x in events[max(0, since - size):since]] or items
+                pool = [json.loads(x) for x in events[max(0, since - size) : since]] or items
                 items = items + [pool[i] for i in rng.integers(0, len(pool), min(5, len(pool)))]
             if fate["out_of_order"] and len(items) > 1:
                 count("out_of_order")
@@ -182,13 +190,13 @@ def _handler(state: dict):
             if kind:
                 count(f"partial_{kind}")
             if kind == "short_page":
-                items = items[:max(1, int(len(items) * 0.7))]
+                items = items[: max(1, int(len(items) * 0.7))]
             elif kind == "missing_fields":
                 for i in rng.choice(len(items), max(1, len(items) // 3), replace=False):
                     items[i] = {k: v for k, v in items[i].items() if k not in ("sku", "on_hand_after")}
             body = json.dumps({"items": items, "count": announced, "since": str(since), "next": nxt}).encode()
             if kind == "truncated":
-                body = body[:max(1, len(body) // 2)]
+                body = body[: max(1, len(body) // 2)]
             count("pages")
             return self._send(200, body)
 

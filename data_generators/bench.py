@@ -2,6 +2,7 @@
 
 Files only (operational tables as CSV instead of PostgreSQL), so the figure measures the generator itself.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,11 +16,22 @@ from pathlib import Path
 def faker_per_row_rate(n: int = 20_000, seed: int = 7) -> float:
     """Rows/s of the naive way: one Faker call per field per row (name, email, phone, address)."""
     from faker import Faker
+
     fake = Faker("en_US")
     fake.seed_instance(seed)
     t0 = time.perf_counter()
-    rows = [(fake.first_name(), fake.last_name(), fake.email(), fake.phone_number(), fake.street_address(),
-             fake.city(), fake.postcode()) for _ in range(n)]
+    rows = [
+        (
+            fake.first_name(),
+            fake.last_name(),
+            fake.email(),
+            fake.phone_number(),
+            fake.street_address(),
+            fake.city(),
+            fake.postcode(),
+        )
+        for _ in range(n)
+    ]
     return len(rows) / (time.perf_counter() - t0)
 
 
@@ -63,6 +75,7 @@ class _TreeRssSampler:
     def __init__(self, every: float = 0.1):
         import os
         import threading
+
         self.pid, self.every, self.peak = os.getpid(), every, 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -81,13 +94,16 @@ class _TreeRssSampler:
         self._thread.join()
 
 
-def run_bench(scale: float = 1.0, root: str | None = None, faker_sample: int = 20_000, seed: int = 7,
-              workers: int | None = None) -> dict:
+def run_bench(
+    scale: float = 1.0, root: str | None = None, faker_sample: int = 20_000, seed: int = 7, workers: int | None = None
+) -> dict:
     """Generate `scale` (day 0, files only), time it, and compare the customer rate with per-row Faker."""
     import os
+
     from .generate import generate, resolve_workers
     from .pools import build_pools
     from .spec import GenerationConfig
+
     tmp = None
     if root is None:
         tmp = tempfile.mkdtemp(prefix="gb-bench-")
@@ -110,17 +126,31 @@ def run_bench(scale: float = 1.0, root: str | None = None, faker_sample: int = 2
         faker = faker_per_row_rate(faker_sample, seed)
         files = sum(1 for p in Path(root).rglob("*") if p.is_file())
         mb = result.total_bytes / 1e6
-        return {"scale": scale, "workers": result.workers, "workers_default": resolve_workers(dataclasses.replace(cfg, workers=None)),
-                "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-                "seconds": result.seconds, "pools_seconds": pools_s,
-                "mb": mb, "mb_per_s": mb / result.seconds,
-                "rows": result.total_rows, "rows_per_s": result.total_rows / result.seconds,
-                "cpu_seconds": cpu_parent + cpu_workers, "cpu_parent_seconds": cpu_parent,
-                "cpu_workers_seconds": cpu_workers, "mb_per_cpu_second": mb / max(cpu_parent + cpu_workers, 1e-9),
-                "customer_rows_per_s": cust, "faker_rows_per_s": faker, "ratio_vs_faker": cust / faker,
-                "peak_rss_mb": peak_rss_mb(), "peak_rss_worker_mb": kids1.ru_maxrss / 1024,
-                "peak_rss_tree_mb": sampler.peak, "load_before": load_before[0], "load_after": load_after[0],
-                "files": files}
+        return {
+            "scale": scale,
+            "workers": result.workers,
+            "workers_default": resolve_workers(dataclasses.replace(cfg, workers=None)),
+            "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+            "seconds": result.seconds,
+            "pools_seconds": pools_s,
+            "mb": mb,
+            "mb_per_s": mb / result.seconds,
+            "rows": result.total_rows,
+            "rows_per_s": result.total_rows / result.seconds,
+            "cpu_seconds": cpu_parent + cpu_workers,
+            "cpu_parent_seconds": cpu_parent,
+            "cpu_workers_seconds": cpu_workers,
+            "mb_per_cpu_second": mb / max(cpu_parent + cpu_workers, 1e-9),
+            "customer_rows_per_s": cust,
+            "faker_rows_per_s": faker,
+            "ratio_vs_faker": cust / faker,
+            "peak_rss_mb": peak_rss_mb(),
+            "peak_rss_worker_mb": kids1.ru_maxrss / 1024,
+            "peak_rss_tree_mb": sampler.peak,
+            "load_before": load_before[0],
+            "load_after": load_after[0],
+            "files": files,
+        }
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -128,9 +158,11 @@ def run_bench(scale: float = 1.0, root: str | None = None, faker_sample: int = 2
 
 def _customer_rate(scale: float, seed: int) -> float:
     import numpy as np
+
     from .generate import State, customer_rows, insert_customers
     from .pools import build_pools
     from .spec import GenerationConfig
+
     cfg = GenerationConfig(scale=scale, seed=seed)
     pools = build_pools(seed)
     st = State()
@@ -143,21 +175,30 @@ def _customer_rate(scale: float, seed: int) -> float:
 def print_bench(r: dict) -> None:
     from rich.console import Console
     from rich.table import Table
+
     t = Table(title=f"generator benchmark, SF {r['scale']:g}, day 0, files only, {r['workers']} worker process(es)")
     t.add_column("measure")
     t.add_column("value", justify="right")
-    for label, value in (("raw output", f"{r['mb']:,.1f} MB in {r['files']:,} files"),
-                         ("workers", f"{r['workers']} (default here: {r['workers_default']}; {r['cpus']} CPUs)"),
-                         ("wall time", f"{r['seconds']:.1f} s (pools {r['pools_seconds']:.1f} s)"),
-                         ("throughput", f"{r['mb_per_s']:,.1f} MB/s"),
-                         ("rows", f"{r['rows']:,} ({r['rows_per_s']:,.0f} rows/s)"),
-                         ("CPU time", f"{r['cpu_seconds']:.1f} s (parent {r['cpu_parent_seconds']:.1f} s, workers "
-                                      f"{r['cpu_workers_seconds']:.1f} s) = {r['mb_per_cpu_second']:,.1f} MB per CPU-s"),
-                         ("load average (1 min)", f"{r['load_before']:.1f} before, {r['load_after']:.1f} after"),
-                         ("customers from pools", f"{r['customer_rows_per_s']:,.0f} rows/s"),
-                         ("customers with per-row Faker", f"{r['faker_rows_per_s']:,.0f} rows/s"),
-                         ("pools vs per-row Faker", f"{r['ratio_vs_faker']:,.0f}x"),
-                         ("peak RSS", f"parent {r['peak_rss_mb']:,.0f} MB, largest worker {r['peak_rss_worker_mb']:,.0f} MB, "
-                                      f"all processes together {r['peak_rss_tree_mb']:,.0f} MB (PSS, sampled)")):
+    for label, value in (
+        ("raw output", f"{r['mb']:,.1f} MB in {r['files']:,} files"),
+        ("workers", f"{r['workers']} (default here: {r['workers_default']}; {r['cpus']} CPUs)"),
+        ("wall time", f"{r['seconds']:.1f} s (pools {r['pools_seconds']:.1f} s)"),
+        ("throughput", f"{r['mb_per_s']:,.1f} MB/s"),
+        ("rows", f"{r['rows']:,} ({r['rows_per_s']:,.0f} rows/s)"),
+        (
+            "CPU time",
+            f"{r['cpu_seconds']:.1f} s (parent {r['cpu_parent_seconds']:.1f} s, workers "
+            f"{r['cpu_workers_seconds']:.1f} s) = {r['mb_per_cpu_second']:,.1f} MB per CPU-s",
+        ),
+        ("load average (1 min)", f"{r['load_before']:.1f} before, {r['load_after']:.1f} after"),
+        ("customers from pools", f"{r['customer_rows_per_s']:,.0f} rows/s"),
+        ("customers with per-row Faker", f"{r['faker_rows_per_s']:,.0f} rows/s"),
+        ("pools vs per-row Faker", f"{r['ratio_vs_faker']:,.0f}x"),
+        (
+            "peak RSS",
+            f"parent {r['peak_rss_mb']:,.0f} MB, largest worker {r['peak_rss_worker_mb']:,.0f} MB, "
+            f"all processes together {r['peak_rss_tree_mb']:,.0f} MB (PSS, sampled)",
+        ),
+    ):
         t.add_row(label, value)
     Console().print(t)

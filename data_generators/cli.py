@@ -3,6 +3,7 @@
 `register_cli(subparsers)` is wired into `globalbev/cli.py`; `python -m data_generators.cli ...` runs the
 same commands without it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,6 +15,7 @@ from pathlib import Path
 def _default_root() -> str:
     try:
         from globalbev.config import data_root
+
         return str(data_root())
     except Exception:  # the config layer is optional for this package
         return "./data"
@@ -21,13 +23,18 @@ def _default_root() -> str:
 
 def register_cli(subparsers) -> None:
     """Add `generate`, `api serve` and `bench generate`."""
-    g = subparsers.add_parser("generate", help="synthetic messy GlobalBev data into PostgreSQL + landing zone",
-                              description="Generate day-by-day GlobalBev data with a defect manifest.")
+    g = subparsers.add_parser(
+        "generate",
+        help="synthetic messy GlobalBev data into PostgreSQL + landing zone",
+        description="Generate day-by-day GlobalBev data with a defect manifest.",
+    )
     g.add_argument("--scale", type=float, default=0.01, help="scale factor: 1 = about 1 GB of raw data")
     g.add_argument("--days", type=int, default=1, help="number of days (day 0 = initial load)")
     g.add_argument("--seed", type=int, default=7)
     g.add_argument("--root", default=None, help="storage root (default: the environment's data root)")
-    g.add_argument("--pg-url", default=None, help="PostgreSQL libpq URL (default: embedded server under <root>/postgres)")
+    g.add_argument(
+        "--pg-url", default=None, help="PostgreSQL libpq URL (default: embedded server under <root>/postgres)"
+    )
     g.add_argument("--no-pg", action="store_true", help="write operational tables as CSV under <root>/operational")
     g.add_argument("--small-files", action="store_true", help="inventory events in many small files")
     g.add_argument("--small-file-rows", type=int, default=200)
@@ -37,11 +44,20 @@ def register_cli(subparsers) -> None:
     g.add_argument("--customer-drift-day", type=int, default=2)
     g.add_argument("--json-drift-day", type=int, default=2)
     g.add_argument("--defect-multiplier", type=float, default=1.0, help="scale every defect rate (0 = clean)")
-    g.add_argument("--defect-rate", action="append", default=[], metavar="ID=RATE",
-                   help="override one rate, e.g. shop.customers.phone_invalid=0.1 (repeatable)")
+    g.add_argument(
+        "--defect-rate",
+        action="append",
+        default=[],
+        metavar="ID=RATE",
+        help="override one rate, e.g. shop.customers.phone_invalid=0.1 (repeatable)",
+    )
     g.add_argument("--no-progress", action="store_true")
-    g.add_argument("--workers", type=int, default=None,
-                   help="processes that render and write chunks (default: usable CPUs, at most 4; 1 for small scales)")
+    g.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes that render and write chunks (default: usable CPUs, at most 4; 1 for small scales)",
+    )
     g.set_defaults(func=_generate)
 
     api = subparsers.add_parser("api", help="the warehouse inventory API").add_subparsers(dest="api_command")
@@ -49,9 +65,16 @@ def register_cli(subparsers) -> None:
     s.add_argument("--root", default=None)
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8765)
-    for name, default in (("error-rate", 0.0), ("slow-rate", 0.0), ("slow-seconds", 0.2), ("timeout-rate", 0.0),
-                          ("timeout-seconds", 2.0), ("partial-rate", 0.0), ("duplicate-rate", 0.0),
-                          ("out-of-order-rate", 0.0)):
+    for name, default in (
+        ("error-rate", 0.0),
+        ("slow-rate", 0.0),
+        ("slow-seconds", 0.2),
+        ("timeout-rate", 0.0),
+        ("timeout-seconds", 2.0),
+        ("partial-rate", 0.0),
+        ("duplicate-rate", 0.0),
+        ("out-of-order-rate", 0.0),
+    ):
         s.add_argument(f"--{name}", type=float, default=default)
     s.add_argument("--outage-start", type=int, default=None, help="first request number of a full outage")
     s.add_argument("--outage-requests", type=int, default=0)
@@ -70,18 +93,29 @@ def register_cli(subparsers) -> None:
 def _generate(args) -> int:
     from .generate import generate
     from .spec import GenerationConfig
+
     root = Path(args.root or _default_root())
     rates = {}
     for item in args.defect_rate:
         key, _, value = item.partition("=")
         rates[key] = float(value)
-    cfg = GenerationConfig(root=str(root), scale=args.scale, days=args.days, seed=args.seed,
-                           small_files=args.small_files, small_file_rows=args.small_file_rows,
-                           hot_sku_share=args.hot_sku_share, hot_market=args.hot_market,
-                           hot_market_share=args.hot_market_share, customer_drift_day=args.customer_drift_day,
-                           json_drift_day=args.json_drift_day, defect_rates=rates,
-                           defect_multiplier=args.defect_multiplier, progress=not args.no_progress,
-                           workers=args.workers)
+    cfg = GenerationConfig(
+        root=str(root),
+        scale=args.scale,
+        days=args.days,
+        seed=args.seed,
+        small_files=args.small_files,
+        small_file_rows=args.small_file_rows,
+        hot_sku_share=args.hot_sku_share,
+        hot_market=args.hot_market,
+        hot_market_share=args.hot_market_share,
+        customer_drift_day=args.customer_drift_day,
+        json_drift_day=args.json_drift_day,
+        defect_rates=rates,
+        defect_multiplier=args.defect_multiplier,
+        progress=not args.no_progress,
+        workers=args.workers,
+    )
     if args.no_pg:
         result = generate(cfg)
     elif args.pg_url:
@@ -89,6 +123,7 @@ def _generate(args) -> int:
         result = generate(cfg)
     else:
         from globalbev.postgres import embedded_postgres
+
         with embedded_postgres(root / "postgres") as server:  # stopped afterwards; the data stays under <root>/postgres
             cfg.pg_url = server.url
             result = generate(cfg)
@@ -100,15 +135,20 @@ def print_summary(result) -> None:
     """A rich table of what was written and which defects were injected."""
     from rich.console import Console
     from rich.table import Table
+
     from .spec import DEFECTS
+
     console = Console()
-    t = Table(title=f"GlobalBev data: {result.days} day(s) in {result.seconds:.1f}s with {result.workers} "
-                    f"worker process(es) → {result.root}")
+    t = Table(
+        title=f"GlobalBev data: {result.days} day(s) in {result.seconds:.1f}s with {result.workers} "
+        f"worker process(es) → {result.root}"
+    )
     for col in ("dataset", "rows", "files", "MB"):
         t.add_column(col, justify="right" if col != "dataset" else "left")
     for ds in sorted(result.rows):
-        t.add_row(ds, f"{result.rows[ds]:,}", str(result.files.get(ds, "")),
-                  f"{result.bytes_written.get(ds, 0) / 1e6:.2f}")
+        t.add_row(
+            ds, f"{result.rows[ds]:,}", str(result.files.get(ds, "")), f"{result.bytes_written.get(ds, 0) / 1e6:.2f}"
+        )
     t.add_row("[bold]total", f"[bold]{result.total_rows:,}", "", f"[bold]{result.total_bytes / 1e6:.2f}")
     console.print(t)
     d = Table(title=f"Injected defects (manifest: {result.manifest_dir})")
@@ -119,17 +159,27 @@ def print_summary(result) -> None:
     console.print(d)
     if result.pg_url:
         from urllib.parse import urlsplit
+
         u = urlsplit(result.pg_url)
         console.print(f"PostgreSQL schema shop at {u.hostname}:{u.port}")
 
 
 def _serve(args) -> int:
     from .api import ApiFaults, start_api
-    faults = ApiFaults(error_rate=args.error_rate, slow_rate=args.slow_rate, slow_seconds=args.slow_seconds,
-                       timeout_rate=args.timeout_rate, timeout_seconds=args.timeout_seconds,
-                       partial_rate=args.partial_rate, duplicate_rate=args.duplicate_rate,
-                       out_of_order_rate=args.out_of_order_rate, outage_start=args.outage_start,
-                       outage_requests=args.outage_requests, seed=args.seed)
+
+    faults = ApiFaults(
+        error_rate=args.error_rate,
+        slow_rate=args.slow_rate,
+        slow_seconds=args.slow_seconds,
+        timeout_rate=args.timeout_rate,
+        timeout_seconds=args.timeout_seconds,
+        partial_rate=args.partial_rate,
+        duplicate_rate=args.duplicate_rate,
+        out_of_order_rate=args.out_of_order_rate,
+        outage_start=args.outage_start,
+        outage_requests=args.outage_requests,
+        seed=args.seed,
+    )
     server = start_api(args.root or _default_root(), faults, args.host, args.port)
     print(f"warehouse API on {server.url} ({len(server.events):,} events); Ctrl-C to stop", flush=True)
     try:
@@ -145,6 +195,7 @@ def _serve(args) -> int:
 
 def _bench(args) -> int:
     from .bench import print_bench, run_bench
+
     print_bench(run_bench(scale=args.scale, root=args.root, faker_sample=args.faker_sample, workers=args.workers))
     return 0
 

@@ -3,6 +3,7 @@
 Every injected defect is recorded under `<dataset>.<defect>` with the exact keys of the affected records,
 so the pipeline's detection can be scored for recall and precision.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,7 +44,7 @@ def bursts(rng: np.random.Generator, n: int, rate: float, min_len: int, max_len:
     expected = rate * n / ((min_len + max_len) / 2)
     count = int(expected) + int(rng.random() < expected - int(expected))
     for start, length in zip(rng.integers(0, n, count), rng.integers(min_len, max_len + 1, count)):
-        mask[start:start + length] = True
+        mask[start : start + length] = True
     return mask
 
 
@@ -54,6 +55,7 @@ class DayManifest:
     Keys are kept as the NumPy/Arrow arrays they were recorded as (8 bytes per integer key, ~20 per string key, not
     a Python object each) and streamed into the JSON file, so the manifest of an SF 20 day does not need gigabytes.
     """
+
     day: int
     cfg: GenerationConfig
     keys: dict[str, list] = field(default_factory=dict)  # defect id -> recorded parts, in recording order
@@ -85,12 +87,27 @@ class DayManifest:
         """The manifest as a dict, with a placeholder where each defect's key list goes (`write` streams the keys)."""
         defects = {}
         for d in DEFECTS:
-            defects[d.id] = {"dataset": d.dataset, "defect": d.name, "key": d.key, "rate": self.cfg.rate(d.id),
-                             "count": self.count(d.id), "keys": _KEYS_AT + d.id, "details": self.details.get(d.id, {})}
+            defects[d.id] = {
+                "dataset": d.dataset,
+                "defect": d.name,
+                "key": d.key,
+                "rate": self.cfg.rate(d.id),
+                "count": self.count(d.id),
+                "keys": _KEYS_AT + d.id,
+                "details": self.details.get(d.id, {}),
+            }
         drift = [vars(x) for x in drift_schedule(self.cfg.customer_drift_day, self.cfg.json_drift_day)]
-        return {"day": self.day, "as_of": as_of(self.day).isoformat(), "seed": self.cfg.seed,
-                "scale": self.cfg.scale, "defects": defects, "written": self.written, "changes": self.changes,
-                "facts": self.facts, "drift": [x for x in drift if x["day"] == self.day]}
+        return {
+            "day": self.day,
+            "as_of": as_of(self.day).isoformat(),
+            "seed": self.cfg.seed,
+            "scale": self.cfg.scale,
+            "defects": defects,
+            "written": self.written,
+            "changes": self.changes,
+            "facts": self.facts,
+            "drift": [x for x in drift if x["day"] == self.day],
+        }
 
     def write(self, manifest_dir: Path) -> Path:
         """Write `day=NNN.json` (the text json.dumps(indent=1, sort_keys=True) gives), key lists streamed."""
@@ -113,7 +130,7 @@ class DayManifest:
                     first = True
                     for p in parts:
                         for lo in range(0, len(p), 100_000):
-                            chunk = _as_list(p[lo:lo + 100_000])
+                            chunk = _as_list(p[lo : lo + 100_000])
                             rendered = map(_encode_str, chunk) if isinstance(chunk[0], str) else map(str, chunk)
                             f.write(("" if first else ",") + pad + ("," + pad).join(rendered))
                             first = False

@@ -5,11 +5,11 @@ customer's current row can be rebuilt for an update or a delete without keeping 
 partner orders and inventory events are drawn chunk by chunk from a generator seeded by
 (seed, dataset, day, chunk), so memory stays bounded and the output is the same on every run.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -23,20 +23,40 @@ from . import spec
 from .defects import DayManifest, bursts, compact_keys, hash_uniform
 from .pools import Pools, build_pools
 from .sinks import FileSink, PostgresSink, csv_bytes, json_pretty, lines_bytes, write_file
-from .spec import GenerationConfig, MARKETS, as_of
+from .spec import MARKETS, GenerationConfig, as_of
 
 EPOCH = dt.date(1970, 1, 1)
 DAY_SECONDS = 86_400
 M = len(MARKETS)
 FX = np.array([m.fx_to_usd for m in MARKETS])
-ORPHAN_CUSTOMER_BASE = 10 ** 12
-ORPHAN_BATCH_BASE = 9 * 10 ** 9
-EVENT_ID_DAY = 10 ** 9
+ORPHAN_CUSTOMER_BASE = 10**12
+ORPHAN_BATCH_BASE = 9 * 10**9
+EVENT_ID_DAY = 10**9
 
 # customer hash fields
-(F_MARKET, F_FIRST, F_LAST, F_DOMAIN, F_PHONE, F_PHONE_GROUP, F_PHONE_FMT, F_PHONE_INV, F_EMAIL_GROUP,
- F_EMAIL_VAR, F_STREET, F_NUM, F_STREET_GROUP, F_STREET_VAR, F_CITY, F_POSTAL, F_POSTAL_MISSING, F_CONSENT,
- F_TIER, F_DUP, F_SIGNUP) = range(21)
+(
+    F_MARKET,
+    F_FIRST,
+    F_LAST,
+    F_DOMAIN,
+    F_PHONE,
+    F_PHONE_GROUP,
+    F_PHONE_FMT,
+    F_PHONE_INV,
+    F_EMAIL_GROUP,
+    F_EMAIL_VAR,
+    F_STREET,
+    F_NUM,
+    F_STREET_GROUP,
+    F_STREET_VAR,
+    F_CITY,
+    F_POSTAL,
+    F_POSTAL_MISSING,
+    F_CONSENT,
+    F_TIER,
+    F_DUP,
+    F_SIGNUP,
+) = range(21)
 # dup_kind values
 NONE, EXACT_DUP, NEAR_DUP, EXACT_ORIG, NEAR_ORIG = range(5)
 
@@ -90,7 +110,7 @@ def seasonal_weight(days: np.ndarray) -> np.ndarray:
     start = day_number(spec.HISTORY_START)
     frac = (days - start) / 730.0
     doy = np.array([(EPOCH + dt.timedelta(days=int(d))).timetuple().tm_yday for d in days])
-    season = 1 + 0.35 * np.cos(2 * np.pi * (doy - 196) / 365.0) + 0.25 * np.exp(-((doy - 352) / 8.0) ** 2)
+    season = 1 + 0.35 * np.cos(2 * np.pi * (doy - 196) / 365.0) + 0.25 * np.exp(-(((doy - 352) / 8.0) ** 2))
     return np.exp(np.log(3.0) * frac) * season
 
 
@@ -124,10 +144,16 @@ class State:
     def n_customers(self) -> int:
         return len(self.market)
 
-    def slice(self, lo: int, hi: int) -> "State":
+    def slice(self, lo: int, hi: int) -> State:
         """Copies of the per-customer arrays for customers lo..hi-1 only (what a worker needs for one chunk)."""
-        return State(self.market[lo:hi].copy(), self.signup[lo:hi].copy(), self.addr_ver[lo:hi].copy(),
-                     self.phone_ver[lo:hi].copy(), self.dup_kind[lo:hi].copy(), self.deleted[lo:hi].copy())
+        return State(
+            self.market[lo:hi].copy(),
+            self.signup[lo:hi].copy(),
+            self.addr_ver[lo:hi].copy(),
+            self.phone_ver[lo:hi].copy(),
+            self.dup_kind[lo:hi].copy(),
+            self.deleted[lo:hi].copy(),
+        )
 
 
 @dataclass
@@ -154,9 +180,14 @@ class Products:
 # ----------------------------------------------------------------------------------------------------
 # Reference data
 # ----------------------------------------------------------------------------------------------------
-FLAVOURS = {"soft_drink": ("Cola", "Lemon", "Orange", "Ginger"), "water": ("Still", "Sparkling", "Lime"),
-            "juice": ("Apple", "Orange", "Mango", "Multivitamin"), "energy_drink": ("Original", "Zero", "Berry"),
-            "iced_tea": ("Peach", "Lemon", "Green"), "cold_brew": ("Black", "Vanilla", "Oat")}
+FLAVOURS = {
+    "soft_drink": ("Cola", "Lemon", "Orange", "Ginger"),
+    "water": ("Still", "Sparkling", "Lime"),
+    "juice": ("Apple", "Orange", "Mango", "Multivitamin"),
+    "energy_drink": ("Original", "Zero", "Berry"),
+    "iced_tea": ("Peach", "Lemon", "Green"),
+    "cold_brew": ("Black", "Vanilla", "Oat"),
+}
 PLANTS = ("Atlanta", "Leeds", "Hamburg", "Lyon", "Campinas", "Pune")
 
 
@@ -182,13 +213,27 @@ def build_products(cfg: GenerationConfig) -> Products:
         launched.append(day_number(spec.HISTORY_START) - int(rng.integers(100, 1500)))
     list_cents = np.array(cents, np.int64)
     price = np.rint(list_cents[:, None] / FX[None, :]).astype(np.int64)
-    table = pa.table({
-        "sku": pa.array(skus), "brand": pa.array(brands), "product_name": pa.array(names),
-        "category": pa.array(cat_names), "size_ml": pa.array(sizes, pa.int32()), "pack_size": pa.array(packs, pa.int32()),
-        "list_price_usd": _cents(list_cents, 10), "launched_on": pa.array(np.array(launched, np.int32), pa.date32()),
-        "updated_at": _ts_col(_ts(0), n)})
-    return Products(pa.array(skus), list_cents, price, rng.integers(0, spec.BATCH_INTERVAL_DAYS, n),
-                    rng.integers(spec.SHELF_LIFE_DAYS[0], spec.SHELF_LIFE_DAYS[1] + 1, n), table)
+    table = pa.table(
+        {
+            "sku": pa.array(skus),
+            "brand": pa.array(brands),
+            "product_name": pa.array(names),
+            "category": pa.array(cat_names),
+            "size_ml": pa.array(sizes, pa.int32()),
+            "pack_size": pa.array(packs, pa.int32()),
+            "list_price_usd": _cents(list_cents, 10),
+            "launched_on": pa.array(np.array(launched, np.int32), pa.date32()),
+            "updated_at": _ts_col(_ts(0), n),
+        }
+    )
+    return Products(
+        pa.array(skus),
+        list_cents,
+        price,
+        rng.integers(0, spec.BATCH_INTERVAL_DAYS, n),
+        rng.integers(spec.SHELF_LIFE_DAYS[0], spec.SHELF_LIFE_DAYS[1] + 1, n),
+        table,
+    )
 
 
 def batches_table(products: Products, first_day: int | None, last_day: int, day: int) -> pa.Table:
@@ -199,19 +244,30 @@ def batches_table(products: Products, first_day: int | None, last_day: int, day:
     mfg = products.batch_mfg(p, j)
     keep = (mfg <= last_day) & ((mfg > first_day) if first_day is not None else True)
     p, j, mfg = p[keep], j[keep], mfg[keep]
-    return pa.table({"batch_id": pa.array((p + 1) * 10_000 + j, pa.int64()), "sku": products.sku.take(pa.array(p)),
-                     "plant": pa.array(np.array(PLANTS, object)[(p + j) % len(PLANTS)].astype(str)),
-                     "manufacture_date": pa.array(mfg.astype(np.int32), pa.date32()),
-                     "expiry_date": pa.array((mfg + products.shelf_life[p]).astype(np.int32), pa.date32()),
-                     "updated_at": _ts_col(_ts(day), len(p))})
+    return pa.table(
+        {
+            "batch_id": pa.array((p + 1) * 10_000 + j, pa.int64()),
+            "sku": products.sku.take(pa.array(p)),
+            "plant": pa.array(np.array(PLANTS, object)[(p + j) % len(PLANTS)].astype(str)),
+            "manufacture_date": pa.array(mfg.astype(np.int32), pa.date32()),
+            "expiry_date": pa.array((mfg + products.shelf_life[p]).astype(np.int32), pa.date32()),
+            "updated_at": _ts_col(_ts(day), len(p)),
+        }
+    )
 
 
 def markets_table() -> pa.Table:
-    return pa.table({"market_code": [m.code for m in MARKETS], "market_name": [m.name for m in MARKETS],
-                     "currency": [m.currency for m in MARKETS],
-                     "fx_to_usd": pa.array([m.fx_to_usd for m in MARKETS]).cast(pa.decimal128(12, 6)),
-                     "calling_code": pa.array([m.calling_code for m in MARKETS], pa.int32()),
-                     "timezone": [m.timezone for m in MARKETS], "updated_at": _ts_col(_ts(0), M)})
+    return pa.table(
+        {
+            "market_code": [m.code for m in MARKETS],
+            "market_name": [m.name for m in MARKETS],
+            "currency": [m.currency for m in MARKETS],
+            "fx_to_usd": pa.array([m.fx_to_usd for m in MARKETS]).cast(pa.decimal128(12, 6)),
+            "calling_code": pa.array([m.calling_code for m in MARKETS], pa.int32()),
+            "timezone": [m.timezone for m in MARKETS],
+            "updated_at": _ts_col(_ts(0), M),
+        }
+    )
 
 
 def warehouses_table(pools: Pools) -> pa.Table:
@@ -222,8 +278,15 @@ def warehouses_table(pools: Pools) -> pa.Table:
             mk.append(m.code)
             city.append(pools.cities.values[int(pools.cities.offset[i]) + w].as_py())
             cap.append(50_000 * (2 + (i + w) % 3))
-    return pa.table({"warehouse_id": ids, "market_code": mk, "city": city,
-                     "capacity_units": pa.array(cap, pa.int32()), "updated_at": _ts_col(_ts(0), len(ids))})
+    return pa.table(
+        {
+            "warehouse_id": ids,
+            "market_code": mk,
+            "city": city,
+            "capacity_units": pa.array(cap, pa.int32()),
+            "updated_at": _ts_col(_ts(0), len(ids)),
+        }
+    )
 
 
 WAREHOUSE_IDS = [f"WH-{m.code}-{w + 1}" for m in MARKETS for w in range(spec.WAREHOUSES_PER_MARKET)]
@@ -245,17 +308,29 @@ def _customer_draws(cfg: GenerationConfig, ids: np.ndarray, addr_ver: np.ndarray
     us = u(F_STREET_GROUP, addr_ver)
     a, c, w = r("address_abbreviation"), r("address_casing"), r("address_whitespace")
     street_group = np.select([us < a, us < a + c, us < a + c + w], [1, 2, 3], 0)
-    return {"phone_group": phone_group, "phone_fmt": 1 + (u(F_PHONE_FMT, phone_ver) * 5).astype(np.int64),
-            "phone_inv": u(F_PHONE_INV, phone_ver), "email_group": email_group,
-            "email_var": (u(F_EMAIL_VAR) * 4).astype(np.int64), "street_group": street_group,
-            "street_var": u(F_STREET_VAR, addr_ver),
-            "postal_missing": u(F_POSTAL_MISSING, addr_ver) < r("postal_code_missing"),
-            "consent": u(F_CONSENT) < 0.6, "tier": np.searchsorted(np.cumsum(spec.LOYALTY_WEIGHTS),
-                                                                    u(F_TIER), side="right")}
+    return {
+        "phone_group": phone_group,
+        "phone_fmt": 1 + (u(F_PHONE_FMT, phone_ver) * 5).astype(np.int64),
+        "phone_inv": u(F_PHONE_INV, phone_ver),
+        "email_group": email_group,
+        "email_var": (u(F_EMAIL_VAR) * 4).astype(np.int64),
+        "street_group": street_group,
+        "street_var": u(F_STREET_VAR, addr_ver),
+        "postal_missing": u(F_POSTAL_MISSING, addr_ver) < r("postal_code_missing"),
+        "consent": u(F_CONSENT) < 0.6,
+        "tier": np.searchsorted(np.cumsum(spec.LOYALTY_WEIGHTS), u(F_TIER), side="right"),
+    }
 
 
-def customer_rows(cfg: GenerationConfig, pools: Pools, st: State, ids: np.ndarray, day: int,
-                  deleted: np.ndarray | None = None, base: int = 0) -> tuple[pa.Table, dict[str, np.ndarray]]:
+def customer_rows(
+    cfg: GenerationConfig,
+    pools: Pools,
+    st: State,
+    ids: np.ndarray,
+    day: int,
+    deleted: np.ndarray | None = None,
+    base: int = 0,
+) -> tuple[pa.Table, dict[str, np.ndarray]]:
     """The current rows of customers `ids` and, per defect, a mask of the rows carrying it.
 
     `st` may hold only customers base.. (see `State.slice`): its arrays are indexed with id - base."""
@@ -272,8 +347,9 @@ def customer_rows(cfg: GenerationConfig, pools: Pools, st: State, ids: np.ndarra
     # a near duplicate writes the phone in a format its original does not use
     is_near = kind == NEAR_DUP
     if is_near.any():
-        orig = _customer_draws(cfg, ids[is_near] - 1, st.addr_ver[ids[is_near] - 1 - base],
-                               st.phone_ver[ids[is_near] - 1 - base])
+        orig = _customer_draws(
+            cfg, ids[is_near] - 1, st.addr_ver[ids[is_near] - 1 - base], st.phone_ver[ids[is_near] - 1 - base]
+        )
         shift = 1 + (hash_uniform(s, ids[is_near], F_PHONE_FMT, 7) * 4).astype(np.int64)
         fmt = np.where(orig["phone_group"] == 1, (orig["phone_fmt"] - 1 + shift) % 5 + 1, d["phone_fmt"][is_near])
         d["phone_group"][is_near] = 1
@@ -283,14 +359,27 @@ def customer_rows(cfg: GenerationConfig, pools: Pools, st: State, ids: np.ndarra
     first_i = pools.first_names.pick(m, up(F_FIRST))
     last_i = pools.last_names.pick(m, up(F_LAST))
     first, last = pools.first_names.values.take(pa.array(first_i)), pools.last_names.values.take(pa.array(last_i))
-    clean_email = _join(pools.first_slugs.take(pa.array(first_i)), ".", pools.last_slugs.take(pa.array(last_i)),
-                        _str(person), "@", pools.domains.take(m, up(F_DOMAIN)))
+    clean_email = _join(
+        pools.first_slugs.take(pa.array(first_i)),
+        ".",
+        pools.last_slugs.take(pa.array(last_i)),
+        _str(person),
+        "@",
+        pools.domains.take(m, up(F_DOMAIN)),
+    )
     eg, ev = d["email_group"], d["email_var"]
-    email = pc.choose(pa.array(np.where(eg == 0, 0, np.where(eg == 1, 1 + ev, 5 + ev)).astype(np.int8)),
-                      clean_email, pc.utf8_upper(clean_email), pc.utf8_capitalize(clean_email),
-                      _join("  ", clean_email, " "), pc.utf8_title(clean_email),
-                      pc.replace_substring(clean_email, "@", ""), pc.replace_substring(clean_email, "@", "@@"),
-                      pc.replace_substring(clean_email, ".", ""), pc.replace_substring(clean_email, "@", " at "))
+    email = pc.choose(
+        pa.array(np.where(eg == 0, 0, np.where(eg == 1, 1 + ev, 5 + ev)).astype(np.int8)),
+        clean_email,
+        pc.utf8_upper(clean_email),
+        pc.utf8_capitalize(clean_email),
+        _join("  ", clean_email, " "),
+        pc.utf8_title(clean_email),
+        pc.replace_substring(clean_email, "@", ""),
+        pc.replace_substring(clean_email, "@", "@@"),
+        pc.replace_substring(clean_email, ".", ""),
+        pc.replace_substring(clean_email, "@", " at "),
+    )
 
     phones_all = pa.concat_arrays([f.values for f in pools.phones] + [pools.invalid_phones.values])
     n_valid = len(pools.phones[0].values)
@@ -316,8 +405,9 @@ def customer_rows(cfg: GenerationConfig, pools: Pools, st: State, ids: np.ndarra
     ws = sg == 3
     street = pc.if_else(pa.array(ws & (sv < 0.34)), _join("  ", street), street)
     street = pc.if_else(pa.array(ws & (sv >= 0.34) & (sv < 0.67)), _join(street, " "), street)
-    street = pc.if_else(pa.array(ws & (sv >= 0.67)), pc.replace_substring(street, " ", "  ", max_replacements=1),
-                        street)
+    street = pc.if_else(
+        pa.array(ws & (sv >= 0.67)), pc.replace_substring(street, " ", "  ", max_replacements=1), street
+    )
     postal = pools.postcodes.take(m, up(F_POSTAL, pa_ver))
     missing = d["postal_missing"]
     postal = pc.if_else(pa.array(missing & (sv < 0.5)), pa.scalar(None, pa.string()), postal)
@@ -325,19 +415,39 @@ def customer_rows(cfg: GenerationConfig, pools: Pools, st: State, ids: np.ndarra
 
     signup = np.where(kind == EXACT_DUP, st.signup[ids - 1 - base], st.signup[ids - base])
     n = len(ids)
-    cols = {"customer_id": pa.array(ids, pa.int64()), "market_code": MARKET_CODE_ARR.take(pa.array(m)),
-            "first_name": first, "last_name": last, "email": email, "phone": phone, "street": street, "city": city,
-            "postal_code": postal, "signup_date": pa.array(signup.astype(np.int32), pa.date32()),
-            "marketing_consent": pa.array(d["consent"]), "updated_at": _ts_col(_ts(day), n),
-            "deleted_at": pa.array(np.where(deleted, _ts(day), 0) if deleted is not None else np.zeros(n, np.int64),
-                                   pa.timestamp("us", tz="UTC"),
-                                   mask=~deleted if deleted is not None else np.ones(n, bool))}
+    cols = {
+        "customer_id": pa.array(ids, pa.int64()),
+        "market_code": MARKET_CODE_ARR.take(pa.array(m)),
+        "first_name": first,
+        "last_name": last,
+        "email": email,
+        "phone": phone,
+        "street": street,
+        "city": city,
+        "postal_code": postal,
+        "signup_date": pa.array(signup.astype(np.int32), pa.date32()),
+        "marketing_consent": pa.array(d["consent"]),
+        "updated_at": _ts_col(_ts(day), n),
+        "deleted_at": pa.array(
+            np.where(deleted, _ts(day), 0) if deleted is not None else np.zeros(n, np.int64),
+            pa.timestamp("us", tz="UTC"),
+            mask=~deleted if deleted is not None else np.ones(n, bool),
+        ),
+    }
     if day >= cfg.customer_drift_day:
         cols["loyalty_tier"] = pa.array(np.array(spec.LOYALTY_TIERS)[d["tier"]])
-    masks = {"phone_format": d["phone_group"] == 1, "phone_invalid": d["phone_group"] == 2,
-             "email_noise": eg == 1, "email_invalid": eg == 2, "address_abbreviation": sg == 1,
-             "address_casing": casing, "address_whitespace": ws, "postal_code_missing": missing,
-             "duplicate_exact": kind == EXACT_DUP, "duplicate_near": kind == NEAR_DUP}
+    masks = {
+        "phone_format": d["phone_group"] == 1,
+        "phone_invalid": d["phone_group"] == 2,
+        "email_noise": eg == 1,
+        "email_invalid": eg == 2,
+        "address_abbreviation": sg == 1,
+        "address_casing": casing,
+        "address_whitespace": ws,
+        "postal_code_missing": missing,
+        "duplicate_exact": kind == EXACT_DUP,
+        "duplicate_near": kind == NEAR_DUP,
+    }
     return pa.table(cols), masks
 
 
@@ -356,8 +466,9 @@ def insert_customers(cfg: GenerationConfig, st: State, n_new: int, day: int) -> 
     ud = hash_uniform(cfg.seed, ids, F_DUP)
     re_, rn = cfg.rate("shop.customers.duplicate_exact"), cfg.rate("shop.customers.duplicate_near")
     odd = (ids % 2 == 1) & (ids - 1 >= start)
-    kind = np.where(odd & (ud < 2 * re_), EXACT_DUP, np.where(odd & (ud >= 2 * re_) & (ud < 2 * (re_ + rn)), NEAR_DUP,
-                                                               NONE)).astype(np.int8)
+    kind = np.where(
+        odd & (ud < 2 * re_), EXACT_DUP, np.where(odd & (ud >= 2 * re_) & (ud < 2 * (re_ + rn)), NEAR_DUP, NONE)
+    ).astype(np.int8)
     for dup, orig in ((EXACT_DUP, EXACT_ORIG), (NEAR_DUP, NEAR_ORIG)):
         pos = np.flatnonzero(kind == dup)
         kind[pos - 1] = orig
@@ -374,8 +485,16 @@ def insert_customers(cfg: GenerationConfig, st: State, n_new: int, day: int) -> 
 # ----------------------------------------------------------------------------------------------------
 # Orders, lines, payments
 # ----------------------------------------------------------------------------------------------------
-def order_chunk(cfg: GenerationConfig, st: State, products: Products, day: int, chunk: int, dates: np.ndarray,
-                customers: np.ndarray, man: DayManifest) -> dict[str, pa.Table]:
+def order_chunk(
+    cfg: GenerationConfig,
+    st: State,
+    products: Products,
+    day: int,
+    chunk: int,
+    dates: np.ndarray,
+    customers: np.ndarray,
+    man: DayManifest,
+) -> dict[str, pa.Table]:
     """Orders placed on `dates` (day numbers) by `customers`, with their lines and payments."""
     market = st.market[np.minimum(customers, st.n_customers - 1)]
     first_id = st.next_order_id
@@ -383,8 +502,17 @@ def order_chunk(cfg: GenerationConfig, st: State, products: Products, day: int, 
     return order_tables(cfg, products, day, chunk, first_id, dates, customers, market, man)
 
 
-def order_tables(cfg: GenerationConfig, products: Products, day: int, chunk: int, first_id: int, dates: np.ndarray,
-                 customers: np.ndarray, market: np.ndarray, man) -> dict[str, pa.Table]:
+def order_tables(
+    cfg: GenerationConfig,
+    products: Products,
+    day: int,
+    chunk: int,
+    first_id: int,
+    dates: np.ndarray,
+    customers: np.ndarray,
+    market: np.ndarray,
+    man,
+) -> dict[str, pa.Table]:
     """`order_chunk` without the state: order ids from `first_id`, `market` = each customer's market."""
     rng = np.random.default_rng([cfg.seed, 31, day, chunk])
     n = len(dates)
@@ -395,8 +523,11 @@ def order_tables(cfg: GenerationConfig, products: Products, day: int, chunk: int
     # order date defects: future (any day) or late arriving (days >= 1), exclusive
     ud = rng.random(n)
     future = ud < r("shop.orders.future_order_date")
-    late = (ud >= r("shop.orders.future_order_date")) & (ud < r("shop.orders.future_order_date") +
-                                                         r("shop.orders.late_arriving")) & (day >= 1)
+    late = (
+        (ud >= r("shop.orders.future_order_date"))
+        & (ud < r("shop.orders.future_order_date") + r("shop.orders.late_arriving"))
+        & (day >= 1)
+    )
     dates = np.where(future, today + 1 + (rng.random(n) * 365).astype(np.int64), dates)
     dates = np.where(late, today - 2 - (rng.random(n) * 8).astype(np.int64), dates)
     secs = rng.integers(0, DAY_SECONDS, n)
@@ -441,31 +572,55 @@ def order_tables(cfg: GenerationConfig, products: Products, day: int, chunk: int
     total = np.bincount(pos, weights=amount, minlength=n).astype(np.int64)
 
     upd = _ts_col(_ts(day), n)
-    orders = pa.table({"order_id": pa.array(order_id), "customer_id": pa.array(cust, pa.int64()),
-                       "market_code": MARKET_CODE_ARR.take(pa.array(m)),
-                       "order_ts": pa.array(order_ts, pa.timestamp("us", tz="UTC")), "channel": channel,
-                       "status": pa.array(np.array(spec.ORDER_STATUSES)[status_i]),
-                       "currency": CURRENCY_ARR.take(pa.array(m)), "order_total": _cents(total), "updated_at": upd})
-    lines = pa.table({"order_id": pa.array(order_id[pos]), "line_no": pa.array(line_no, pa.int32()), "sku": sku,
-                      "batch_id": pa.array(batch_id, pa.int64()), "quantity": pa.array(qty, pa.int32()),
-                      "unit_price": _cents(unit, 12), "discount_pct": _cents(disc * 100, 5),
-                      "line_amount": _cents(amount), "updated_at": _ts_col(_ts(day), nl)})
+    orders = pa.table(
+        {
+            "order_id": pa.array(order_id),
+            "customer_id": pa.array(cust, pa.int64()),
+            "market_code": MARKET_CODE_ARR.take(pa.array(m)),
+            "order_ts": pa.array(order_ts, pa.timestamp("us", tz="UTC")),
+            "channel": channel,
+            "status": pa.array(np.array(spec.ORDER_STATUSES)[status_i]),
+            "currency": CURRENCY_ARR.take(pa.array(m)),
+            "order_total": _cents(total),
+            "updated_at": upd,
+        }
+    )
+    lines = pa.table(
+        {
+            "order_id": pa.array(order_id[pos]),
+            "line_no": pa.array(line_no, pa.int32()),
+            "sku": sku,
+            "batch_id": pa.array(batch_id, pa.int64()),
+            "quantity": pa.array(qty, pa.int32()),
+            "unit_price": _cents(unit, 12),
+            "discount_pct": _cents(disc * 100, 5),
+            "line_amount": _cents(amount),
+            "updated_at": _ts_col(_ts(day), nl),
+        }
+    )
     paid = np.isin(status_i, [1, 2, 3, 5])
     pm = m[paid]
     np_ = int(paid.sum())
     meth_i = np.where(rng.random(np_) < 0.55, 0, 1 + (rng.random(np_) * 2).astype(np.int64))
     methods = np.array([mk.payment_methods for mk in MARKETS])[pm, meth_i]
     card = meth_i == 0
-    brand = np.array(spec.CARD_BRANDS)[np.where(rng.random(np_) < 0.8, rng.integers(0, 2, np_),
-                                                np.where(pm == 4, 3, np.where(pm == 5, 4, 2)))]
+    brand = np.array(spec.CARD_BRANDS)[
+        np.where(rng.random(np_) < 0.8, rng.integers(0, 2, np_), np.where(pm == 4, 3, np.where(pm == 5, 4, 2)))
+    ]
     last4 = pc.utf8_lpad(_str(rng.integers(0, 10_000, np_)), 4, "0")
-    payments = pa.table({"payment_id": pa.array(order_id[paid]), "order_id": pa.array(order_id[paid]),
-                         "method": pa.array(methods), "amount": _cents(total[paid]),
-                         "currency": CURRENCY_ARR.take(pa.array(pm)),
-                         "card_brand": pa.array(brand, mask=~card), "card_last4": pc.if_else(pa.array(card), last4, None),
-                         "paid_at": pa.array(order_ts[paid] + rng.integers(60, 3600, np_) * 1_000_000,
-                                             pa.timestamp("us", tz="UTC")),
-                         "updated_at": _ts_col(_ts(day), np_)})
+    payments = pa.table(
+        {
+            "payment_id": pa.array(order_id[paid]),
+            "order_id": pa.array(order_id[paid]),
+            "method": pa.array(methods),
+            "amount": _cents(total[paid]),
+            "currency": CURRENCY_ARR.take(pa.array(pm)),
+            "card_brand": pa.array(brand, mask=~card),
+            "card_last4": pc.if_else(pa.array(card), last4, None),
+            "paid_at": pa.array(order_ts[paid] + rng.integers(60, 3600, np_) * 1_000_000, pa.timestamp("us", tz="UTC")),
+            "updated_at": _ts_col(_ts(day), np_),
+        }
+    )
     man.record("shop.orders.orphan_customer", order_id[orphan])
     man.record("shop.orders.future_order_date", order_id[future])
     man.record("shop.orders.late_arriving", order_id[late])
@@ -483,8 +638,9 @@ def order_tables(cfg: GenerationConfig, products: Products, day: int, chunk: int
 # ----------------------------------------------------------------------------------------------------
 def _iso_t(values: np.ndarray, unit: str) -> pa.Array:
     """pc.strftime(<UTC timestamps>, "%Y-%m-%dT%H:%M:%S") (sub-second digits included), via the fast naive cast."""
-    return pc.replace_substring(pc.cast(pa.array(values, pa.timestamp(unit)), pa.string()), " ", "T",
-                                max_replacements=1)
+    return pc.replace_substring(
+        pc.cast(pa.array(values, pa.timestamp(unit)), pa.string()), " ", "T", max_replacements=1
+    )
 
 
 def _format_seconds(secs: np.ndarray, fmt_i: np.ndarray, formats: list[str]) -> pa.Array:
@@ -493,14 +649,19 @@ def _format_seconds(secs: np.ndarray, fmt_i: np.ndarray, formats: list[str]) -> 
     days, inv = np.unique(secs // DAY_SECONDS, return_inverse=True)
     midnight = pa.array(days * DAY_SECONDS, pa.timestamp("s", tz="UTC"))
     timed = [i for i, fm in enumerate(formats) if any(x in fm for x in ("%H", "%M", "%S", "%T", "%I", "%p"))]
-    table = [pc.strftime(midnight, format=fm) if i not in timed else pa.nulls(len(days), pa.string())
-             for i, fm in enumerate(formats)]
+    table = [
+        pc.strftime(midnight, format=fm) if i not in timed else pa.nulls(len(days), pa.string())
+        for i, fm in enumerate(formats)
+    ]
     out = pa.concat_arrays(table).take(pa.array(np.asarray(fmt_i, np.int64) * len(days) + inv.ravel()))
     for i in timed:
         mask = np.asarray(fmt_i) == i
         if mask.any():
-            text = _iso_t(secs[mask], "s") if formats[i] == "%Y-%m-%dT%H:%M:%S" else \
-                pc.strftime(pa.array(secs[mask], pa.timestamp("s", tz="UTC")), format=formats[i])
+            text = (
+                _iso_t(secs[mask], "s")
+                if formats[i] == "%Y-%m-%dT%H:%M:%S"
+                else pc.strftime(pa.array(secs[mask], pa.timestamp("s", tz="UTC")), format=formats[i])
+            )
             out = pc.replace_with_mask(out, pa.array(mask), text)
     return out
 
@@ -508,20 +669,38 @@ def _format_seconds(secs: np.ndarray, fmt_i: np.ndarray, formats: list[str]) -> 
 PARTNER_OF_MARKET = np.array([next(i for i, p in enumerate(spec.PARTNERS) if mk.code in p.markets) for mk in MARKETS])
 PARTNER_PREFIX = pa.array([p.name[:2].upper() + "-" for p in spec.PARTNERS])
 PARTNER_NAMES = pa.array([p.name for p in spec.PARTNERS])
-PARTNER_COLUMNS = ["partner", "partner_order_id", "line_no", "order_date", "market", "sku", "quantity", "unit_price",
-                   "currency"]
+PARTNER_COLUMNS = [
+    "partner",
+    "partner_order_id",
+    "line_no",
+    "order_date",
+    "market",
+    "sku",
+    "quantity",
+    "unit_price",
+    "currency",
+]
 
 
-def partner_chunk(cfg: GenerationConfig, st: State, products: Products, day: int, chunk: int, dates: np.ndarray,
-                  man: DayManifest, root: Path) -> tuple[int, int, int]:
+def partner_chunk(
+    cfg: GenerationConfig,
+    st: State,
+    products: Products,
+    day: int,
+    chunk: int,
+    dates: np.ndarray,
+    man: DayManifest,
+    root: Path,
+) -> tuple[int, int, int]:
     """Write one chunk of partner orders (one file per partner); returns (rows, files, bytes)."""
     first = st.next_partner_order
     st.next_partner_order += len(dates)
     return partner_files(cfg, products, day, chunk, first, dates, man, root)
 
 
-def partner_files(cfg: GenerationConfig, products: Products, day: int, chunk: int, first: int, dates: np.ndarray,
-                  man, root: Path) -> tuple[int, int, int]:
+def partner_files(
+    cfg: GenerationConfig, products: Products, day: int, chunk: int, first: int, dates: np.ndarray, man, root: Path
+) -> tuple[int, int, int]:
     """`partner_chunk` without the state: partner order numbers from `first`."""
     rng = np.random.default_rng([cfg.seed, 41, day, chunk])
     n = len(dates)
@@ -543,18 +722,28 @@ def partner_files(cfg: GenerationConfig, products: Products, day: int, chunk: in
     orphan = rng.random(nl) < cfg.rate("landing/partner_orders.orphan_product")
     sku = products.sku.take(pa.array(prod))
     if orphan.any():
-        sku = pc.replace_with_mask(sku, pa.array(orphan),
-                                   pa.array([f"SKU-9{x:05d}" for x in rng.integers(0, 100_000, int(orphan.sum()))]))
+        sku = pc.replace_with_mask(
+            sku, pa.array(orphan), pa.array([f"SKU-9{x:05d}" for x in rng.integers(0, 100_000, int(orphan.sum()))])
+        )
     qneg = rng.random(nl) < cfg.rate("landing/partner_orders.quantity_nonpositive")
     qty = np.where(qneg, -rng.integers(0, 4, nl), rng.choice([1, 1, 2, 3, 6], nl))
     price = _cents(products.price_cents[prod, lm], 12).cast(pa.string())
     comma = pa.array(np.array([p.decimal_comma for p in spec.PARTNERS])[lp])
     price = pc.if_else(comma, pc.replace_substring(price, ".", ","), price)
     poid = _join(PARTNER_PREFIX.take(pa.array(lp)), pc.utf8_lpad(_str(num[pos]), 9, "0"))
-    table = pa.table({"partner": PARTNER_NAMES.take(pa.array(lp)), "partner_order_id": poid,
-                      "line_no": pa.array(line_no, pa.int32()), "order_date": order_date,
-                      "market": MARKET_CODE_ARR.take(pa.array(lm)), "sku": sku, "quantity": pa.array(qty, pa.int32()),
-                      "unit_price": price, "currency": CURRENCY_ARR.take(pa.array(lm))})
+    table = pa.table(
+        {
+            "partner": PARTNER_NAMES.take(pa.array(lp)),
+            "partner_order_id": poid,
+            "line_no": pa.array(line_no, pa.int32()),
+            "order_date": order_date,
+            "market": MARKET_CODE_ARR.take(pa.array(lm)),
+            "sku": sku,
+            "quantity": pa.array(qty, pa.int32()),
+            "unit_price": price,
+            "currency": CURRENCY_ARR.take(pa.array(lm)),
+        }
+    )
     dup = rng.random(nl) < cfg.rate("landing/partner_orders.duplicate_exact")
     keys = pc.binary_join_element_wise(table["partner"], poid, _str(line_no), "|").to_numpy(zero_copy_only=False)
     man.record("landing/partner_orders.date_format_mixed", keys[mixed])
@@ -567,12 +756,21 @@ def partner_files(cfg: GenerationConfig, products: Products, day: int, chunk: in
         if len(sel) == 0:
             continue
         order = np.concatenate([sel, sel[dup[sel]]])
-        names = [c.upper() if p.header_case == "upper" else c.title() if p.header_case == "title" else c
-                 for c in PARTNER_COLUMNS]
-        data = csv_bytes(table.take(pa.array(order)), delimiter=p.delimiter, quoting=p.quoting, eol=p.eol,
-                         header_names=names)
-        path = root / "landing" / "partner_orders" / f"day={day:03d}" / f"partner={p.name}" / \
-            f"partner_orders-d{day:03d}-c{chunk:04d}.csv"
+        names = [
+            c.upper() if p.header_case == "upper" else c.title() if p.header_case == "title" else c
+            for c in PARTNER_COLUMNS
+        ]
+        data = csv_bytes(
+            table.take(pa.array(order)), delimiter=p.delimiter, quoting=p.quoting, eol=p.eol, header_names=names
+        )
+        path = (
+            root
+            / "landing"
+            / "partner_orders"
+            / f"day={day:03d}"
+            / f"partner={p.name}"
+            / f"partner_orders-d{day:03d}-c{chunk:04d}.csv"
+        )
         nbytes += write_file(path, data)
         rows += len(order)
         files += 1
@@ -599,8 +797,19 @@ def _grouped_reflected_walk(pair: np.ndarray, delta: np.ndarray, start: np.ndarr
     return out
 
 
-def inventory_chunk(cfg: GenerationConfig, st: State, products: Products, day: int, chunk: int, i0: int, n: int,
-                    n_total: int, window: tuple[int, int], man: DayManifest, root: Path) -> tuple[int, int, int]:
+def inventory_chunk(
+    cfg: GenerationConfig,
+    st: State,
+    products: Products,
+    day: int,
+    chunk: int,
+    i0: int,
+    n: int,
+    n_total: int,
+    window: tuple[int, int],
+    man: DayManifest,
+    root: Path,
+) -> tuple[int, int, int]:
     """Write one chunk of inventory events; returns (rows, files, bytes)."""
     walk = inventory_walk(cfg, products, day, chunk, i0, n, n_total, window, st.on_hand)
     carry_inventory(st, walk, man)
@@ -610,6 +819,7 @@ def inventory_chunk(cfg: GenerationConfig, st: State, products: Products, day: i
 @dataclass
 class InventoryWalk:
     """An inventory chunk's draws and stock walk: the part that must run chunk after chunk (stock carries over)."""
+
     ts_ms: np.ndarray
     event_id: np.ndarray
     wh: np.ndarray
@@ -622,8 +832,17 @@ class InventoryWalk:
     rng: np.random.Generator  # positioned after the walk's draws; `inventory_files` continues with it
 
 
-def inventory_walk(cfg: GenerationConfig, products: Products, day: int, chunk: int, i0: int, n: int, n_total: int,
-                   window: tuple[int, int], on_hand_start: np.ndarray) -> InventoryWalk:
+def inventory_walk(
+    cfg: GenerationConfig,
+    products: Products,
+    day: int,
+    chunk: int,
+    i0: int,
+    n: int,
+    n_total: int,
+    window: tuple[int, int],
+    on_hand_start: np.ndarray,
+) -> InventoryWalk:
     """Draw one chunk of inventory events and walk the stock from `on_hand_start` (per warehouse x product)."""
     rng = np.random.default_rng([cfg.seed, 51, day, chunk])
     lo_ms, hi_ms = window
@@ -633,9 +852,15 @@ def inventory_walk(cfg: GenerationConfig, products: Products, day: int, chunk: i
     wh = m * spec.WAREHOUSES_PER_MARKET + rng.integers(0, spec.WAREHOUSES_PER_MARKET, n)
     prod = np.where(rng.random(n) < cfg.hot_sku_share, 0, 1 + (rng.random(n) * (products.n - 1)).astype(np.int64))
     etype = rng.choice(len(spec.INVENTORY_EVENT_TYPES), n, p=spec.INVENTORY_EVENT_WEIGHTS)
-    delta = np.select([etype == 0, etype == 1, etype == 2],
-                      [-rng.integers(1, 13, n), rng.integers(20, 81, n),
-                       rng.integers(1, 6, n) * np.where(rng.random(n) < 0.5, -1, 1)], 0)
+    delta = np.select(
+        [etype == 0, etype == 1, etype == 2],
+        [
+            -rng.integers(1, 13, n),
+            rng.integers(20, 81, n),
+            rng.integers(1, 6, n) * np.where(rng.random(n) < 0.5, -1, 1),
+        ],
+        0,
+    )
     pair = wh * products.n + prod
     on_hand = _grouped_reflected_walk(pair, delta, on_hand_start)
     reserved = np.minimum(on_hand, rng.integers(0, 15, n))
@@ -658,8 +883,17 @@ def carry_inventory(st: State, walk: InventoryWalk, man: DayManifest) -> None:
     ids["max"] = int(event_id[-1])
 
 
-def inventory_files(cfg: GenerationConfig, products: Products, day: int, chunk: int, i0: int, n: int,
-                    walk: InventoryWalk, man, root: Path) -> tuple[int, int, int]:
+def inventory_files(
+    cfg: GenerationConfig,
+    products: Products,
+    day: int,
+    chunk: int,
+    i0: int,
+    n: int,
+    walk: InventoryWalk,
+    man,
+    root: Path,
+) -> tuple[int, int, int]:
     """Write one walked chunk of inventory events as JSON lines; returns (rows, files, bytes)."""
     rng, event_id, ts_ms, wh, prod, etype = walk.rng, walk.event_id, walk.ts_ms, walk.wh, walk.prod, walk.etype
     delta, pair, on_hand, reserved = walk.delta, walk.pair, walk.on_hand, walk.reserved
@@ -667,16 +901,36 @@ def inventory_files(cfg: GenerationConfig, products: Products, day: int, chunk: 
     null_wh = bursts(rng, n, cfg.rate("landing/inventory_events.null_burst"), 10, 100)
     dup = rng.random(n) < cfg.rate("landing/inventory_events.duplicate_exact")
 
-    wh_json = pc.if_else(pa.array(null_wh), "null",
-                         _join('"', pa.array(WAREHOUSE_IDS).take(pa.array(wh)), '"'))
-    parts = ['{"event_id":', _str(event_id), ',"event_ts":"', _iso_t(ts_ms, "ms"),
-             'Z","warehouse_id":', wh_json, ',"sku":"', products.sku.take(pa.array(prod)), '","event_type":"',
-             pa.array(spec.INVENTORY_EVENT_TYPES).take(pa.array(etype)), '","quantity_delta":', _str(delta),
-             ',"on_hand_after":', _str(on_hand), ',"reserved":', _str(reserved), ',"reorder_point":', _str(reorder)]
+    wh_json = pc.if_else(pa.array(null_wh), "null", _join('"', pa.array(WAREHOUSE_IDS).take(pa.array(wh)), '"'))
+    parts = [
+        '{"event_id":',
+        _str(event_id),
+        ',"event_ts":"',
+        _iso_t(ts_ms, "ms"),
+        'Z","warehouse_id":',
+        wh_json,
+        ',"sku":"',
+        products.sku.take(pa.array(prod)),
+        '","event_type":"',
+        pa.array(spec.INVENTORY_EVENT_TYPES).take(pa.array(etype)),
+        '","quantity_delta":',
+        _str(delta),
+        ',"on_hand_after":',
+        _str(on_hand),
+        ',"reserved":',
+        _str(reserved),
+        ',"reorder_point":',
+        _str(reorder),
+    ]
     if day >= cfg.json_drift_day:
         temp = np.round(rng.normal(6.0, 2.5, n), 1)
-        parts += [',"temperature_c":', _str(temp), ',"source_system":"',
-                  pa.array(np.where(rng.random(n) < 0.7, "wms-v2", "wms-legacy")), '"']
+        parts += [
+            ',"temperature_c":',
+            _str(temp),
+            ',"source_system":"',
+            pa.array(np.where(rng.random(n) < 0.7, "wms-v2", "wms-legacy")),
+            '"',
+        ]
     lines = _join(*parts, "}\n")
     man.record("landing/inventory_events.duplicate_exact", event_id[dup])
     man.record("landing/inventory_events.null_burst", event_id[null_wh])
@@ -698,17 +952,18 @@ def inventory_files(cfg: GenerationConfig, products: Products, day: int, chunk: 
 # ----------------------------------------------------------------------------------------------------
 # Nutrition documents (landing nested JSON)
 # ----------------------------------------------------------------------------------------------------
-INGREDIENTS = {"soft_drink": ("carbonated water", "sugar", "citric acid", "natural flavouring", "caffeine"),
-               "water": ("mineral water", "carbon dioxide", "lime extract"),
-               "juice": ("fruit juice", "fruit puree", "ascorbic acid", "water"),
-               "energy_drink": ("carbonated water", "sucrose", "taurine", "caffeine", "b vitamins"),
-               "iced_tea": ("water", "sugar", "black tea extract", "lemon juice", "citric acid"),
-               "cold_brew": ("water", "coffee extract", "oat drink", "vanilla")}
+INGREDIENTS = {
+    "soft_drink": ("carbonated water", "sugar", "citric acid", "natural flavouring", "caffeine"),
+    "water": ("mineral water", "carbon dioxide", "lime extract"),
+    "juice": ("fruit juice", "fruit puree", "ascorbic acid", "water"),
+    "energy_drink": ("carbonated water", "sucrose", "taurine", "caffeine", "b vitamins"),
+    "iced_tea": ("water", "sugar", "black tea extract", "lemon juice", "citric acid"),
+    "cold_brew": ("water", "coffee extract", "oat drink", "vanilla"),
+}
 ORIGINS = ("DE", "BR", "IN", "FR", "US", "GB", "ES", "CO")
 
 
-def nutrition_doc(cfg: GenerationConfig, products: Products, p: int, version: int, day: int,
-                  over_100: bool) -> dict:
+def nutrition_doc(cfg: GenerationConfig, products: Products, p: int, version: int, day: int, over_100: bool) -> dict:
     """One product's nested nutrition document (three levels deep, arrays)."""
     rng = np.random.default_rng([cfg.seed, 61, p, version])
     row = {c: products.table[c][p].as_py() for c in ("sku", "brand", "product_name", "category", "size_ml")}
@@ -724,37 +979,55 @@ def nutrition_doc(cfg: GenerationConfig, products: Products, p: int, version: in
     if over_100:
         parts[1] += int(rng.integers(10, 150))
     allergens = ["none"] if rng.random() < 0.7 else sorted(set(rng.choice(spec.ALLERGENS[1:], 2).tolist()))
-    doc = {"sku": row["sku"], "doc_version": version, "published_on": as_of(day).isoformat(),
-           "product": {"brand": row["brand"], "name": row["product_name"], "category": cat},
-           "serving": {"size_ml": size, "servings_per_container": 1},
-           "per_serving": {"energy": {"kcal": kcal, "kj": round(kcal * 4.184)},
-                           "macros": {"fat": {"total_g": fat_total, "saturated_g": round(fat_total * 0.6, 1),
-                                              "trans_g": 0.0},
-                                      "carbohydrates": {"total_g": round(sugar * 1.02, 1), "sugars_g": sugar},
-                                      "protein_g": round(float(rng.uniform(0, 1.5)), 1)},
-                           "salt_g": round(float(rng.uniform(0, 0.2)), 2)},
-           "allergens": allergens,
-           "ingredients": [{"name": nm, "percent": t / 10, "origin": ORIGINS[int(rng.integers(0, len(ORIGINS)))]}
-                           for nm, t in zip(names, parts)]}
+    doc = {
+        "sku": row["sku"],
+        "doc_version": version,
+        "published_on": as_of(day).isoformat(),
+        "product": {"brand": row["brand"], "name": row["product_name"], "category": cat},
+        "serving": {"size_ml": size, "servings_per_container": 1},
+        "per_serving": {
+            "energy": {"kcal": kcal, "kj": round(kcal * 4.184)},
+            "macros": {
+                "fat": {"total_g": fat_total, "saturated_g": round(fat_total * 0.6, 1), "trans_g": 0.0},
+                "carbohydrates": {"total_g": round(sugar * 1.02, 1), "sugars_g": sugar},
+                "protein_g": round(float(rng.uniform(0, 1.5)), 1),
+            },
+            "salt_g": round(float(rng.uniform(0, 0.2)), 2),
+        },
+        "allergens": allergens,
+        "ingredients": [
+            {"name": nm, "percent": t / 10, "origin": ORIGINS[int(rng.integers(0, len(ORIGINS)))]}
+            for nm, t in zip(names, parts)
+        ],
+    }
     if day >= cfg.json_drift_day:
         doc["per_serving"]["micronutrients"] = [
-            {"name": nm, "amount": round(float(rng.uniform(0.1, 40)), 1), "unit": unit,
-             "pct_daily_value": int(rng.integers(1, 60))}
-            for nm, unit in (("vitamin_c", "mg"), ("potassium", "mg"), ("magnesium", "mg"))[:int(rng.integers(1, 4))]]
-        doc["sustainability"] = {"recyclable_pack": bool(rng.random() < 0.8),
-                                 "carbon_g_per_unit": int(rng.integers(40, 400))}
+            {
+                "name": nm,
+                "amount": round(float(rng.uniform(0.1, 40)), 1),
+                "unit": unit,
+                "pct_daily_value": int(rng.integers(1, 60)),
+            }
+            for nm, unit in (("vitamin_c", "mg"), ("potassium", "mg"), ("magnesium", "mg"))[: int(rng.integers(1, 4))]
+        ]
+        doc["sustainability"] = {
+            "recyclable_pack": bool(rng.random() < 0.8),
+            "carbon_g_per_unit": int(rng.integers(40, 400)),
+        }
     return doc
 
 
-def write_nutrition(cfg: GenerationConfig, st: State, products: Products, day: int, man: DayManifest,
-                    root: Path) -> tuple[int, int, int]:
+def write_nutrition(
+    cfg: GenerationConfig, st: State, products: Products, day: int, man: DayManifest, root: Path
+) -> tuple[int, int, int]:
     """Write the day's nutrition documents; returns (rows, files, bytes)."""
     which, versions, overs = nutrition_plan(cfg, st, products, day, man)
     return nutrition_files(cfg, products, day, which, versions, overs, root)
 
 
-def nutrition_plan(cfg: GenerationConfig, st: State, products: Products, day: int,
-                   man: DayManifest) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def nutrition_plan(
+    cfg: GenerationConfig, st: State, products: Products, day: int, man: DayManifest
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The products that get a new document on `day`, their new versions and over-100 flags (recorded)."""
     rng = np.random.default_rng([cfg.seed, 62, day])
     if day == 0:
@@ -766,12 +1039,21 @@ def nutrition_plan(cfg: GenerationConfig, st: State, products: Products, day: in
     versions = st.doc_version[which].copy()
     overs = hash_uniform(cfg.seed, which, 63, versions) < cfg.rate("landing/nutrition.ingredient_percent_over_100")
     if overs.any():
-        man.record("landing/nutrition.ingredient_percent_over_100", products.sku.take(pa.array(which[overs])).to_pylist())
+        man.record(
+            "landing/nutrition.ingredient_percent_over_100", products.sku.take(pa.array(which[overs])).to_pylist()
+        )
     return which, versions, overs
 
 
-def nutrition_files(cfg: GenerationConfig, products: Products, day: int, which: np.ndarray, versions: np.ndarray,
-                    overs: np.ndarray, root: Path) -> tuple[int, int, int]:
+def nutrition_files(
+    cfg: GenerationConfig,
+    products: Products,
+    day: int,
+    which: np.ndarray,
+    versions: np.ndarray,
+    overs: np.ndarray,
+    root: Path,
+) -> tuple[int, int, int]:
     """Write one nested JSON document per product in `which`; returns (rows, files, bytes)."""
     nbytes = 0
     folder = root / "landing" / "nutrition" / f"day={day:03d}"
@@ -815,8 +1097,9 @@ class _Recorder:
         self.out.records.append((defect_id, compact_keys(keys), details))
 
 
-def _table_unit(ctx: _Context, table: str, day: int, data: pa.Table, op: str, part: int,
-                out: _Output | None = None) -> _Output:
+def _table_unit(
+    ctx: _Context, table: str, day: int, data: pa.Table, op: str, part: int, out: _Output | None = None
+) -> _Output:
     out = out if out is not None else _Output()
     file_bytes = payload = None
     if ctx.files:
@@ -827,8 +1110,9 @@ def _table_unit(ctx: _Context, table: str, day: int, data: pa.Table, op: str, pa
     return out
 
 
-def _customers_unit(ctx: _Context, day: int, op: str, ids: np.ndarray, deleted: np.ndarray | None, st: State,
-                    base: int, part: int) -> _Output:
+def _customers_unit(
+    ctx: _Context, day: int, op: str, ids: np.ndarray, deleted: np.ndarray | None, st: State, base: int, part: int
+) -> _Output:
     out = _Output()
     tbl, masks = customer_rows(ctx.cfg, ctx.pools, st, ids, day, deleted, base)
     _table_unit(ctx, "customers", day, tbl, op, part, out)
@@ -841,8 +1125,16 @@ def _customers_unit(ctx: _Context, day: int, op: str, ids: np.ndarray, deleted: 
     return out
 
 
-def _orders_unit(ctx: _Context, day: int, chunk: int, first_id: int, dates: np.ndarray, customers: np.ndarray,
-                 market: np.ndarray, parts: dict[str, int]) -> _Output:
+def _orders_unit(
+    ctx: _Context,
+    day: int,
+    chunk: int,
+    first_id: int,
+    dates: np.ndarray,
+    customers: np.ndarray,
+    market: np.ndarray,
+    parts: dict[str, int],
+) -> _Output:
     out = _Output()
     tables = order_tables(ctx.cfg, ctx.products, day, chunk, first_id, dates, customers, market, _Recorder(out))
     for table, data in tables.items():
@@ -852,22 +1144,31 @@ def _orders_unit(ctx: _Context, day: int, chunk: int, first_id: int, dates: np.n
 
 def _partner_unit(ctx: _Context, day: int, chunk: int, first: int, dates: np.ndarray) -> _Output:
     out = _Output()
-    out.landed.append(("landing/partner_orders",
-                       *partner_files(ctx.cfg, ctx.products, day, chunk, first, dates, _Recorder(out), ctx.root)))
+    out.landed.append(
+        (
+            "landing/partner_orders",
+            *partner_files(ctx.cfg, ctx.products, day, chunk, first, dates, _Recorder(out), ctx.root),
+        )
+    )
     return out
 
 
 def _inventory_unit(ctx: _Context, day: int, chunk: int, i0: int, n: int, walk: InventoryWalk) -> _Output:
     out = _Output()
-    out.landed.append(("landing/inventory_events",
-                       *inventory_files(ctx.cfg, ctx.products, day, chunk, i0, n, walk, _Recorder(out), ctx.root)))
+    out.landed.append(
+        (
+            "landing/inventory_events",
+            *inventory_files(ctx.cfg, ctx.products, day, chunk, i0, n, walk, _Recorder(out), ctx.root),
+        )
+    )
     return out
 
 
 def _nutrition_unit(ctx: _Context, day: int, which: np.ndarray, versions: np.ndarray, overs: np.ndarray) -> _Output:
     out = _Output()
-    out.landed.append(("landing/nutrition", *nutrition_files(ctx.cfg, ctx.products, day, which, versions, overs,
-                                                              ctx.root)))
+    out.landed.append(
+        ("landing/nutrition", *nutrition_files(ctx.cfg, ctx.products, day, which, versions, overs, ctx.root))
+    )
     return out
 
 
@@ -885,6 +1186,7 @@ def _keep_freed_memory() -> None:
     for the next chunk (page faults were ~40% of the CPU time). Only worker processes, which end with the run."""
     try:
         import ctypes
+
         libc = ctypes.CDLL("libc.so.6")
         libc.mallopt(-3, 256 << 20)  # M_MMAP_THRESHOLD: serve allocations up to 256 MB from the heap
         libc.mallopt(-1, 512 << 20)  # M_TRIM_THRESHOLD: keep up to 512 MB of free heap
@@ -905,12 +1207,14 @@ class _Runner:
         if workers > 1:
             import multiprocessing as mp
             from concurrent.futures import ProcessPoolExecutor
+
             # fork where there is one: no re-import of the caller's __main__ (scripts and notebooks need no
             # `if __name__ == "__main__"` guard) and the pools are shared copy-on-write. Workers end through
             # os._exit, so they never touch the parent's PostgreSQL connection.
             method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-            self.pool = ProcessPoolExecutor(workers, mp_context=mp.get_context(method), initializer=_init_worker,
-                                            initargs=(ctx,))
+            self.pool = ProcessPoolExecutor(
+                workers, mp_context=mp.get_context(method), initializer=_init_worker, initargs=(ctx,)
+            )
 
     def run(self, fn, man: DayManifest, *args, here: bool = False) -> None:
         """Run `fn(ctx, *args)`; `here` keeps it in this process (its arguments are live state)."""
@@ -939,6 +1243,7 @@ def resolve_workers(cfg: GenerationConfig) -> int:
     if cfg.workers is not None:
         return max(1, int(cfg.workers))
     import os
+
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     day0 = sum(cfg.rows(e) for e in ("customers", "orders", "partner_order_lines", "inventory_events"))
     return 1 if day0 < 2 * cfg.chunk_rows else max(1, min(cpus, 4))
@@ -974,8 +1279,10 @@ class _Progress:
         self.enabled, self.rows, self.bytes = enabled, 0, 0
         if enabled:
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-            self.p = Progress(TextColumn("[bold]generate"), BarColumn(), TextColumn("{task.fields[info]}"),
-                              TimeElapsedColumn())
+
+            self.p = Progress(
+                TextColumn("[bold]generate"), BarColumn(), TextColumn("{task.fields[info]}"), TimeElapsedColumn()
+            )
             self.task = self.p.add_task("gen", total=total_rows, info="")
             self.p.start()
 
@@ -983,8 +1290,9 @@ class _Progress:
         self.rows += rows
         self.bytes += nbytes
         if self.enabled:
-            self.p.update(self.task, completed=self.rows,
-                          info=f"{label:<28} {self.rows:>12,} rows {self.bytes / 1e6:>9.1f} MB")
+            self.p.update(
+                self.task, completed=self.rows, info=f"{label:<28} {self.rows:>12,} rows {self.bytes / 1e6:>9.1f} MB"
+            )
 
     def close(self) -> None:
         if self.enabled:
@@ -1000,9 +1308,11 @@ def generate(cfg: GenerationConfig) -> GenerationResult:
     """Generate `cfg.days` days of GlobalBev data into PostgreSQL (or operational CSVs) and the landing zone."""
     t0 = time.perf_counter()
     if cfg.small_files and cfg.chunk_rows % cfg.small_file_rows and cfg.rows("inventory_events") > cfg.chunk_rows:
-        raise ValueError(f"small-files mode over several chunks needs chunk_rows ({cfg.chunk_rows}) to be a multiple of small_file_rows "
-                         f"({cfg.small_file_rows}): otherwise the files of consecutive chunks share numbers and events "
-                         "would be overwritten")
+        raise ValueError(
+            f"small-files mode over several chunks needs chunk_rows ({cfg.chunk_rows}) to be a multiple of small_file_rows "
+            f"({cfg.small_file_rows}): otherwise the files of consecutive chunks share numbers and events "
+            "would be overwritten"
+        )
     root = Path(cfg.root)
     root.mkdir(parents=True, exist_ok=True)
     for sub in ("landing", "manifest", "operational"):
@@ -1010,8 +1320,11 @@ def generate(cfg: GenerationConfig) -> GenerationResult:
     pools = build_pools(cfg.seed)
     products = build_products(cfg)
     pg_sink = PostgresSink(cfg.pg_url) if cfg.pg_url else None
-    file_sink = FileSink(root) if cfg.write_operational_files or (
-        cfg.write_operational_files is None and not cfg.pg_url) else None
+    file_sink = (
+        FileSink(root)
+        if cfg.write_operational_files or (cfg.write_operational_files is None and not cfg.pg_url)
+        else None
+    )
     sinks = [s for s in (pg_sink, file_sink) if s is not None]
     st = State()
     n_pairs = len(WAREHOUSE_IDS) * products.n
@@ -1023,8 +1336,9 @@ def generate(cfg: GenerationConfig) -> GenerationResult:
     n_orders0, n_partner0, n_events0 = cfg.rows("orders"), cfg.rows("partner_order_lines"), cfg.rows("inventory_events")
     hist = np.arange(day_number(spec.HISTORY_START), day_number(as_of(0)) + 1)
     hist_weight = seasonal_weight(hist).sum()
-    progress = _Progress(cfg.progress, int((cfg.rows("customers") + n_orders0 * 4.3 + n_partner0 + n_events0) *
-                                           (1 + 0.01 * cfg.days)))
+    progress = _Progress(
+        cfg.progress, int((cfg.rows("customers") + n_orders0 * 4.3 + n_partner0 + n_events0) * (1 + 0.01 * cfg.days))
+    )
     manifest_dir = root / "manifest"
     workers = resolve_workers(cfg)
 
@@ -1067,8 +1381,12 @@ def generate(cfg: GenerationConfig) -> GenerationResult:
                 sink.begin_day(day, drift)
             today = day_number(as_of(day))
             if day == 0:
-                for name, tbl in (("markets", markets_table()), ("warehouses", warehouses_table(pools)),
-                                  ("products", products.table), ("batches", batches_table(products, None, today, 0))):
+                for name, tbl in (
+                    ("markets", markets_table()),
+                    ("warehouses", warehouses_table(pools)),
+                    ("products", products.table),
+                    ("batches", batches_table(products, None, today, 0)),
+                ):
                     emit(name, 0, tbl, man)
                 ids_new = insert_customers(cfg, st, cfg.rows("customers"), 0)
                 changed = [("insert", ids_new, None)]
@@ -1077,12 +1395,21 @@ def generate(cfg: GenerationConfig) -> GenerationResult:
                 changed = _customer_changes(cfg, st, day)
             for op, ids, deleted in changed:
                 for c, i0, n in _chunks(len(ids), cfg.chunk_rows):
-                    sel = ids[i0:i0 + n]
-                    dsel = None if deleted is None else deleted[i0:i0 + n]
+                    sel = ids[i0 : i0 + n]
+                    dsel = None if deleted is None else deleted[i0 : i0 + n]
                     if sel[-1] - sel[0] + 1 == len(sel):  # a contiguous id range: ship just its slice of the state
                         lo = max(0, int(sel[0]) - 1)
-                        runner.run(_customers_unit, man, day, op, sel, dsel, st.slice(lo, int(sel[-1]) + 1), lo,
-                                   part("customers", day))
+                        runner.run(
+                            _customers_unit,
+                            man,
+                            day,
+                            op,
+                            sel,
+                            dsel,
+                            st.slice(lo, int(sel[-1]) + 1),
+                            lo,
+                            part("customers", day),
+                        )
                     else:  # scattered updates/deletes (a small share of the customers): here, on the live state
                         runner.run(_customers_unit, man, day, op, sel, dsel, st, 0, part("customers", day), here=True)
             man.changes["shop.customers"] = {op + "_keys": ids.tolist() for op, ids, _ in changed if op != "insert"}
@@ -1091,7 +1418,7 @@ def generate(cfg: GenerationConfig) -> GenerationResult:
                 n_orders = n_orders0
             else:
                 n_orders = max(1, int(round(n_orders0 * seasonal_weight(np.array([today]))[0] / hist_weight)))
-            active = np.flatnonzero(~st.deleted[:st.n_customers])
+            active = np.flatnonzero(~st.deleted[: st.n_customers])
             for c, i0, n in _chunks(n_orders, cfg.chunk_rows):
                 rng = np.random.default_rng([cfg.seed, 30, day, c])
                 if day == 0:
@@ -1107,8 +1434,11 @@ def generate(cfg: GenerationConfig) -> GenerationResult:
                 parts = {t: part(t, day) for t in ("orders", "order_lines", "payments")}
                 runner.run(_orders_unit, man, day, c, first_id, dates, cust, market, parts)
             # partner orders
-            n_partner = n_partner0 if day == 0 else max(1, int(round(n_partner0 * seasonal_weight(
-                np.array([today]))[0] / hist_weight)))
+            n_partner = (
+                n_partner0
+                if day == 0
+                else max(1, int(round(n_partner0 * seasonal_weight(np.array([today]))[0] / hist_weight)))
+            )
             n_porders = max(1, int(n_partner / 1.5))
             for c, i0, n in _chunks(n_porders, cfg.chunk_rows):
                 rng = np.random.default_rng([cfg.seed, 40, day, c])
@@ -1119,7 +1449,10 @@ def generate(cfg: GenerationConfig) -> GenerationResult:
             # inventory events: the stock walk runs here chunk after chunk, the rendering in the workers
             if day == 0:
                 n_events = n_events0
-                window = ((today - spec.INVENTORY_HISTORY_DAYS + 1) * DAY_SECONDS * 1000, (today + 1) * DAY_SECONDS * 1000)
+                window = (
+                    (today - spec.INVENTORY_HISTORY_DAYS + 1) * DAY_SECONDS * 1000,
+                    (today + 1) * DAY_SECONDS * 1000,
+                )
             else:
                 n_events = max(1, n_events0 // spec.INVENTORY_HISTORY_DAYS)
                 window = (today * DAY_SECONDS * 1000, (today + 1) * DAY_SECONDS * 1000)
@@ -1130,12 +1463,18 @@ def generate(cfg: GenerationConfig) -> GenerationResult:
             # inventory snapshot, nutrition
             wh = np.repeat(np.arange(len(WAREHOUSE_IDS)), products.n)
             pr = np.tile(np.arange(products.n), len(WAREHOUSE_IDS))
-            snap = pa.table({"warehouse_id": pa.array(WAREHOUSE_IDS).take(pa.array(wh)),
-                             "sku": products.sku.take(pa.array(pr)), "on_hand": pa.array(st.on_hand, pa.int32()),
-                             "reserved": pa.array(st.reserved, pa.int32()),
-                             "reorder_point": pa.array(20 + (hash_uniform(cfg.seed, wh * products.n + pr, 99) * 60)
-                                                       .astype(np.int32)),
-                             "updated_at": _ts_col(_ts(day), len(wh))})
+            snap = pa.table(
+                {
+                    "warehouse_id": pa.array(WAREHOUSE_IDS).take(pa.array(wh)),
+                    "sku": products.sku.take(pa.array(pr)),
+                    "on_hand": pa.array(st.on_hand, pa.int32()),
+                    "reserved": pa.array(st.reserved, pa.int32()),
+                    "reorder_point": pa.array(
+                        20 + (hash_uniform(cfg.seed, wh * products.n + pr, 99) * 60).astype(np.int32)
+                    ),
+                    "updated_at": _ts_col(_ts(day), len(wh)),
+                }
+            )
             emit("inventory", day, snap, man, "insert" if day == 0 else "update")
             which, versions, overs = nutrition_plan(cfg, st, products, day, man)
             pieces = 1 if workers == 1 else max(1, min(len(which), 2 * workers))
@@ -1152,13 +1491,19 @@ def generate(cfg: GenerationConfig) -> GenerationResult:
         progress.close()
         for sink in sinks:
             sink.close()
-    result = GenerationResult(root, manifest_dir, cfg.days, rows, files, nbytes, defects,
-                              time.perf_counter() - t0, cfg.pg_url, workers)
-    summary = {"config": {k: v for k, v in vars(cfg).items() if k not in ("pg_url", "progress", "root", "workers")},
-               "days": cfg.days, "rows": rows, "files": files, "bytes": nbytes, "defects": defects,
-               "drift": [vars(x) for x in spec.drift_schedule(cfg.customer_drift_day, cfg.json_drift_day)
-                         if x.day < cfg.days],
-               "postgres": bool(cfg.pg_url)}
+    result = GenerationResult(
+        root, manifest_dir, cfg.days, rows, files, nbytes, defects, time.perf_counter() - t0, cfg.pg_url, workers
+    )
+    summary = {
+        "config": {k: v for k, v in vars(cfg).items() if k not in ("pg_url", "progress", "root", "workers")},
+        "days": cfg.days,
+        "rows": rows,
+        "files": files,
+        "bytes": nbytes,
+        "defects": defects,
+        "drift": [vars(x) for x in spec.drift_schedule(cfg.customer_drift_day, cfg.json_drift_day) if x.day < cfg.days],
+        "postgres": bool(cfg.pg_url),
+    }
     (manifest_dir / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True), encoding="utf-8")
     return result
 
@@ -1183,5 +1528,6 @@ def _customer_changes(cfg: GenerationConfig, st: State, day: int) -> list[tuple[
 
 def _clear(path: Path) -> None:
     import shutil
+
     if path.exists():
         shutil.rmtree(path)

@@ -5,6 +5,7 @@ thousand names, streets, cities, postal codes and phone numbers, and rows pick f
 pool entry is checked here (phones valid in all clean formats, street names without '.' or spaces), which
 is what lets the manifest promise that clean records carry no defect.
 """
+
 from __future__ import annotations
 
 import re
@@ -53,8 +54,10 @@ def _names(fake: Faker, method: str, n: int) -> list[str]:
 
 def _street_names(fake: Faker, n: int) -> list[str]:
     """Capitalised single words (no spaces, dots or digits), so clean streets are mixed case without '.'."""
+
     def ok(s: str) -> bool:
         return s.isalpha() and len(s) >= 3 and s[0].isupper() and s[1:].islower()
+
     return _unique((fake.last_name() for _ in range(n * 40)), n, ok)
 
 
@@ -72,8 +75,14 @@ def phone_formats(num: pn.PhoneNumber, region: str) -> list[str]:
     digits = "".join(c for c in national if c.isdigit())
     nsn = pn.national_significant_number(num)
     dotted = ".".join("".join(c if c.isdigit() else " " for c in national).split())
-    return [pn.format_number(num, PNF.E164), pn.format_number(num, PNF.INTERNATIONAL), national, digits,
-            f"{_idd(region)}{num.country_code}{nsn}", dotted]
+    return [
+        pn.format_number(num, PNF.E164),
+        pn.format_number(num, PNF.INTERNATIONAL),
+        national,
+        digits,
+        f"{_idd(region)}{num.country_code}{nsn}",
+        dotted,
+    ]
 
 
 def is_valid_phone(text: str, region: str) -> bool:
@@ -89,8 +98,10 @@ def _same_valid_number(text: str, region: str, num: pn.PhoneNumber) -> bool:
         parsed = pn.parse(text, region)
     except pn.NumberParseException:
         return False
-    return (parsed.country_code, parsed.national_number) == (num.country_code, num.national_number) \
-        and pn.is_valid_number(parsed)
+    return (parsed.country_code, parsed.national_number) == (
+        num.country_code,
+        num.national_number,
+    ) and pn.is_valid_number(parsed)
 
 
 def _phones(market: Market, rng: np.random.Generator, n: int) -> list[list[str]]:
@@ -127,8 +138,7 @@ def _invalid_phones(valid: list[list[str]], market: Market, rng: np.random.Gener
     for i in range(n * 10):
         national = valid[i % len(valid)][2]
         kind = i % 3
-        cand = (national[:-3] if kind == 0 else national + "99" if kind == 1
-                else national[:-4] + "CALL")
+        cand = national[:-3] if kind == 0 else national + "99" if kind == 1 else national[:-4] + "CALL"
         if not is_valid_phone(cand, market.code) and cand not in out:
             out.append(cand)
         if len(out) == n:
@@ -139,6 +149,7 @@ def _invalid_phones(valid: list[list[str]], market: Market, rng: np.random.Gener
 @dataclass
 class MarketPools:
     """Every per-market pool, concatenated over markets: market m's values are [offset[m], offset[m]+size[m])."""
+
     values: pa.Array
     offset: np.ndarray
     size: np.ndarray
@@ -198,10 +209,20 @@ def build_pools(seed: int) -> Pools:
         rng = np.random.default_rng([seed, 1000 + i])
         firsts.append(_names(fake, "first_name", NAMES_PER_MARKET))
         lasts.append(_names(fake, "last_name", NAMES_PER_MARKET))
-        cities.append(_unique((fake.city() for _ in range(CITIES_PER_MARKET * 20)), CITIES_PER_MARKET,
-                              lambda c: c.strip() == c and c != c.lower() and c != c.upper()))
-        posts.append(_unique((fake.postcode() for _ in range(POSTCODES_PER_MARKET * 5)), POSTCODES_PER_MARKET,
-                             lambda p: p.strip() != ""))
+        cities.append(
+            _unique(
+                (fake.city() for _ in range(CITIES_PER_MARKET * 20)),
+                CITIES_PER_MARKET,
+                lambda c: c.strip() == c and c != c.lower() and c != c.upper(),
+            )
+        )
+        posts.append(
+            _unique(
+                (fake.postcode() for _ in range(POSTCODES_PER_MARKET * 5)),
+                POSTCODES_PER_MARKET,
+                lambda p: p.strip() != "",
+            )
+        )
         doms.append(list(market.email_domains))
         full, abbr = _street_cores(market, _street_names(fake, STREET_NAMES_PER_MARKET))
         sfull.append(full)
@@ -211,11 +232,15 @@ def build_pools(seed: int) -> Pools:
         invalid.append(_invalid_phones(valid, market, rng, INVALID_PHONES_PER_MARKET))
     first_pool, last_pool = _concat(firsts), _concat(lasts)
     return Pools(
-        first_names=first_pool, last_names=last_pool,
+        first_names=first_pool,
+        last_names=last_pool,
         first_slugs=pa.array([ascii_slug(v) for v in first_pool.values.to_pylist()]),
         last_slugs=pa.array([ascii_slug(v) for v in last_pool.values.to_pylist()]),
-        cities=_concat(cities), postcodes=_concat(posts), domains=_concat(doms),
-        street_full=_concat(sfull), street_abbr=pa.array([v for p in sabbr for v in p], pa.string()),
+        cities=_concat(cities),
+        postcodes=_concat(posts),
+        domains=_concat(doms),
+        street_full=_concat(sfull),
+        street_abbr=pa.array([v for p in sabbr for v in p], pa.string()),
         phones=[_concat([[forms[f] for forms in p] for p in phones]) for f in range(len(PHONE_FORMATS))],
         invalid_phones=_concat(invalid),
     )

@@ -2,6 +2,7 @@
 
 Every writer returns the number of bytes it wrote (the raw-output figure the benchmark reports).
 """
+
 from __future__ import annotations
 
 import io
@@ -15,61 +16,145 @@ import pyarrow.csv as pcsv
 
 # PostgreSQL DDL of schema `shop` (the README's contract). No foreign keys: injected orphans must load.
 TABLES: dict[str, list[tuple[str, str]]] = {
-    "markets": [("market_code", "text"), ("market_name", "text"), ("currency", "text"),
-                ("fx_to_usd", "numeric(12,6)"), ("calling_code", "int"), ("timezone", "text"),
-                ("updated_at", "timestamptz")],
-    "customers": [("customer_id", "bigint"), ("market_code", "text"), ("first_name", "text"), ("last_name", "text"),
-                  ("email", "text"), ("phone", "text"), ("street", "text"), ("city", "text"), ("postal_code", "text"),
-                  ("signup_date", "date"), ("marketing_consent", "boolean"), ("updated_at", "timestamptz"),
-                  ("deleted_at", "timestamptz")],
-    "products": [("sku", "text"), ("brand", "text"), ("product_name", "text"), ("category", "text"),
-                 ("size_ml", "int"), ("pack_size", "int"), ("list_price_usd", "numeric(10,2)"),
-                 ("launched_on", "date"), ("updated_at", "timestamptz")],
-    "batches": [("batch_id", "bigint"), ("sku", "text"), ("plant", "text"), ("manufacture_date", "date"),
-                ("expiry_date", "date"), ("updated_at", "timestamptz")],
-    "orders": [("order_id", "bigint"), ("customer_id", "bigint"), ("market_code", "text"), ("order_ts", "timestamptz"),
-               ("channel", "text"), ("status", "text"), ("currency", "text"), ("order_total", "numeric(14,2)"),
-               ("updated_at", "timestamptz")],
-    "order_lines": [("order_id", "bigint"), ("line_no", "int"), ("sku", "text"), ("batch_id", "bigint"),
-                    ("quantity", "int"), ("unit_price", "numeric(12,2)"), ("discount_pct", "numeric(5,2)"),
-                    ("line_amount", "numeric(14,2)"), ("updated_at", "timestamptz")],
-    "payments": [("payment_id", "bigint"), ("order_id", "bigint"), ("method", "text"), ("amount", "numeric(14,2)"),
-                 ("currency", "text"), ("card_brand", "text"), ("card_last4", "text"), ("paid_at", "timestamptz"),
-                 ("updated_at", "timestamptz")],
-    "warehouses": [("warehouse_id", "text"), ("market_code", "text"), ("city", "text"), ("capacity_units", "int"),
-                   ("updated_at", "timestamptz")],
-    "inventory": [("warehouse_id", "text"), ("sku", "text"), ("on_hand", "int"), ("reserved", "int"),
-                  ("reorder_point", "int"), ("updated_at", "timestamptz")],
+    "markets": [
+        ("market_code", "text"),
+        ("market_name", "text"),
+        ("currency", "text"),
+        ("fx_to_usd", "numeric(12,6)"),
+        ("calling_code", "int"),
+        ("timezone", "text"),
+        ("updated_at", "timestamptz"),
+    ],
+    "customers": [
+        ("customer_id", "bigint"),
+        ("market_code", "text"),
+        ("first_name", "text"),
+        ("last_name", "text"),
+        ("email", "text"),
+        ("phone", "text"),
+        ("street", "text"),
+        ("city", "text"),
+        ("postal_code", "text"),
+        ("signup_date", "date"),
+        ("marketing_consent", "boolean"),
+        ("updated_at", "timestamptz"),
+        ("deleted_at", "timestamptz"),
+    ],
+    "products": [
+        ("sku", "text"),
+        ("brand", "text"),
+        ("product_name", "text"),
+        ("category", "text"),
+        ("size_ml", "int"),
+        ("pack_size", "int"),
+        ("list_price_usd", "numeric(10,2)"),
+        ("launched_on", "date"),
+        ("updated_at", "timestamptz"),
+    ],
+    "batches": [
+        ("batch_id", "bigint"),
+        ("sku", "text"),
+        ("plant", "text"),
+        ("manufacture_date", "date"),
+        ("expiry_date", "date"),
+        ("updated_at", "timestamptz"),
+    ],
+    "orders": [
+        ("order_id", "bigint"),
+        ("customer_id", "bigint"),
+        ("market_code", "text"),
+        ("order_ts", "timestamptz"),
+        ("channel", "text"),
+        ("status", "text"),
+        ("currency", "text"),
+        ("order_total", "numeric(14,2)"),
+        ("updated_at", "timestamptz"),
+    ],
+    "order_lines": [
+        ("order_id", "bigint"),
+        ("line_no", "int"),
+        ("sku", "text"),
+        ("batch_id", "bigint"),
+        ("quantity", "int"),
+        ("unit_price", "numeric(12,2)"),
+        ("discount_pct", "numeric(5,2)"),
+        ("line_amount", "numeric(14,2)"),
+        ("updated_at", "timestamptz"),
+    ],
+    "payments": [
+        ("payment_id", "bigint"),
+        ("order_id", "bigint"),
+        ("method", "text"),
+        ("amount", "numeric(14,2)"),
+        ("currency", "text"),
+        ("card_brand", "text"),
+        ("card_last4", "text"),
+        ("paid_at", "timestamptz"),
+        ("updated_at", "timestamptz"),
+    ],
+    "warehouses": [
+        ("warehouse_id", "text"),
+        ("market_code", "text"),
+        ("city", "text"),
+        ("capacity_units", "int"),
+        ("updated_at", "timestamptz"),
+    ],
+    "inventory": [
+        ("warehouse_id", "text"),
+        ("sku", "text"),
+        ("on_hand", "int"),
+        ("reserved", "int"),
+        ("reorder_point", "int"),
+        ("updated_at", "timestamptz"),
+    ],
 }
-PRIMARY_KEYS = {"markets": "market_code", "customers": "customer_id", "products": "sku", "batches": "batch_id",
-                "orders": "order_id", "order_lines": "order_id, line_no", "payments": "payment_id",
-                "warehouses": "warehouse_id", "inventory": "warehouse_id, sku"}
+PRIMARY_KEYS = {
+    "markets": "market_code",
+    "customers": "customer_id",
+    "products": "sku",
+    "batches": "batch_id",
+    "orders": "order_id",
+    "order_lines": "order_id, line_no",
+    "payments": "payment_id",
+    "warehouses": "warehouse_id",
+    "inventory": "warehouse_id, sku",
+}
 UPSERT_TABLES = {"customers", "inventory"}  # later days change existing rows of these tables
 
 
-def csv_bytes(table: pa.Table, *, header: bool = True, delimiter: str = ",", quoting: str = "needed",
-              eol: str = "\n", header_names: list[str] | None = None) -> bytes:
+def csv_bytes(
+    table: pa.Table,
+    *,
+    header: bool = True,
+    delimiter: str = ",",
+    quoting: str = "needed",
+    eol: str = "\n",
+    header_names: list[str] | None = None,
+) -> bytes:
     """The table as CSV bytes, exactly as Arrow's writer lays them out (unquoted empty field = NULL, "" = empty string)."""
     names = header_names if header_names is not None else table.column_names
     k = table.num_columns
     fields = [_csv_field(table.column(i), quoting, eol if i == k - 1 else "") for i in range(k)]
     if any(f is None for f in fields) or (quoting == "none" and _has_structural(table, delimiter)):
-        return _arrow_csv_bytes(table, header=header, delimiter=delimiter, quoting=quoting, eol=eol,
-                                header_names=header_names)
+        return _arrow_csv_bytes(
+            table, header=header, delimiter=delimiter, quoting=quoting, eol=eol, header_names=header_names
+        )
     head = (delimiter.join('"' + n.replace('"', '""') + '"' for n in names) + eol).encode() if header else b""
     if table.num_rows == 0 or not fields:
         return head
     return head + lines_bytes(pc.binary_join_element_wise(*fields, delimiter) if k > 1 else fields[0])
 
 
-def _arrow_csv_bytes(table: pa.Table, *, header: bool, delimiter: str, quoting: str, eol: str,
-                     header_names: list[str] | None) -> bytes:
+def _arrow_csv_bytes(
+    table: pa.Table, *, header: bool, delimiter: str, quoting: str, eol: str, header_names: list[str] | None
+) -> bytes:
     """Arrow's own CSV writer (the reference `csv_bytes` reproduces; slow on time-zoned timestamps)."""
     if header_names is not None:
         table = table.rename_columns(header_names)
     buf = io.BytesIO()
-    pcsv.write_csv(table, buf, pcsv.WriteOptions(include_header=header, delimiter=delimiter,
-                                                 quoting_style=quoting, eol=eol))
+    pcsv.write_csv(
+        table, buf, pcsv.WriteOptions(include_header=header, delimiter=delimiter, quoting_style=quoting, eol=eol)
+    )
     return buf.getvalue()
 
 
@@ -80,8 +165,15 @@ def _csv_field(col: pa.ChunkedArray, quoting: str, suffix: str = "") -> pa.Array
     is_text = pa.types.is_string(t) or pa.types.is_large_string(t)
     quote = (is_text and quoting in ("needed", "all_valid")) or quoting == "all_valid"
     utc = pa.types.is_timestamp(t) and t.tz in ("UTC", "+00:00")
-    if not (is_text or utc or pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_decimal(t)
-            or pa.types.is_date32(t) or pa.types.is_floating(t)):
+    if not (
+        is_text
+        or utc
+        or pa.types.is_integer(t)
+        or pa.types.is_boolean(t)
+        or pa.types.is_decimal(t)
+        or pa.types.is_date32(t)
+        or pa.types.is_floating(t)
+    ):
         return None
     if utc and len(col) > 1 and col.null_count == 0:
         lo_hi = pc.min_max(col.cast(pa.int64()))
@@ -99,8 +191,11 @@ def _csv_field(col: pa.ChunkedArray, quoting: str, suffix: str = "") -> pa.Array
         text = pc.cast(col, pa.string())
     before, after = ('"' if quote else ""), ("Z" if utc else "") + ('"' if quote else "")
     if before or after:
-        text = pc.binary_join_element_wise(before, text, after, "") if before else \
-            pc.binary_join_element_wise(text, after, "")
+        text = (
+            pc.binary_join_element_wise(before, text, after, "")
+            if before
+            else pc.binary_join_element_wise(text, after, "")
+        )
     if text.null_count:
         text = pc.fill_null(text, "")
     return pc.binary_join_element_wise(text, suffix, "") if suffix else text
@@ -123,7 +218,7 @@ def lines_bytes(lines: pa.Array) -> bytes:
         return b""
     lines = pa.concat_arrays([lines]) if lines.offset else lines
     offsets = np.frombuffer(lines.buffers()[1], np.int32, len(lines) + 1)
-    return lines.buffers()[2].to_pybytes()[offsets[0]:offsets[-1]]
+    return lines.buffers()[2].to_pybytes()[offsets[0] : offsets[-1]]
 
 
 def json_pretty(obj, indent: int = 2, sort_keys: bool = False, default=None) -> str:
@@ -166,8 +261,13 @@ def _pretty(o, nl: str, step: str, sort_keys: bool, default) -> str:
         if any(type(k) is not str for k in o):
             raise _NotPlain
         items = sorted(o.items()) if sort_keys else o.items()
-        return "{" + inner + ("," + inner).join(_encode_str(k) + ": " + _pretty(v, inner, step, sort_keys, default)
-                                               for k, v in items) + nl + "}"
+        return (
+            "{"
+            + inner
+            + ("," + inner).join(_encode_str(k) + ": " + _pretty(v, inner, step, sort_keys, default) for k, v in items)
+            + nl
+            + "}"
+        )
     if t is list or t is tuple:
         if not o:
             return "[]"
@@ -225,6 +325,7 @@ class PostgresSink:
 
     def __init__(self, url: str):
         import psycopg
+
         self.conn = psycopg.connect(url, autocommit=False)
         self.columns = {t: list(cols) for t, cols in TABLES.items()}
 
@@ -261,8 +362,10 @@ class PostgresSink:
                     copy.write(payload)
                 keys = PRIMARY_KEYS[table]
                 sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in column_names if c not in keys.split(", "))
-                cur.execute(f"INSERT INTO shop.{table} ({cols}) SELECT {cols} FROM stage_{table} "
-                            f"ON CONFLICT ({keys}) DO UPDATE SET {sets}")
+                cur.execute(
+                    f"INSERT INTO shop.{table} ({cols}) SELECT {cols} FROM stage_{table} "
+                    f"ON CONFLICT ({keys}) DO UPDATE SET {sets}"
+                )
             else:
                 with cur.copy(f"COPY shop.{table} ({cols}) FROM STDIN (FORMAT csv)") as copy:
                     copy.write(payload)

@@ -3,6 +3,7 @@
 The generator, the defect manifest, the README and the workshop all read this one file, so reading it
 tells you what the data looks like (dbldatagen's idea: the spec is the documentation).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -44,24 +45,90 @@ class Market:
 
 
 MARKETS: tuple[Market, ...] = (
-    Market("US", "United States", "USD", 1.0, "en_US", 1, "America/New_York", "{num} {name} {suffix}",
-           {"Street": "St.", "Avenue": "Ave.", "Boulevard": "Blvd.", "Drive": "Dr.", "Road": "Rd."},
-           ("gmail.com", "yahoo.com", "outlook.com", "icloud.com"), ("card", "paypal", "apple_pay"), 0.30),
-    Market("GB", "United Kingdom", "GBP", 1.27, "en_GB", 44, "Europe/London", "{num} {name} {suffix}",
-           {"Road": "Rd.", "Street": "St.", "Lane": "Ln.", "Avenue": "Ave.", "Close": "Cl."},
-           ("gmail.com", "btinternet.com", "outlook.co.uk", "yahoo.co.uk"), ("card", "paypal", "bank_transfer"), 0.15),
-    Market("DE", "Germany", "EUR", 1.08, "de_DE", 49, "Europe/Berlin", "{name}{suffix} {num}",
-           {"straße": "str.", "platz": "pl.", "allee": "al."},
-           ("web.de", "gmx.de", "t-online.de", "gmail.com"), ("card", "paypal", "sepa_debit"), 0.15),
-    Market("FR", "France", "EUR", 1.08, "fr_FR", 33, "Europe/Paris", "{num} {suffix} {name}",
-           {"rue": "r.", "avenue": "av.", "boulevard": "bd.", "place": "pl."},
-           ("orange.fr", "free.fr", "laposte.net", "gmail.com"), ("card", "paypal", "bank_transfer"), 0.12),
-    Market("BR", "Brazil", "BRL", 0.18, "pt_BR", 55, "America/Sao_Paulo", "{suffix} {name}, {num}",
-           {"Rua": "R.", "Avenida": "Av.", "Travessa": "Tv."},
-           ("gmail.com", "uol.com.br", "bol.com.br", "hotmail.com"), ("card", "pix", "boleto"), 0.14),
-    Market("IN", "India", "INR", 0.012, "en_IN", 91, "Asia/Kolkata", "{num}, {name} {suffix}",
-           {"Road": "Rd.", "Street": "St.", "Marg": "Mg."},
-           ("gmail.com", "rediffmail.com", "yahoo.co.in", "outlook.com"), ("card", "upi", "cash_on_delivery"), 0.14),
+    Market(
+        "US",
+        "United States",
+        "USD",
+        1.0,
+        "en_US",
+        1,
+        "America/New_York",
+        "{num} {name} {suffix}",
+        {"Street": "St.", "Avenue": "Ave.", "Boulevard": "Blvd.", "Drive": "Dr.", "Road": "Rd."},
+        ("gmail.com", "yahoo.com", "outlook.com", "icloud.com"),
+        ("card", "paypal", "apple_pay"),
+        0.30,
+    ),
+    Market(
+        "GB",
+        "United Kingdom",
+        "GBP",
+        1.27,
+        "en_GB",
+        44,
+        "Europe/London",
+        "{num} {name} {suffix}",
+        {"Road": "Rd.", "Street": "St.", "Lane": "Ln.", "Avenue": "Ave.", "Close": "Cl."},
+        ("gmail.com", "btinternet.com", "outlook.co.uk", "yahoo.co.uk"),
+        ("card", "paypal", "bank_transfer"),
+        0.15,
+    ),
+    Market(
+        "DE",
+        "Germany",
+        "EUR",
+        1.08,
+        "de_DE",
+        49,
+        "Europe/Berlin",
+        "{name}{suffix} {num}",
+        {"straße": "str.", "platz": "pl.", "allee": "al."},
+        ("web.de", "gmx.de", "t-online.de", "gmail.com"),
+        ("card", "paypal", "sepa_debit"),
+        0.15,
+    ),
+    Market(
+        "FR",
+        "France",
+        "EUR",
+        1.08,
+        "fr_FR",
+        33,
+        "Europe/Paris",
+        "{num} {suffix} {name}",
+        {"rue": "r.", "avenue": "av.", "boulevard": "bd.", "place": "pl."},
+        ("orange.fr", "free.fr", "laposte.net", "gmail.com"),
+        ("card", "paypal", "bank_transfer"),
+        0.12,
+    ),
+    Market(
+        "BR",
+        "Brazil",
+        "BRL",
+        0.18,
+        "pt_BR",
+        55,
+        "America/Sao_Paulo",
+        "{suffix} {name}, {num}",
+        {"Rua": "R.", "Avenida": "Av.", "Travessa": "Tv."},
+        ("gmail.com", "uol.com.br", "bol.com.br", "hotmail.com"),
+        ("card", "pix", "boleto"),
+        0.14,
+    ),
+    Market(
+        "IN",
+        "India",
+        "INR",
+        0.012,
+        "en_IN",
+        91,
+        "Asia/Kolkata",
+        "{num}, {name} {suffix}",
+        {"Road": "Rd.", "Street": "St.", "Marg": "Mg."},
+        ("gmail.com", "rediffmail.com", "yahoo.co.in", "outlook.com"),
+        ("card", "upi", "cash_on_delivery"),
+        0.14,
+    ),
 )
 MARKET_CODES = tuple(m.code for m in MARKETS)
 
@@ -96,6 +163,7 @@ DISCOUNTS_PCT = (0, 0, 0, 0, 5, 10, 15, 20)  # drawn uniformly: 50% of lines und
 @dataclass(frozen=True)
 class Partner:
     """A marketplace partner that sends its orders as a CSV export, each in its own dialect."""
+
     name: str
     markets: tuple[str, ...]
     delimiter: str
@@ -160,63 +228,187 @@ class Defect:
 
 DEFECTS: tuple[Defect, ...] = (
     # shop.customers ------------------------------------------------------------------------------
-    Defect("shop.customers", "phone_format", 0.30, "customer_id", "phone",
-           "a valid number for the market, not written in E.164 (national, international, digits, 00-prefix, dotted)"),
-    Defect("shop.customers", "phone_invalid", 0.03, "customer_id", "phone",
-           "phonenumbers.parse(phone, market) fails or is_valid_number is False"),
-    Defect("shop.customers", "email_noise", 0.08, "customer_id", "email",
-           "valid address, but email != lower(trim(email))"),
-    Defect("shop.customers", "email_invalid", 0.02, "customer_id", "email",
-           "lower(trim(email)) does not match ^[a-z0-9._+-]+@[a-z0-9-]+(\\.[a-z0-9-]+)*\\.[a-z]{2,}$"),
-    Defect("shop.customers", "address_abbreviation", 0.10, "customer_id", "street",
-           "the street uses an abbreviated suffix (every abbreviation contains '.', clean streets never do)"),
-    Defect("shop.customers", "address_casing", 0.05, "customer_id", "street, city",
-           "street (and city) all upper case or all lower case"),
-    Defect("shop.customers", "address_whitespace", 0.05, "customer_id", "street",
-           "street != trim(street) or street contains two consecutive spaces"),
-    Defect("shop.customers", "postal_code_missing", 0.03, "customer_id", "postal_code",
-           "postal_code is NULL or blank"),
-    Defect("shop.customers", "duplicate_exact", 0.01, "customer_id", "all business columns",
-           "identical to an earlier customer in every column except customer_id and updated_at; "
-           "details maps duplicate -> original"),
-    Defect("shop.customers", "duplicate_near", 0.01, "customer_id", "phone, email, street",
-           "the same person as an earlier customer (same lower(trim(email))) written differently; "
-           "details maps duplicate -> original"),
+    Defect(
+        "shop.customers",
+        "phone_format",
+        0.30,
+        "customer_id",
+        "phone",
+        "a valid number for the market, not written in E.164 (national, international, digits, 00-prefix, dotted)",
+    ),
+    Defect(
+        "shop.customers",
+        "phone_invalid",
+        0.03,
+        "customer_id",
+        "phone",
+        "phonenumbers.parse(phone, market) fails or is_valid_number is False",
+    ),
+    Defect(
+        "shop.customers", "email_noise", 0.08, "customer_id", "email", "valid address, but email != lower(trim(email))"
+    ),
+    Defect(
+        "shop.customers",
+        "email_invalid",
+        0.02,
+        "customer_id",
+        "email",
+        "lower(trim(email)) does not match ^[a-z0-9._+-]+@[a-z0-9-]+(\\.[a-z0-9-]+)*\\.[a-z]{2,}$",
+    ),
+    Defect(
+        "shop.customers",
+        "address_abbreviation",
+        0.10,
+        "customer_id",
+        "street",
+        "the street uses an abbreviated suffix (every abbreviation contains '.', clean streets never do)",
+    ),
+    Defect(
+        "shop.customers",
+        "address_casing",
+        0.05,
+        "customer_id",
+        "street, city",
+        "street (and city) all upper case or all lower case",
+    ),
+    Defect(
+        "shop.customers",
+        "address_whitespace",
+        0.05,
+        "customer_id",
+        "street",
+        "street != trim(street) or street contains two consecutive spaces",
+    ),
+    Defect("shop.customers", "postal_code_missing", 0.03, "customer_id", "postal_code", "postal_code is NULL or blank"),
+    Defect(
+        "shop.customers",
+        "duplicate_exact",
+        0.01,
+        "customer_id",
+        "all business columns",
+        "identical to an earlier customer in every column except customer_id and updated_at; "
+        "details maps duplicate -> original",
+    ),
+    Defect(
+        "shop.customers",
+        "duplicate_near",
+        0.01,
+        "customer_id",
+        "phone, email, street",
+        "the same person as an earlier customer (same lower(trim(email))) written differently; "
+        "details maps duplicate -> original",
+    ),
     # shop.orders ---------------------------------------------------------------------------------
-    Defect("shop.orders", "orphan_customer", 0.005, "order_id", "customer_id",
-           "customer_id not in shop.customers"),
-    Defect("shop.orders", "future_order_date", 0.002, "order_id", "order_ts",
-           "order_ts date (UTC) is after the business date of the day that wrote it"),
-    Defect("shop.orders", "late_arriving", 0.10, "order_id", "order_ts",
-           "days >= 1 only: written on day d with an order_ts date at least 2 days before as_of(d)"),
-    Defect("shop.orders", "null_burst", 0.004, "order_id", "channel",
-           "channel is NULL (in contiguous bursts of 20-200 orders)"),
+    Defect("shop.orders", "orphan_customer", 0.005, "order_id", "customer_id", "customer_id not in shop.customers"),
+    Defect(
+        "shop.orders",
+        "future_order_date",
+        0.002,
+        "order_id",
+        "order_ts",
+        "order_ts date (UTC) is after the business date of the day that wrote it",
+    ),
+    Defect(
+        "shop.orders",
+        "late_arriving",
+        0.10,
+        "order_id",
+        "order_ts",
+        "days >= 1 only: written on day d with an order_ts date at least 2 days before as_of(d)",
+    ),
+    Defect(
+        "shop.orders",
+        "null_burst",
+        0.004,
+        "order_id",
+        "channel",
+        "channel is NULL (in contiguous bursts of 20-200 orders)",
+    ),
     # shop.order_lines ----------------------------------------------------------------------------
-    Defect("shop.order_lines", "quantity_nonpositive", 0.004, "order_id|line_no", "quantity",
-           "quantity <= 0"),
-    Defect("shop.order_lines", "price_outlier", 0.002, "order_id|line_no", "unit_price",
-           "unit_price is 100x or 1/100 of the product's list price in the order currency"),
-    Defect("shop.order_lines", "orphan_product", 0.003, "order_id|line_no", "sku, batch_id",
-           "sku not in shop.products (and batch_id not in shop.batches)"),
-    Defect("shop.order_lines", "manufactured_after_sold", 0.004, "order_id|line_no", "batch_id",
-           "the shipped batch's manufacture_date is after the order_ts date (UTC)"),
+    Defect("shop.order_lines", "quantity_nonpositive", 0.004, "order_id|line_no", "quantity", "quantity <= 0"),
+    Defect(
+        "shop.order_lines",
+        "price_outlier",
+        0.002,
+        "order_id|line_no",
+        "unit_price",
+        "unit_price is 100x or 1/100 of the product's list price in the order currency",
+    ),
+    Defect(
+        "shop.order_lines",
+        "orphan_product",
+        0.003,
+        "order_id|line_no",
+        "sku, batch_id",
+        "sku not in shop.products (and batch_id not in shop.batches)",
+    ),
+    Defect(
+        "shop.order_lines",
+        "manufactured_after_sold",
+        0.004,
+        "order_id|line_no",
+        "batch_id",
+        "the shipped batch's manufacture_date is after the order_ts date (UTC)",
+    ),
     # landing/partner_orders ----------------------------------------------------------------------
-    Defect("landing/partner_orders", "date_format_mixed", 0.06, "partner|partner_order_id|line_no", "order_date",
-           "order_date does not parse with the partner's declared date format"),
-    Defect("landing/partner_orders", "duplicate_exact", 0.01, "partner|partner_order_id|line_no", "whole row",
-           "the row appears twice in the day's files (the key is listed once; one extra copy each)"),
-    Defect("landing/partner_orders", "orphan_product", 0.003, "partner|partner_order_id|line_no", "sku",
-           "sku not in shop.products"),
-    Defect("landing/partner_orders", "quantity_nonpositive", 0.003, "partner|partner_order_id|line_no", "quantity",
-           "quantity <= 0"),
+    Defect(
+        "landing/partner_orders",
+        "date_format_mixed",
+        0.06,
+        "partner|partner_order_id|line_no",
+        "order_date",
+        "order_date does not parse with the partner's declared date format",
+    ),
+    Defect(
+        "landing/partner_orders",
+        "duplicate_exact",
+        0.01,
+        "partner|partner_order_id|line_no",
+        "whole row",
+        "the row appears twice in the day's files (the key is listed once; one extra copy each)",
+    ),
+    Defect(
+        "landing/partner_orders",
+        "orphan_product",
+        0.003,
+        "partner|partner_order_id|line_no",
+        "sku",
+        "sku not in shop.products",
+    ),
+    Defect(
+        "landing/partner_orders",
+        "quantity_nonpositive",
+        0.003,
+        "partner|partner_order_id|line_no",
+        "quantity",
+        "quantity <= 0",
+    ),
     # landing/inventory_events --------------------------------------------------------------------
-    Defect("landing/inventory_events", "duplicate_exact", 0.01, "event_id", "whole line",
-           "the event line appears twice in the day's files (one extra copy each)"),
-    Defect("landing/inventory_events", "null_burst", 0.003, "event_id", "warehouse_id",
-           "warehouse_id is null (in contiguous bursts of 10-100 events)"),
+    Defect(
+        "landing/inventory_events",
+        "duplicate_exact",
+        0.01,
+        "event_id",
+        "whole line",
+        "the event line appears twice in the day's files (one extra copy each)",
+    ),
+    Defect(
+        "landing/inventory_events",
+        "null_burst",
+        0.003,
+        "event_id",
+        "warehouse_id",
+        "warehouse_id is null (in contiguous bursts of 10-100 events)",
+    ),
     # landing/nutrition ---------------------------------------------------------------------------
-    Defect("landing/nutrition", "ingredient_percent_over_100", 0.03, "sku", "ingredients[].percent",
-           "the ingredient percentages add up to more than 100"),
+    Defect(
+        "landing/nutrition",
+        "ingredient_percent_over_100",
+        0.03,
+        "sku",
+        "ingredients[].percent",
+        "the ingredient percentages add up to more than 100",
+    ),
 )
 DEFECTS_BY_ID = {d.id: d for d in DEFECTS}
 
@@ -234,14 +426,21 @@ class Drift:
 def drift_schedule(customer_drift_day: int = 2, json_drift_day: int = 2) -> tuple[Drift, ...]:
     """The schema changes and the day each appears on."""
     return (
-        Drift(customer_drift_day, "shop.customers",
-              "ALTER TABLE shop.customers ADD COLUMN loyalty_tier text (bronze/silver/gold/platinum); "
-              "customers inserted or updated from that day carry it, older rows stay NULL"),
-        Drift(json_drift_day, "landing/nutrition",
-              "new fields per_serving.micronutrients (array of {name, amount, unit, pct_daily_value}) "
-              "and sustainability {recyclable_pack, carbon_g_per_unit}"),
-        Drift(json_drift_day, "landing/inventory_events",
-              "new fields temperature_c (double) and source_system (string)"),
+        Drift(
+            customer_drift_day,
+            "shop.customers",
+            "ALTER TABLE shop.customers ADD COLUMN loyalty_tier text (bronze/silver/gold/platinum); "
+            "customers inserted or updated from that day carry it, older rows stay NULL",
+        ),
+        Drift(
+            json_drift_day,
+            "landing/nutrition",
+            "new fields per_serving.micronutrients (array of {name, amount, unit, pct_daily_value}) "
+            "and sustainability {recyclable_pack, carbon_g_per_unit}",
+        ),
+        Drift(
+            json_drift_day, "landing/inventory_events", "new fields temperature_c (double) and source_system (string)"
+        ),
     )
 
 
@@ -252,6 +451,7 @@ LOYALTY_WEIGHTS = (0.55, 0.28, 0.13, 0.04)
 @dataclass
 class GenerationConfig:
     """What to generate and where: the one object the CLI, the tests and the pipeline pass around."""
+
     root: str = "./data"
     pg_url: str | None = None  # None: operational tables are written as CSV under <root>/operational/
     scale: float = 0.01
@@ -279,5 +479,5 @@ class GenerationConfig:
     def rows(self, entity: str) -> int:
         """How many day-0 rows of `entity` this scale produces."""
         if entity == "products":
-            return max(40, int(round(ROWS_AT_SF1["products"] * self.scale ** 0.5)))
+            return max(40, int(round(ROWS_AT_SF1["products"] * self.scale**0.5)))
         return max(20, int(round(ROWS_AT_SF1[entity] * self.scale)))

@@ -25,8 +25,14 @@ def _col(name: str) -> Column:
 def add_ingestion_metadata(df: DataFrame, source: str, batch_id: str, run_id: str) -> DataFrame:
     """The batch's columns unchanged, followed by bronze's six metadata columns (`_source_file`/`_rescued_data` kept if the reader set them)."""
     keep = lambda c: _col(c).cast("string") if c in df.columns else F.lit(None).cast("string")
-    meta = {"_ingested_at": F.current_timestamp(), "_source": F.lit(source), "_source_file": keep("_source_file"),
-            "_batch_id": F.lit(batch_id), "_run_id": F.lit(run_id), "_rescued_data": keep("_rescued_data")}
+    meta = {
+        "_ingested_at": F.current_timestamp(),
+        "_source": F.lit(source),
+        "_source_file": keep("_source_file"),
+        "_batch_id": F.lit(batch_id),
+        "_run_id": F.lit(run_id),
+        "_rescued_data": keep("_rescued_data"),
+    }
     data = [_col(c) for c in df.columns if c not in METADATA_COLUMNS]
     return df.select(*data, *[expr.alias(name) for name, expr in meta.items()])
 
@@ -41,8 +47,9 @@ def _only_additions(src: T.DataType, dst: T.DataType) -> bool:
     if isinstance(src, T.ArrayType) and isinstance(dst, T.ArrayType):
         return _only_additions(src.elementType, dst.elementType)
     if isinstance(src, T.MapType) and isinstance(dst, T.MapType):
-        return (src.keyType.simpleString() == dst.keyType.simpleString()
-                and _only_additions(src.valueType, dst.valueType))
+        return src.keyType.simpleString() == dst.keyType.simpleString() and _only_additions(
+            src.valueType, dst.valueType
+        )
     return False
 
 
@@ -54,13 +61,17 @@ def _fit(c: Column, src: T.DataType, dst: T.DataType, path: str) -> tuple[Column
         have = {f.name: f.dataType for f in dst.fields}
         parts, rescued = [], []
         for f in src.fields:
-            sub, r = _fit(c.getField(f.name), f.dataType, have[f.name], f"{path}.{f.name}") if f.name in have \
+            sub, r = (
+                _fit(c.getField(f.name), f.dataType, have[f.name], f"{path}.{f.name}")
+                if f.name in have
                 else (c.getField(f.name), [])
+            )
             parts.append(sub.alias(f.name))
             rescued += r
         return F.when(c.isNotNull(), F.struct(*parts)), rescued
-    atomic = not isinstance(src, (T.StructType, T.ArrayType, T.MapType)) and \
-        not isinstance(dst, (T.StructType, T.ArrayType, T.MapType))
+    atomic = not isinstance(src, (T.StructType, T.ArrayType, T.MapType)) and not isinstance(
+        dst, (T.StructType, T.ArrayType, T.MapType)
+    )
     fitted = c.try_cast(dst) if atomic else F.lit(None).cast(dst)
     return fitted, [(path, F.when(c.isNotNull() & fitted.isNull(), c))]
 
@@ -82,11 +93,14 @@ def rescue_unexpected(df: DataFrame, expected: T.StructType) -> DataFrame:
     new = F.when(new != "{}", new)
     old = _col("_rescued_data") if "_rescued_data" in df.columns else F.lit(None).cast("string")
     both = F.concat(F.regexp_replace(old, r"\}\s*$", ""), F.lit(","), F.regexp_replace(new, r"^\{", ""))
-    return df.select(*cols, F.coalesce(F.when(old.isNotNull() & new.isNotNull(), both), new, old).alias("_rescued_data"))
+    return df.select(
+        *cols, F.coalesce(F.when(old.isNotNull() & new.isNotNull(), both), new, old).alias("_rescued_data")
+    )
 
 # %% ../notebooks/02_bronze.ipynb #c238e928
 def _last_commit_rows(spark: SparkSession, name: str) -> int:
     from delta.tables import DeltaTable
+
     metrics = DeltaTable.forName(spark, name).history(1).select("operationMetrics").first()[0] or {}
     return int(metrics.get("numOutputRows", 0))
 
@@ -115,7 +129,18 @@ def bronze_audit(spark: SparkSession, cfg: Config, dataset: str, rows_read: dict
     """Per batch: rows read from the source, rows now in `bronze.<dataset>`, and the difference (0 when every row landed)."""
     name = table_name("bronze", dataset, cfg)
     read = spark.createDataFrame(list(rows_read.items()), "batch_id string, rows_read long")
-    landed = spark.table(name).groupBy(F.col("_batch_id").alias("batch_id")).agg(F.count(F.lit(1)).alias("rows_in_bronze"))
-    return (read.join(landed, "batch_id", "left").fillna(0, ["rows_read", "rows_in_bronze"])
-            .select(F.lit(dataset).alias("dataset"), "batch_id", "rows_read", "rows_in_bronze",
-                    (F.col("rows_in_bronze") - F.col("rows_read")).alias("difference")).orderBy("batch_id"))
+    landed = (
+        spark.table(name).groupBy(F.col("_batch_id").alias("batch_id")).agg(F.count(F.lit(1)).alias("rows_in_bronze"))
+    )
+    return (
+        read.join(landed, "batch_id", "left")
+        .fillna(0, ["rows_read", "rows_in_bronze"])
+        .select(
+            F.lit(dataset).alias("dataset"),
+            "batch_id",
+            "rows_read",
+            "rows_in_bronze",
+            (F.col("rows_in_bronze") - F.col("rows_read")).alias("difference"),
+        )
+        .orderBy("batch_id")
+    )

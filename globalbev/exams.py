@@ -15,10 +15,10 @@ import select
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable
 
 import jsonschema
 import yaml
@@ -51,6 +51,7 @@ PASS_MARK = 0.70
 @dataclass(frozen=True)
 class ExamSpec:
     """What one test holds: its questions per section and its time limit."""
+
     name: str
     title: str
     minutes: int
@@ -61,18 +62,30 @@ class ExamSpec:
         return sum(self.sections.values())
 
 
-_FULL = {"platform": 5, "development_ingestion": 13, "data_processing": 14, "productionizing": 8,
-         "governance_quality": 5}
+_FULL = {
+    "platform": 5,
+    "development_ingestion": 13,
+    "data_processing": 14,
+    "productionizing": 8,
+    "governance_quality": 5,
+}
 TESTS: dict[str, ExamSpec] = {
     "full-1": ExamSpec("full-1", "Full mock exam 1", 90, _FULL),
     "full-2": ExamSpec("full-2", "Full mock exam 2", 90, _FULL),
     "full-3": ExamSpec("full-3", "Full mock exam 3", 90, _FULL),
-    "week-2": ExamSpec("week-2", "Week 2: foundations and architecture", 30,
-                       {"platform": 4, "development_ingestion": 6, "data_processing": 6}),
-    "week-4": ExamSpec("week-4", "Week 4: performance and streaming", 30,
-                       {"development_ingestion": 5, "data_processing": 6, "productionizing": 5}),
-    "week-5": ExamSpec("week-5", "Week 5: governance and security", 30,
-                       {"platform": 4, "governance_quality": 12}),
+    "week-2": ExamSpec(
+        "week-2",
+        "Week 2: foundations and architecture",
+        30,
+        {"platform": 4, "development_ingestion": 6, "data_processing": 6},
+    ),
+    "week-4": ExamSpec(
+        "week-4",
+        "Week 4: performance and streaming",
+        30,
+        {"development_ingestion": 5, "data_processing": 6, "productionizing": 5},
+    ),
+    "week-5": ExamSpec("week-5", "Week 5: governance and security", 30, {"platform": 4, "governance_quality": 12}),
 }
 
 # %% ../notebooks/90_exams.ipynb #c008
@@ -98,8 +111,10 @@ def find_exams_dir(start: str | Path | None = None) -> Path:
         for d in [s, *s.parents]:
             if (d / "settings.ini").is_file() and (d / "exams" / "bank").is_dir():
                 return d / "exams"
-    raise BankError(f"no exams/ folder found above {', '.join(map(str, starts))} "
-                    "(a folder holding settings.ini and exams/bank); set GLOBALBEV_EXAMS_DIR")
+    raise BankError(
+        f"no exams/ folder found above {', '.join(map(str, starts))} "
+        "(a folder holding settings.ini and exams/bank); set GLOBALBEV_EXAMS_DIR"
+    )
 
 # %% ../notebooks/90_exams.ipynb #c011
 def load_schema(exams_dir: str | Path | None = None) -> dict:
@@ -184,14 +199,20 @@ def load_bank(exams_dir: str | Path | None = None) -> list[dict]:
 def composition_problems(questions: list[dict]) -> list[str]:
     """Where the tests in `questions` differ from the section counts of `TESTS`."""
     have = Counter((q["exam"], q["section"]) for q in questions)
-    return [f"{name}: {SECTIONS[sec][0]} has {have[(name, sec)]} question(s), needs {spec.sections.get(sec, 0)}"
-            for name, spec in TESTS.items() for sec in SECTIONS if have[(name, sec)] != spec.sections.get(sec, 0)]
+    return [
+        f"{name}: {SECTIONS[sec][0]} has {have[(name, sec)]} question(s), needs {spec.sections.get(sec, 0)}"
+        for name, spec in TESTS.items()
+        for sec in SECTIONS
+        if have[(name, sec)] != spec.sections.get(sec, 0)
+    ]
 
 # %% ../notebooks/90_exams.ipynb #c025
 RATIO_MAX, JACCARD_MAX = 0.5, 0.45  # distinct stems of the bank stay below 0.37 on both, paraphrases score ~0.8
-_STOPWORDS = frozenset("""a an the and or of to in on for by with is are be it its this that which what why how when who
+_STOPWORDS = frozenset(
+    """a an the and or of to in on for by with is are be it its this that which what why how when who
 from as at into than then there their they one two three choose true statements statement following does do should would
-can will not no each every most best after before while only also use uses using used""".split())
+can will not no each every most best after before while only also use uses using used""".split()
+)
 
 
 def _words(text: str) -> list[str]:
@@ -206,12 +227,13 @@ def stem_similarity(a: str, b: str) -> tuple[float, float]:
     return ratio, len(sa & sb) / len(sa | sb) if sa | sb else 1.0
 
 
-def similar_stems(questions: list[dict], ratio: float = RATIO_MAX,
-                  jaccard: float = JACCARD_MAX) -> list[tuple[str, str, float, float]]:
+def similar_stems(
+    questions: list[dict], ratio: float = RATIO_MAX, jaccard: float = JACCARD_MAX
+) -> list[tuple[str, str, float, float]]:
     """Pairs of questions whose stems are near-duplicates: (id, id, ratio, jaccard) with ratio >= `ratio` or jaccard >= `jaccard`."""
     out = []
     for i, q in enumerate(questions):
-        for p in questions[i + 1:]:
+        for p in questions[i + 1 :]:
             r, j = stem_similarity(q["stem"], p["stem"])
             if r >= ratio or j >= jaccard:
                 out.append((q["id"], p["id"], round(r, 3), round(j, 3)))
@@ -221,6 +243,7 @@ def similar_stems(questions: list[dict], ratio: float = RATIO_MAX,
 @dataclass
 class Exam:
     """One test: its spec and its questions in test order."""
+
     spec: ExamSpec
     questions: list[dict]
 
@@ -240,8 +263,11 @@ def assemble_exam(name: str, questions: list[dict]) -> Exam:
     return Exam(TESTS[name], chosen)
 
 # %% ../notebooks/90_exams.ipynb #c033
-_REFERS_TO_LETTERS = re.compile(r"\b(?:all|none|both|neither) of the (?:above|options|these)\b|\boptions? [A-E]\b"
-                                r"|\b[A-E] (?:and|or|nor) [A-E]\b|\(\s*[A-E]\s*\)", re.IGNORECASE)
+_REFERS_TO_LETTERS = re.compile(
+    r"\b(?:all|none|both|neither) of the (?:above|options|these)\b|\boptions? [A-E]\b"
+    r"|\b[A-E] (?:and|or|nor) [A-E]\b|\(\s*[A-E]\s*\)",
+    re.IGNORECASE,
+)
 
 
 def shuffle_options(q: dict, seed: object) -> tuple[dict, dict[str, str]]:
@@ -254,9 +280,15 @@ def shuffle_options(q: dict, seed: object) -> tuple[dict, dict[str, str]]:
     random.Random(f"{seed}:{q['id']}").shuffle(order)
     shown_to_bank = dict(zip(letters, order))
     bank_to_shown = {b: s for s, b in shown_to_bank.items()}
-    return ({**q, "options": {s: q["options"][b] for s, b in shown_to_bank.items()},
-             "explanations": {s: q["explanations"][b] for s, b in shown_to_bank.items()},
-             "answer": sorted(bank_to_shown[a] for a in q["answer"])}, shown_to_bank)
+    return (
+        {
+            **q,
+            "options": {s: q["options"][b] for s, b in shown_to_bank.items()},
+            "explanations": {s: q["explanations"][b] for s, b in shown_to_bank.items()},
+            "answer": sorted(bank_to_shown[a] for a in q["answer"]),
+        },
+        shown_to_bank,
+    )
 
 # %% ../notebooks/90_exams.ipynb #c036
 def parse_letters(answer: str | Iterable[str]) -> list[str]:
@@ -274,6 +306,7 @@ def _now_iso(ts: float) -> str:
 @dataclass
 class ExamResult:
     """A scored attempt: answers (question id -> bank letters), score, sections and missed questions."""
+
     test: str
     started: str
     finished: str
@@ -296,24 +329,48 @@ class ExamResult:
 
     def to_dict(self) -> dict:
         """The result as saved in JSON."""
-        return {"test": self.test, "started": self.started, "finished": self.finished, "timed_out": self.timed_out,
-                "seed": self.seed, "answers": self.answers,
-                "score": {"correct": self.correct, "total": self.total, "percent": self.percent, "passed": self.passed},
-                "sections": self.sections, "missed": self.missed}
+        return {
+            "test": self.test,
+            "started": self.started,
+            "finished": self.finished,
+            "timed_out": self.timed_out,
+            "seed": self.seed,
+            "answers": self.answers,
+            "score": {"correct": self.correct, "total": self.total, "percent": self.percent, "passed": self.passed},
+            "sections": self.sections,
+            "missed": self.missed,
+        }
 
     @classmethod
-    def from_dict(cls, d: dict, id: str | None = None) -> "ExamResult":
+    def from_dict(cls, d: dict, id: str | None = None) -> ExamResult:
         """A result read back from its JSON."""
-        return cls(d["test"], d["started"], d["finished"], d["answers"], d["score"]["correct"], d["score"]["total"],
-                   d["sections"], d["missed"], d.get("timed_out", False), d.get("seed"), id)
+        return cls(
+            d["test"],
+            d["started"],
+            d["finished"],
+            d["answers"],
+            d["score"]["correct"],
+            d["score"]["total"],
+            d["sections"],
+            d["missed"],
+            d.get("timed_out", False),
+            d.get("seed"),
+            id,
+        )
 
     def show(self, questions: list[dict] | None = None, console: Console | None = None) -> None:
         """Print the score, the sections and every missed question with all its explanations."""
         show_result(self, questions, console)
 
 
-def score_answers(exam: Exam, answers: dict[str, Iterable[str]], started: float, finished: float,
-                  timed_out: bool = False, seed: int | None = None) -> ExamResult:
+def score_answers(
+    exam: Exam,
+    answers: dict[str, Iterable[str]],
+    started: float,
+    finished: float,
+    timed_out: bool = False,
+    seed: int | None = None,
+) -> ExamResult:
     """Score an answer sheet (question id -> letters) for `exam`: all-or-nothing per question, by section."""
     sheet = {qid: parse_letters(a) for qid, a in answers.items() if a}
     sections = {s: {"correct": 0, "total": 0} for s in SECTIONS if any(q["section"] == s for q in exam.questions)}
@@ -325,8 +382,18 @@ def score_answers(exam: Exam, answers: dict[str, Iterable[str]], started: float,
         else:
             missed.append(q["id"])
     correct = sum(s["correct"] for s in sections.values())
-    return ExamResult(exam.name, _now_iso(started), _now_iso(finished), sheet, correct, len(exam.questions),
-                      sections, missed, timed_out, seed)
+    return ExamResult(
+        exam.name,
+        _now_iso(started),
+        _now_iso(finished),
+        sheet,
+        correct,
+        len(exam.questions),
+        sections,
+        missed,
+        timed_out,
+        seed,
+    )
 
 # %% ../notebooks/90_exams.ipynb #c039
 def format_time(seconds: float) -> str:
@@ -340,8 +407,15 @@ def reflow(text: str) -> str:
     return re.sub(r"(?<!\n)\n(?!\n)", " ", text.strip())
 
 
-def render_question(q: dict, number: int, total: int, chosen: Iterable[str] = (), flagged: bool = False,
-                    time_left: float | None = None, reveal: bool = False) -> Panel:
+def render_question(
+    q: dict,
+    number: int,
+    total: int,
+    chosen: Iterable[str] = (),
+    flagged: bool = False,
+    time_left: float | None = None,
+    reveal: bool = False,
+) -> Panel:
     """A rich panel for one question; with `reveal`, the correct letters and every option's explanation."""
     chosen = set(chosen)
     parts: list = [Text(reflow(q["stem"]))]
@@ -352,8 +426,9 @@ def render_question(q: dict, number: int, total: int, chosen: Iterable[str] = ()
         style = "bold green" if right else ("bold cyan" if letter in chosen else "")
         parts.append(Text(f"{'●' if letter in chosen else '○'} {letter}. {reflow(text)}", style=style))
     if reveal:
-        parts.append(Text(f"\nCorrect: {', '.join(q['answer'])}    Yours: {', '.join(sorted(chosen)) or '—'}",
-                          style="bold"))
+        parts.append(
+            Text(f"\nCorrect: {', '.join(q['answer'])}    Yours: {', '.join(sorted(chosen)) or '—'}", style="bold")
+        )
         for letter, why in q["explanations"].items():
             mark, style = ("✔", "green") if letter in q["answer"] else ("✘", "red")
             parts.append(Text(f"{mark} {letter}: {reflow(why)}", style=style))
@@ -378,12 +453,18 @@ def show_result(result: ExamResult, questions: list[dict] | None = None, console
     """Print a result: pass or fail, the section table, then each missed question with every option's explanation."""
     con = console or Console()
     verdict = "[bold green]PASSED ✅[/]" if result.passed else "[bold red]NOT PASSED ❌[/]"
-    con.print(Panel(f"{verdict}  {result.correct}/{result.total} = {result.percent}% (pass mark {PASS_MARK:.0%})"
-                    + ("\n⏰ time ran out: submitted automatically" if result.timed_out else ""),
-                    title=f"{TESTS[result.test].title if result.test in TESTS else result.test}  ·  {result.started}"))
+    con.print(
+        Panel(
+            f"{verdict}  {result.correct}/{result.total} = {result.percent}% (pass mark {PASS_MARK:.0%})"
+            + ("\n⏰ time ran out: submitted automatically" if result.timed_out else ""),
+            title=f"{TESTS[result.test].title if result.test in TESTS else result.test}  ·  {result.started}",
+        )
+    )
     con.print(section_table(result))
     by_id = {q["id"]: q for q in (questions if questions is not None else load_bank())}
-    order = [q["id"] for q in assemble_exam(result.test, list(by_id.values())).questions] if result.test in TESTS else []
+    order = (
+        [q["id"] for q in assemble_exam(result.test, list(by_id.values())).questions] if result.test in TESTS else []
+    )
     for qid in result.missed:
         if qid not in by_id:
             con.print(f"[yellow]{qid}: no longer in the bank[/]")
@@ -414,13 +495,21 @@ def save_result(result: ExamResult, folder: str | Path | None = None) -> Path:
 class Attempt:
     """One sitting of a test: answer, flag, move around, see the time left, submit."""
 
-    def __init__(self, exam: Exam, clock: Callable[[], float] = time.time, minutes: float | None = None,
-                 seed: int | None = None, save: bool = True, folder: str | Path | None = None,
-                 console: Console | None = None):
+    def __init__(
+        self,
+        exam: Exam,
+        clock: Callable[[], float] = time.time,
+        minutes: float | None = None,
+        seed: int | None = None,
+        save: bool = True,
+        folder: str | Path | None = None,
+        console: Console | None = None,
+    ):
         self.exam, self.clock, self.seed, self.save, self.folder = exam, clock, seed, save, folder
         self.console = console or Console()
-        shuffled = [shuffle_options(q, seed) if seed is not None else (q, {x: x for x in q["options"]})
-                    for q in exam.questions]
+        shuffled = [
+            shuffle_options(q, seed) if seed is not None else (q, {x: x for x in q["options"]}) for q in exam.questions
+        ]
         self.questions = [q for q, _ in shuffled]
         self._to_bank = [m for _, m in shuffled]
         self.started = clock()
@@ -485,36 +574,57 @@ class Attempt:
         if self.result is None and self.time_left() <= 0:
             self._open()
             return
-        for k in ([self._number(n)] if n else range(1, len(self) + 1)):
-            self.console.print(render_question(self.questions[k - 1], k, len(self), self.answers.get(k, ()),
-                                               k in self.flags, self.time_left() if self.result is None else None))
+        for k in [self._number(n)] if n else range(1, len(self) + 1):
+            self.console.print(
+                render_question(
+                    self.questions[k - 1],
+                    k,
+                    len(self),
+                    self.answers.get(k, ()),
+                    k in self.flags,
+                    self.time_left() if self.result is None else None,
+                )
+            )
 
     def status(self) -> None:
         """Print the time left, how many are answered, and which are unanswered or flagged."""
         self._open()
         un, fl = self.unanswered(), self.flagged()
-        self.console.print(f"⏱ {format_time(self.time_left())} left · answered {len(self.answers)}/{len(self)} · "
-                           f"unanswered: {', '.join(map(str, un)) or 'none'} · flagged: {', '.join(map(str, fl)) or 'none'}")
+        self.console.print(
+            f"⏱ {format_time(self.time_left())} left · answered {len(self.answers)}/{len(self)} · "
+            f"unanswered: {', '.join(map(str, un)) or 'none'} · flagged: {', '.join(map(str, fl)) or 'none'}"
+        )
 
     def sheet(self) -> dict[str, list[str]]:
         """The answers so far by question id, in the bank's lettering."""
-        return {self.questions[n - 1]["id"]: sorted(self._to_bank[n - 1][x] for x in letters)
-                for n, letters in self.answers.items()}
+        return {
+            self.questions[n - 1]["id"]: sorted(self._to_bank[n - 1][x] for x in letters)
+            for n, letters in self.answers.items()
+        }
 
     def submit(self, timed_out: bool = False) -> ExamResult:
         """Score the attempt (saved as JSON unless `save=False`); later calls return the same result."""
         if self.result is None:
             finished = min(self.clock(), self.deadline)
-            self.result = score_answers(self.exam, self.sheet(), self.started, finished,
-                                        timed_out or finished >= self.deadline, self.seed)
+            self.result = score_answers(
+                self.exam, self.sheet(), self.started, finished, timed_out or finished >= self.deadline, self.seed
+            )
             if self.save:
                 save_result(self.result, self.folder)
         return self.result
 
 
-def start_test(name: str, exams_dir: str | Path | None = None, clock: Callable[[], float] = time.time,
-               minutes: float | None = None, shuffle: bool = False, seed: int | None = None, save: bool = True,
-               folder: str | Path | None = None, console: Console | None = None) -> Attempt:
+def start_test(
+    name: str,
+    exams_dir: str | Path | None = None,
+    clock: Callable[[], float] = time.time,
+    minutes: float | None = None,
+    shuffle: bool = False,
+    seed: int | None = None,
+    save: bool = True,
+    folder: str | Path | None = None,
+    console: Console | None = None,
+) -> Attempt:
     """Start test `name` ("full-1".."week-5"); `shuffle` re-letters options (seed from the clock unless given)."""
     exam = assemble_exam(name, load_bank(exams_dir))
     if shuffle and seed is None:
@@ -522,8 +632,10 @@ def start_test(name: str, exams_dir: str | Path | None = None, clock: Callable[[
     return Attempt(exam, clock, minutes, seed if shuffle else None, save, folder, console)
 
 # %% ../notebooks/90_exams.ipynb #c049
-RUNNER_HELP = ("answer: B or AC · n/Enter next · p previous · g N (or N) jump · f flag/unflag · x clear · "
-               "l list · s submit · q quit · h help")
+RUNNER_HELP = (
+    "answer: B or AC · n/Enter next · p previous · g N (or N) jump · f flag/unflag · x clear · "
+    "l list · s submit · q quit · h help"
+)
 
 
 def timed_input(prompt: str, timeout: float) -> str | None:
@@ -600,8 +712,10 @@ def run_attempt(attempt: Attempt, input_fn: Callable[[str], str | None] | None =
             a.clear(cur)
         elif low == "l":
             con.print(_list_screen(a))
-            note = (f"Unanswered: {', '.join(map(str, a.unanswered())) or 'none'} · "
-                    f"flagged: {', '.join(map(str, a.flagged())) or 'none'}")
+            note = (
+                f"Unanswered: {', '.join(map(str, a.unanswered())) or 'none'} · "
+                f"flagged: {', '.join(map(str, a.flagged())) or 'none'}"
+            )
         elif low in ("h", "?", "help"):
             note = RUNNER_HELP
         elif low == "s":
@@ -638,8 +752,10 @@ def find_result(ref: str | Path, folder: str | Path | None = None) -> ExamResult
     results = load_results(folder)
     hits = [r for r in results if r.id == str(ref)] or [r for r in results if str(ref) in (r.id or "")]
     if len(hits) != 1:
-        raise KeyError(f"{len(hits)} saved results match {str(ref)!r}" + (
-            f": {', '.join(r.id for r in hits)}" if hits else f" in {Path(folder or results_dir())}"))
+        raise KeyError(
+            f"{len(hits)} saved results match {str(ref)!r}"
+            + (f": {', '.join(r.id for r in hits)}" if hits else f" in {Path(folder or results_dir())}")
+        )
     return hits[0]
 
 
@@ -648,9 +764,17 @@ def history(results: list[ExamResult]) -> list[dict]:
     out = []
     for name in [t for t in TESTS if any(r.test == t for r in results)]:
         rs = [r for r in results if r.test == name]
-        out.append({"test": name, "attempts": len(rs), "percents": [r.percent for r in rs],
-                    "best": max(r.percent for r in rs), "latest": rs[-1].percent, "latest_passed": rs[-1].passed,
-                    "latest_at": rs[-1].started})
+        out.append(
+            {
+                "test": name,
+                "attempts": len(rs),
+                "percents": [r.percent for r in rs],
+                "best": max(r.percent for r in rs),
+                "latest": rs[-1].percent,
+                "latest_passed": rs[-1].passed,
+                "latest_at": rs[-1].started,
+            }
+        )
     return out
 
 
@@ -660,8 +784,14 @@ def history_table(results: list[ExamResult]) -> Table:
     for col in ("test", "attempts", "scores (oldest → latest)", "best", "latest", "latest on"):
         t.add_column(col)
     for h in history(results):
-        t.add_row(h["test"], str(h["attempts"]), "  ".join(f"{p:g}%" for p in h["percents"]), f"{h['best']:g}%",
-                  f"{h['latest']:g}% {'✅' if h['latest_passed'] else '❌'}", h["latest_at"][:16].replace("T", " "))
+        t.add_row(
+            h["test"],
+            str(h["attempts"]),
+            "  ".join(f"{p:g}%" for p in h["percents"]),
+            f"{h['best']:g}%",
+            f"{h['latest']:g}% {'✅' if h['latest_passed'] else '❌'}",
+            h["latest_at"][:16].replace("T", " "),
+        )
     return t
 
 # %% ../notebooks/90_exams.ipynb #c056
@@ -672,8 +802,13 @@ def _cmd_list(args) -> int:
         t.add_column(col)
     for name, spec in TESTS.items():
         have = sum(q["exam"] == name for q in questions)
-        t.add_row(name, spec.title, f"{have}" + ("" if have == spec.size else f" of {spec.size}"), str(spec.minutes),
-                  ", ".join(f"{s} {n}" for s, n in spec.sections.items()))
+        t.add_row(
+            name,
+            spec.title,
+            f"{have}" + ("" if have == spec.size else f" of {spec.size}"),
+            str(spec.minutes),
+            ", ".join(f"{s} {n}" for s, n in spec.sections.items()),
+        )
     Console().print(t)
     return 0
 
@@ -701,7 +836,8 @@ def _cmd_validate(args) -> int:
     questions, problems = bank_problems()
     if not problems:
         problems = composition_problems(questions) + [
-            f"near-duplicate stems {a} / {b} (ratio {r}, jaccard {j})" for a, b, r, j in similar_stems(questions)]
+            f"near-duplicate stems {a} / {b} (ratio {r}, jaccard {j})" for a, b, r, j in similar_stems(questions)
+        ]
     for p in problems:
         print(p)
     print(f"{len(questions)} question(s), {len(problems)} problem(s)")
@@ -715,18 +851,25 @@ def _friendly(command: Callable) -> Callable:
         except (BankError, KeyError) as e:
             print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
             return 1
+
     return run
 
 
 def register_cli(subparsers) -> argparse.ArgumentParser:
     """Add the `exam` command (list, take, review, history, validate) to an argparse subparsers object."""
-    exam = subparsers.add_parser("exam", help="mock exams for the Databricks Certified Data Engineer Associate",
-                                 description="Take the six mock exams, review results and see your progress.")
+    exam = subparsers.add_parser(
+        "exam",
+        help="mock exams for the Databricks Certified Data Engineer Associate",
+        description="Take the six mock exams, review results and see your progress.",
+    )
     sub = exam.add_subparsers(dest="exam_command", metavar="SUBCOMMAND", required=True)
     p = sub.add_parser("list", help="the six tests: size, time limit, sections")
     p.set_defaults(func=_friendly(_cmd_list))
-    p = sub.add_parser("take", help="take a test in the terminal, one question at a time",
-                       description=f"Take a test with a timer; submitted automatically when time is up. {RUNNER_HELP}")
+    p = sub.add_parser(
+        "take",
+        help="take a test in the terminal, one question at a time",
+        description=f"Take a test with a timer; submitted automatically when time is up. {RUNNER_HELP}",
+    )
     p.add_argument("name", choices=list(TESTS), help="which test")
     p.add_argument("--shuffle", action="store_true", help="re-letter the options of each question")
     p.add_argument("--seed", type=int, help="seed for --shuffle (default: from the clock)")

@@ -9,8 +9,17 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from .quality import (Expectation, SilverResult, apply_expectations, business_rule, is_rejected, not_null,
-                               prepare, split_by_rules, superseded)
+from globalbev.quality import (
+    Expectation,
+    SilverResult,
+    apply_expectations,
+    business_rule,
+    is_rejected,
+    not_null,
+    prepare,
+    split_by_rules,
+    superseded,
+)
 
 # %% auto #0
 __all__ = ['NUTRITION_DATASET', 'flatten', 'ingredient_percent_total', 'nutrition_documents', 'nutrition_expectations',
@@ -77,44 +86,91 @@ def nutrition_documents(bronze_nutrition_df: DataFrame, run_id: str | None = Non
     df = flatten(prepare(bronze_nutrition_df, NUTRITION_DATASET, ["sku"], run_id), explode_arrays=False)
     df = df.withColumn("_percent_total", ingredient_percent_total(F.col("ingredients")))
     valid = F.col("doc_version").isNotNull() & F.coalesce(F.col("_percent_total") <= 100, F.lit(True))
-    order = [valid.desc(), F.col("doc_version").desc_nulls_last()] + \
-        [F.col(c).desc_nulls_last() for c in ("_ingested_at", "_source_file") if c in df.columns]
+    order = [valid.desc(), F.col("doc_version").desc_nulls_last()] + [
+        F.col(c).desc_nulls_last() for c in ("_ingested_at", "_source_file") if c in df.columns
+    ]
     return df.withColumn("_version_rank", F.row_number().over(Window.partitionBy("sku").orderBy(*order)))
 
 
 def nutrition_expectations() -> list[Expectation]:
     """The rules a nutrition document is checked against, in order of precedence."""
-    return [not_null("sku"), not_null("doc_version"),
-            business_rule("ingredient_percent_over_100", F.col("_percent_total") > 100,
-                          F.format_string("ingredients[].percent add up to %s; expected at most 100",
-                                          F.col("_percent_total").cast("string"))),
-            superseded()]
+    return [
+        not_null("sku"),
+        not_null("doc_version"),
+        business_rule(
+            "ingredient_percent_over_100",
+            F.col("_percent_total") > 100,
+            F.format_string(
+                "ingredients[].percent add up to %s; expected at most 100", F.col("_percent_total").cast("string")
+            ),
+        ),
+        superseded(),
+    ]
 
 # %% ../notebooks/03c_flattening.ipynb #66b53224
 def build_silver_nutrition(bronze_nutrition_df: DataFrame, *, run_id: str | None = None, **_) -> SilverResult:
     """One row per sku (its latest valid `doc_version`) with the per-serving facts flattened; the rest quarantined with a reason."""
     docs = nutrition_documents(bronze_nutrition_df, run_id)
-    facts = [c for c in docs.columns if not c.startswith("_") and c not in ("sku", "doc_version", "published_on", "ingredients")]
-    clean = ["sku", "doc_version", F.to_date("published_on").alias("published_on"), *[_col(c) for c in facts],
-             F.size("ingredients").alias("ingredient_count"), F.col("_percent_total").alias("ingredient_percent_total")]
+    facts = [
+        c
+        for c in docs.columns
+        if not c.startswith("_") and c not in ("sku", "doc_version", "published_on", "ingredients")
+    ]
+    clean = [
+        "sku",
+        "doc_version",
+        F.to_date("published_on").alias("published_on"),
+        *[_col(c) for c in facts],
+        F.size("ingredients").alias("ingredient_count"),
+        F.col("_percent_total").alias("ingredient_percent_total"),
+    ]
     return split_by_rules(docs, nutrition_expectations(), clean)
 
 # %% ../notebooks/03c_flattening.ipynb #4cc46987
-def build_silver_nutrition_ingredients(bronze_nutrition_df: DataFrame, *, run_id: str | None = None,
-                                       **_) -> SilverResult:
+def build_silver_nutrition_ingredients(
+    bronze_nutrition_df: DataFrame, *, run_id: str | None = None, **_
+) -> SilverResult:
     """One row per [sku, ingredient_no] of each sku's kept document; the ingredient lines of rejected documents quarantined."""
     docs = apply_expectations(nutrition_documents(bronze_nutrition_df, run_id), nutrition_expectations())
     parent = F.get(F.filter("_dq", lambda h: h["action"].isin("quarantined", "deduplicated")), 0)["rule"]
-    lines = flatten(docs.select("sku", "doc_version", "ingredients", "_source", "_run_id",
-                                is_rejected().alias("_parent_rejected"), parent.alias("_parent_rule")))
-    lines = prepare(lines.withColumn("ingredient_no", F.col("ingredients__pos") + 1).drop("ingredients__pos"),
-                    NUTRITION_DATASET, ["sku", "ingredient_no"])
-    rules = [business_rule("parent_quarantined", F.col("_parent_rejected"),
-                           F.format_string("its nutrition document (doc_version %s) was rejected by rule %s",
-                                           F.col("doc_version").cast("string"), F.col("_parent_rule")),
-                           defect="parent_quarantined"),
-             business_rule("ingredients_missing", F.col("ingredient_no").isNull(),
-                           "the document lists no ingredients; expected at least one")]
+    lines = flatten(
+        docs.select(
+            "sku",
+            "doc_version",
+            "ingredients",
+            "_source",
+            "_run_id",
+            is_rejected().alias("_parent_rejected"),
+            parent.alias("_parent_rule"),
+        )
+    )
+    lines = prepare(
+        lines.withColumn("ingredient_no", F.col("ingredients__pos") + 1).drop("ingredients__pos"),
+        NUTRITION_DATASET,
+        ["sku", "ingredient_no"],
+    )
+    rules = [
+        business_rule(
+            "parent_quarantined",
+            F.col("_parent_rejected"),
+            F.format_string(
+                "its nutrition document (doc_version %s) was rejected by rule %s",
+                F.col("doc_version").cast("string"),
+                F.col("_parent_rule"),
+            ),
+            defect="parent_quarantined",
+        ),
+        business_rule(
+            "ingredients_missing",
+            F.col("ingredient_no").isNull(),
+            "the document lists no ingredients; expected at least one",
+        ),
+    ]
     parts = [c for c in lines.columns if c.startswith("ingredients__")]
-    clean = ["sku", "ingredient_no", "doc_version", *[_col(c).alias("ingredient_" + c[len("ingredients__"):]) for c in parts]]
+    clean = [
+        "sku",
+        "ingredient_no",
+        "doc_version",
+        *[_col(c).alias("ingredient_" + c[len("ingredients__") :]) for c in parts],
+    ]
     return split_by_rules(lines, rules, clean)

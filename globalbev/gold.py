@@ -20,73 +20,141 @@ __all__ = ['MONEY', 'LOCAL', 'SLICE', 'DIM_CUSTOMER_ATTRIBUTES', 'SALES_DATASETS
            'reconcile', 'Silver', 'load_silver', 'affected_slices', 'refresh_fact', 'refresh_fact_from_cdf']
 
 # %% ../notebooks/04_gold.ipynb #9077020d
-MONEY = "decimal(30,8)"   # USD amounts: exact sums of (local amount × fx), never rounded, so totals reconcile exactly
-LOCAL = "decimal(18,2)"   # amounts in the order's own currency
+MONEY = "decimal(30,8)"  # USD amounts: exact sums of (local amount × fx), never rounded, so totals reconcile exactly
+LOCAL = "decimal(18,2)"  # amounts in the order's own currency
 SLICE = ["sku", "market_code", "date"]
 
 
 def build_dim_market(markets: DataFrame) -> DataFrame:
     """One row per market: name, currency, `fx_to_usd` (USD per unit of local currency), calling code, time zone."""
-    return markets.select("market_code", "market_name", "currency", F.col("fx_to_usd").cast("decimal(12,6)").alias("fx_to_usd"),
-                          "calling_code", "timezone")
+    return markets.select(
+        "market_code",
+        "market_name",
+        "currency",
+        F.col("fx_to_usd").cast("decimal(12,6)").alias("fx_to_usd"),
+        "calling_code",
+        "timezone",
+    )
 
 
 def build_dim_product(products: DataFrame) -> DataFrame:
     """One row per SKU: brand, name, category, size, pack size, list price in USD and launch date."""
-    return products.select("sku", "brand", "product_name", "category", "size_ml", "pack_size",
-                           F.col("list_price_usd").cast("decimal(10,2)").alias("list_price_usd"), "launched_on")
+    return products.select(
+        "sku",
+        "brand",
+        "product_name",
+        "category",
+        "size_ml",
+        "pack_size",
+        F.col("list_price_usd").cast("decimal(10,2)").alias("list_price_usd"),
+        "launched_on",
+    )
 
 
 def build_dim_date(spark, start: dt.date, end: dt.date) -> DataFrame:
     """One row per calendar day from `start` to `end`: year, quarter, month, ISO week, weekday (Monday = 1), weekend flag."""
     days = spark.range(1).select(F.explode(F.sequence(F.lit(start), F.lit(end))).alias("date"))
-    return days.select("date", F.year("date").alias("year"), F.quarter("date").alias("quarter"), F.month("date").alias("month"),
-                       F.date_format("date", "MMMM").alias("month_name"), F.weekofyear("date").alias("iso_week"),
-                       F.dayofmonth("date").alias("day_of_month"), ((F.dayofweek("date") + 5) % 7 + 1).alias("day_of_week"),
-                       F.date_format("date", "EEEE").alias("day_name"), F.dayofweek("date").isin(1, 7).alias("is_weekend"))
+    return days.select(
+        "date",
+        F.year("date").alias("year"),
+        F.quarter("date").alias("quarter"),
+        F.month("date").alias("month"),
+        F.date_format("date", "MMMM").alias("month_name"),
+        F.weekofyear("date").alias("iso_week"),
+        F.dayofmonth("date").alias("day_of_month"),
+        ((F.dayofweek("date") + 5) % 7 + 1).alias("day_of_week"),
+        F.date_format("date", "EEEE").alias("day_name"),
+        F.dayofweek("date").isin(1, 7).alias("is_weekend"),
+    )
 
 # %% ../notebooks/04_gold.ipynb #3898268f
-DIM_CUSTOMER_ATTRIBUTES = ("market_code", "first_name", "last_name", "email", "phone", "street", "city", "postal_code",
-                           "signup_date", "marketing_consent", "loyalty_tier")
+DIM_CUSTOMER_ATTRIBUTES = (
+    "market_code",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "street",
+    "city",
+    "postal_code",
+    "signup_date",
+    "marketing_consent",
+    "loyalty_tier",
+)
 
 
 def build_dim_customer(spark, customers: DataFrame, table: str) -> dict[str, int]:
     """Apply silver customers to the type-2 `dim_customer` table: changed customers get a new version, erased ones are closed."""
     attrs = [c for c in DIM_CUSTOMER_ATTRIBUTES if c in customers.columns]
-    batch = customers.select("customer_id", *attrs, "updated_at", F.coalesce("is_deleted", F.lit(False)).alias("is_deleted"))
+    batch = customers.select(
+        "customer_id", *attrs, "updated_at", F.coalesce("is_deleted", F.lit(False)).alias("is_deleted")
+    )
     return apply_scd2(spark, batch, table, "customer_id", attrs, "updated_at")
 
 # %% ../notebooks/04_gold.ipynb #7af63a8c
 def sales_lines(order_lines: DataFrame, orders: DataFrame, partner_orders: DataFrame, markets: DataFrame) -> DataFrame:
     """Every sold line — shop and marketplace, cancelled orders left out — on its sku × market × date, with USD amounts."""
-    shop = (order_lines.join(orders.where(F.coalesce(F.col("status"), F.lit("")) != "cancelled")
-                             .select("order_id", "customer_id", "market_code", F.col("order_date").alias("date"), "channel"), "order_id")
-            .select("sku", "market_code", "date", "channel", F.concat(F.lit("shop:"), F.col("order_id").cast("string")).alias("order_key"),
-                    "customer_id", "quantity", (F.col("quantity") * F.col("unit_price")).cast(LOCAL).alias("gross_local"),
-                    F.col("line_amount").cast(LOCAL).alias("net_local")))
+    shop = order_lines.join(
+        orders.where(F.coalesce(F.col("status"), F.lit("")) != "cancelled").select(
+            "order_id", "customer_id", "market_code", F.col("order_date").alias("date"), "channel"
+        ),
+        "order_id",
+    ).select(
+        "sku",
+        "market_code",
+        "date",
+        "channel",
+        F.concat(F.lit("shop:"), F.col("order_id").cast("string")).alias("order_key"),
+        "customer_id",
+        "quantity",
+        (F.col("quantity") * F.col("unit_price")).cast(LOCAL).alias("gross_local"),
+        F.col("line_amount").cast(LOCAL).alias("net_local"),
+    )
     amount = (F.col("quantity") * F.col("unit_price")).cast(LOCAL)
-    partner = partner_orders.select("sku", "market_code", F.col("order_date").alias("date"), F.lit("marketplace").alias("channel"),
-                                    F.concat_ws(":", F.lit("partner"), "partner", "partner_order_id").alias("order_key"),
-                                    F.lit(None).cast("bigint").alias("customer_id"), "quantity", amount.alias("gross_local"),
-                                    amount.alias("net_local"))
+    partner = partner_orders.select(
+        "sku",
+        "market_code",
+        F.col("order_date").alias("date"),
+        F.lit("marketplace").alias("channel"),
+        F.concat_ws(":", F.lit("partner"), "partner", "partner_order_id").alias("order_key"),
+        F.lit(None).cast("bigint").alias("customer_id"),
+        "quantity",
+        amount.alias("gross_local"),
+        amount.alias("net_local"),
+    )
     fx = F.broadcast(markets.select("market_code", F.col("fx_to_usd").cast("decimal(12,6)").alias("fx_to_usd")))
-    return (shop.unionByName(partner).join(fx, "market_code")
-            .withColumn("gross_usd", F.col("gross_local") * F.col("fx_to_usd"))
-            .withColumn("net_usd", F.col("net_local") * F.col("fx_to_usd")))
+    return (
+        shop.unionByName(partner)
+        .join(fx, "market_code")
+        .withColumn("gross_usd", F.col("gross_local") * F.col("fx_to_usd"))
+        .withColumn("net_usd", F.col("net_local") * F.col("fx_to_usd"))
+    )
 
 
 def stockout_days(inventory_events: DataFrame, warehouses: DataFrame) -> DataFrame:
     """1 per sku × market × date on which a warehouse of the market reported `on_hand_after = 0` for the sku."""
-    return (inventory_events.where(F.col("on_hand_after") == 0)
-            .join(F.broadcast(warehouses.select("warehouse_id", "market_code")), "warehouse_id")
-            .select("sku", "market_code", F.to_date("event_ts").alias("date")).distinct().withColumn("stockout_days", F.lit(1)))
+    return (
+        inventory_events.where(F.col("on_hand_after") == 0)
+        .join(F.broadcast(warehouses.select("warehouse_id", "market_code")), "warehouse_id")
+        .select("sku", "market_code", F.to_date("event_ts").alias("date"))
+        .distinct()
+        .withColumn("stockout_days", F.lit(1))
+    )
 
 # %% ../notebooks/04_gold.ipynb #3f24776b
 SALES_DATASETS = ("shop.order_lines", "landing/partner_orders")
-COPY_RULES = ("superseded",)   # with duplicate_*: rows removed as copies of a row that is counted, not lost sales
+COPY_RULES = ("superseded",)  # with duplicate_*: rows removed as copies of a row that is counted, not lost sales
 _RECORD = "order_id string, sku string, market string, market_code string, order_date string, order_ts string"
-DATE_FORMATS = ("yyyy-MM-dd", "MM/dd/yyyy", "dd.MM.yyyy", "yyyy-MM-dd'T'HH:mm:ss", "yyyyMMdd", "dd MMM yyyy", "MMM dd, yyyy",
-                "yyyy/MM/dd")
+DATE_FORMATS = (
+    "yyyy-MM-dd",
+    "MM/dd/yyyy",
+    "dd.MM.yyyy",
+    "yyyy-MM-dd'T'HH:mm:ss",
+    "yyyyMMdd",
+    "dd MMM yyyy",
+    "MMM dd, yyyy",
+    "yyyy/MM/dd",
+)
 
 
 def any_date(c: Column) -> Column:
@@ -97,76 +165,146 @@ def any_date(c: Column) -> Column:
 
 def quarantined_sales_lines(quarantine: DataFrame, orders: DataFrame) -> DataFrame:
     """Rejected sales lines (duplicates aside) counted per sku × market × date; shop lines are placed through their order."""
+
     def parsed(df):
         return df.select("*", F.from_json("record", _RECORD).alias("r"))
+
     rejected_orders = parsed(quarantine.where(F.col("dataset") == "shop.orders")).select(
-        F.col("r.order_id").alias("_oid"), F.col("r.market_code").alias("_om"), any_date(F.col("r.order_ts")).alias("_od"))
-    placed = orders.select(F.col("order_id").cast("string").alias("_oid"), F.col("market_code").alias("_om"),
-                           F.col("order_date").alias("_od")).unionByName(rejected_orders).dropDuplicates(["_oid"])
+        F.col("r.order_id").alias("_oid"),
+        F.col("r.market_code").alias("_om"),
+        any_date(F.col("r.order_ts")).alias("_od"),
+    )
+    placed = (
+        orders.select(
+            F.col("order_id").cast("string").alias("_oid"),
+            F.col("market_code").alias("_om"),
+            F.col("order_date").alias("_od"),
+        )
+        .unionByName(rejected_orders)
+        .dropDuplicates(["_oid"])
+    )
     copies = F.col("rule").startswith("duplicate") | F.col("rule").isin(*COPY_RULES)
-    lines = parsed(quarantine.where(F.col("dataset").isin(*SALES_DATASETS) & ~copies).dropDuplicates(["dataset", "record_key"]))
-    lines = lines.select(F.col("r.sku").alias("sku"), F.coalesce("r.market_code", "r.market").alias("_m"),
-                         any_date(F.col("r.order_date")).alias("_d"), F.col("r.order_id").alias("_oid"))
-    return (lines.join(placed, "_oid", "left")
-            .select("sku", F.coalesce("_m", "_om").alias("market_code"), F.coalesce("_d", "_od").alias("date"))
-            .where(F.col("sku").isNotNull() & F.col("market_code").isNotNull() & F.col("date").isNotNull())
-            .groupBy(*SLICE).agg(F.count("*").alias("quarantined_lines")))
+    lines = parsed(
+        quarantine.where(F.col("dataset").isin(*SALES_DATASETS) & ~copies).dropDuplicates(["dataset", "record_key"])
+    )
+    lines = lines.select(
+        F.col("r.sku").alias("sku"),
+        F.coalesce("r.market_code", "r.market").alias("_m"),
+        any_date(F.col("r.order_date")).alias("_d"),
+        F.col("r.order_id").alias("_oid"),
+    )
+    return (
+        lines.join(placed, "_oid", "left")
+        .select("sku", F.coalesce("_m", "_om").alias("market_code"), F.coalesce("_d", "_od").alias("date"))
+        .where(F.col("sku").isNotNull() & F.col("market_code").isNotNull() & F.col("date").isNotNull())
+        .groupBy(*SLICE)
+        .agg(F.count("*").alias("quarantined_lines"))
+    )
 
 # %% ../notebooks/04_gold.ipynb #7c319604
-def build_fact_sku_market_performance(order_lines: DataFrame, orders: DataFrame, partner_orders: DataFrame, markets: DataFrame,
-                                      inventory_events: DataFrame, quarantine: DataFrame, warehouses: DataFrame) -> DataFrame:
+def build_fact_sku_market_performance(
+    order_lines: DataFrame,
+    orders: DataFrame,
+    partner_orders: DataFrame,
+    markets: DataFrame,
+    inventory_events: DataFrame,
+    quarantine: DataFrame,
+    warehouses: DataFrame,
+) -> DataFrame:
     """The gold fact per sku × market × day: units, gross/net revenue in USD, orders, customers, ASP, stockout days, quarantined share."""
-    sales = sales_lines(order_lines, orders, partner_orders, markets).groupBy(*SLICE).agg(
-        F.sum("quantity").alias("units"), F.sum("gross_usd").alias("gross_usd"), F.sum("net_usd").alias("net_usd"),
-        F.countDistinct("order_key").alias("orders"), F.countDistinct("customer_id").alias("distinct_customers"),
-        F.count("*").alias("lines"))
-    fact = (sales.join(stockout_days(inventory_events, warehouses), SLICE, "full")
-            .join(quarantined_sales_lines(quarantine, orders), SLICE, "left"))
+    sales = (
+        sales_lines(order_lines, orders, partner_orders, markets)
+        .groupBy(*SLICE)
+        .agg(
+            F.sum("quantity").alias("units"),
+            F.sum("gross_usd").alias("gross_usd"),
+            F.sum("net_usd").alias("net_usd"),
+            F.countDistinct("order_key").alias("orders"),
+            F.countDistinct("customer_id").alias("distinct_customers"),
+            F.count("*").alias("lines"),
+        )
+    )
+    fact = sales.join(stockout_days(inventory_events, warehouses), SLICE, "full").join(
+        quarantined_sales_lines(quarantine, orders), SLICE, "left"
+    )
     units, q = F.coalesce("units", F.lit(0)).cast("bigint"), F.coalesce("quarantined_lines", F.lit(0))
     net = F.coalesce(F.col("net_usd").cast(MONEY), F.lit(0).cast(MONEY))
     all_lines = F.coalesce("lines", F.lit(0)) + q
     return fact.select(
-        *SLICE, units.alias("units"), F.coalesce(F.col("gross_usd").cast(MONEY), F.lit(0).cast(MONEY)).alias("gross_revenue_usd"),
-        net.alias("net_revenue_usd"), F.coalesce("orders", F.lit(0)).cast("bigint").alias("orders"),
+        *SLICE,
+        units.alias("units"),
+        F.coalesce(F.col("gross_usd").cast(MONEY), F.lit(0).cast(MONEY)).alias("gross_revenue_usd"),
+        net.alias("net_revenue_usd"),
+        F.coalesce("orders", F.lit(0)).cast("bigint").alias("orders"),
         F.coalesce("distinct_customers", F.lit(0)).cast("bigint").alias("distinct_customers"),
         F.when(units > 0, (net / units).cast("decimal(18,6)")).alias("avg_selling_price_usd"),
         F.coalesce("stockout_days", F.lit(0)).cast("int").alias("stockout_days"),
-        F.when(all_lines > 0, q / all_lines).cast("double").alias("quarantined_share"))
+        F.when(all_lines > 0, q / all_lines).cast("double").alias("quarantined_share"),
+    )
 
 # %% ../notebooks/04_gold.ipynb #5864525c
-def silver_totals(order_lines: DataFrame, orders: DataFrame, partner_orders: DataFrame, markets: DataFrame) -> DataFrame:
+def silver_totals(
+    order_lines: DataFrame, orders: DataFrame, partner_orders: DataFrame, markets: DataFrame
+) -> DataFrame:
     """Units and net revenue in USD per market straight from silver (cancelled orders out) — what gold must add up to."""
-    shop = (order_lines.join(orders.select("order_id", "market_code", "status"), "order_id", "left")
-            .where(F.coalesce(F.col("status"), F.lit("")) != "cancelled")
-            .groupBy("market_code").agg(F.sum("quantity").alias("units"), F.sum("line_amount").alias("net_local")))
-    partner = partner_orders.groupBy("market_code").agg(F.sum("quantity").alias("units"),
-                                                        F.sum(F.col("quantity") * F.col("unit_price")).alias("net_local"))
-    both = shop.unionByName(partner).groupBy("market_code").agg(F.sum("units").alias("units"), F.sum("net_local").alias("net_local"))
+    shop = (
+        order_lines.join(orders.select("order_id", "market_code", "status"), "order_id", "left")
+        .where(F.coalesce(F.col("status"), F.lit("")) != "cancelled")
+        .groupBy("market_code")
+        .agg(F.sum("quantity").alias("units"), F.sum("line_amount").alias("net_local"))
+    )
+    partner = partner_orders.groupBy("market_code").agg(
+        F.sum("quantity").alias("units"), F.sum(F.col("quantity") * F.col("unit_price")).alias("net_local")
+    )
+    both = (
+        shop.unionByName(partner)
+        .groupBy("market_code")
+        .agg(F.sum("units").alias("units"), F.sum("net_local").alias("net_local"))
+    )
     return both.join(markets.select("market_code", "fx_to_usd"), "market_code", "left").select(
-        "market_code", F.col("units").cast("bigint").alias("silver_units"),
-        (F.col("net_local") * F.col("fx_to_usd")).cast(MONEY).alias("silver_net_revenue_usd"))
+        "market_code",
+        F.col("units").cast("bigint").alias("silver_units"),
+        (F.col("net_local") * F.col("fx_to_usd")).cast(MONEY).alias("silver_net_revenue_usd"),
+    )
 
 
-def reconcile(fact: DataFrame, order_lines: DataFrame, orders: DataFrame, partner_orders: DataFrame,
-              markets: DataFrame) -> tuple[DataFrame, bool]:
+def reconcile(
+    fact: DataFrame, order_lines: DataFrame, orders: DataFrame, partner_orders: DataFrame, markets: DataFrame
+) -> tuple[DataFrame, bool]:
     """Gold's units and net revenue per market next to silver's, with the differences; True when every market matches exactly."""
-    gold = fact.groupBy("market_code").agg(F.sum("units").cast("bigint").alias("gold_units"),
-                                           F.sum("net_revenue_usd").cast(MONEY).alias("gold_net_revenue_usd"))
+    gold = fact.groupBy("market_code").agg(
+        F.sum("units").cast("bigint").alias("gold_units"),
+        F.sum("net_revenue_usd").cast(MONEY).alias("gold_net_revenue_usd"),
+    )
     both = silver_totals(order_lines, orders, partner_orders, markets).join(gold, "market_code", "full")
     zero = F.lit(0).cast(MONEY)
     su, gu = F.coalesce("silver_units", F.lit(0)), F.coalesce("gold_units", F.lit(0))
     sr, gr = F.coalesce("silver_net_revenue_usd", zero), F.coalesce("gold_net_revenue_usd", zero)
-    result = both.select(
-        "market_code", su.alias("silver_units"), gu.alias("gold_units"), (gu - su).alias("units_diff"),
-        sr.alias("silver_net_revenue_usd"), gr.alias("gold_net_revenue_usd"), (gr - sr).alias("net_revenue_usd_diff"),
-        ((gu == su) & (gr == sr) & ~(F.col("silver_units").isNotNull() & F.col("silver_net_revenue_usd").isNull()))
-        .alias("matches")).orderBy("market_code").localCheckpoint()  # computed once: the table and the verdict agree
+    result = (
+        both.select(
+            "market_code",
+            su.alias("silver_units"),
+            gu.alias("gold_units"),
+            (gu - su).alias("units_diff"),
+            sr.alias("silver_net_revenue_usd"),
+            gr.alias("gold_net_revenue_usd"),
+            (gr - sr).alias("net_revenue_usd_diff"),
+            (
+                (gu == su)
+                & (gr == sr)
+                & ~(F.col("silver_units").isNotNull() & F.col("silver_net_revenue_usd").isNull())
+            ).alias("matches"),
+        )
+        .orderBy("market_code")
+        .localCheckpoint()
+    )  # computed once: the table and the verdict agree
     return result, all(r.matches for r in result.select("matches").collect())
 
 # %% ../notebooks/04_gold.ipynb #8754f93c
 @dataclass
 class Silver:
     """The silver tables gold is built from, as DataFrames."""
+
     order_lines: DataFrame
     orders: DataFrame
     partner_orders: DataFrame
@@ -196,13 +334,19 @@ def affected_slices(changes: dict[str, DataFrame], silver: Silver) -> DataFrame:
     if "order_lines" in changes:
         lines_now = lines_now.unionByName(changes["order_lines"].select("order_id", "sku"))
     if "orders" in changes:
-        orders_now = orders_now.unionByName(changes["orders"].select("order_id", "market_code", F.col("order_date").alias("date")))
+        orders_now = orders_now.unionByName(
+            changes["orders"].select("order_id", "market_code", F.col("order_date").alias("date"))
+        )
     parts = []
     if "order_lines" in changes:
         parts.append(changes["order_lines"].select("order_id", "sku").join(orders_now, "order_id").select(*SLICE))
     if "orders" in changes:
-        parts.append(changes["orders"].select("order_id", "market_code", F.col("order_date").alias("date"))
-                     .join(lines_now, "order_id").select(*SLICE))
+        parts.append(
+            changes["orders"]
+            .select("order_id", "market_code", F.col("order_date").alias("date"))
+            .join(lines_now, "order_id")
+            .select(*SLICE)
+        )
     if "partner_orders" in changes:
         parts.append(changes["partner_orders"].select("sku", "market_code", F.col("order_date").alias("date")))
     if "inventory_events" in changes:
@@ -212,10 +356,16 @@ def affected_slices(changes: dict[str, DataFrame], silver: Silver) -> DataFrame:
     if "markets" in changes:
         moved = changes["markets"].select("market_code").distinct()
         parts.append(silver.fact().join(moved, "market_code", "left_semi").select(*SLICE))
-    slices = parts[0] if parts else silver.orders.sparkSession.createDataFrame([], "sku string, market_code string, date date")
+    slices = (
+        parts[0]
+        if parts
+        else silver.orders.sparkSession.createDataFrame([], "sku string, market_code string, date date")
+    )
     for p in parts[1:]:
         slices = slices.unionByName(p)
-    return slices.where(F.col("sku").isNotNull() & F.col("market_code").isNotNull() & F.col("date").isNotNull()).distinct()
+    return slices.where(
+        F.col("sku").isNotNull() & F.col("market_code").isNotNull() & F.col("date").isNotNull()
+    ).distinct()
 
 
 def refresh_fact(spark, table: str, silver: Silver, slices: DataFrame) -> dict[str, int]:
@@ -225,11 +375,16 @@ def refresh_fact(spark, table: str, silver: Silver, slices: DataFrame) -> dict[s
     if lo is None:
         slices.unpersist()
         return {"slices": 0, "inserted": 0, "updated": 0, "deleted": 0}
-    narrow = replace(silver, orders=silver.orders.where(F.col("order_date").between(lo, hi)),
-                     partner_orders=silver.partner_orders.where(F.col("order_date").between(lo, hi)),
-                     inventory_events=silver.inventory_events.where(F.to_date("event_ts").between(lo, hi)))
+    narrow = replace(
+        silver,
+        orders=silver.orders.where(F.col("order_date").between(lo, hi)),
+        partner_orders=silver.partner_orders.where(F.col("order_date").between(lo, hi)),
+        inventory_events=silver.inventory_events.where(F.to_date("event_ts").between(lo, hi)),
+    )
     recomputed = narrow.fact().join(F.broadcast(slices), SLICE, "left_semi")
-    counts = merge_upsert(spark, slices.join(recomputed, SLICE, "left"), table, SLICE, delete_condition="s.units IS NULL")
+    counts = merge_upsert(
+        spark, slices.join(recomputed, SLICE, "left"), table, SLICE, delete_condition="s.units IS NULL"
+    )
     result = {"slices": slices.count(), **counts}
     slices.unpersist()
     return result
@@ -241,8 +396,11 @@ FACT_SOURCES = ("order_lines", "orders", "partner_orders", "markets", "inventory
 def refresh_fact_from_cdf(spark, tables: dict[str, str], fact_table: str, since: dict[str, int]) -> dict:
     """Refresh the fact from silver's Change Data Feed since the versions in `since`; returns counts and the next versions."""
     latest = {k: latest_version(spark, tables[k]) for k in FACT_SOURCES}
-    changes = {k: read_changes(spark, tables[k], since.get(k, 0), include_preimage=True, to_version=latest[k])
-               for k in FACT_SOURCES if since.get(k, 0) <= latest[k]}
+    changes = {
+        k: read_changes(spark, tables[k], since.get(k, 0), include_preimage=True, to_version=latest[k])
+        for k in FACT_SOURCES
+        if since.get(k, 0) <= latest[k]
+    }
     silver = load_silver(spark, tables)
     result = refresh_fact(spark, fact_table, silver, affected_slices(changes, silver))
     return {**result, "next_versions": {k: v + 1 for k, v in latest.items()}}

@@ -8,8 +8,9 @@ from __future__ import annotations
 import math
 import re
 import traceback
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 # %% auto #0
 __all__ = ['CheckResult', 'check', 'check_equal', 'check_close', 'check_function', 'check_dataframe_equal', 'normalize_sql',
@@ -19,6 +20,7 @@ __all__ = ['CheckResult', 'check', 'check_equal', 'check_close', 'check_function
 @dataclass
 class CheckResult:
     """The outcome of one check: its name, whether it passed, what went wrong and a hint."""
+
     name: str
     passed: bool
     detail: str = ""
@@ -45,7 +47,9 @@ def _error(e: BaseException) -> str:
     return f"your code raised {last}"
 
 # %% ../notebooks/00e_grading.ipynb #5004385e
-def check(name: str, condition: bool | Callable[[], bool], hint: str = "", detail: str = "", quiet: bool = False) -> CheckResult:
+def check(
+    name: str, condition: bool | Callable[[], bool], hint: str = "", detail: str = "", quiet: bool = False
+) -> CheckResult:
     """Pass when `condition` (a bool, or a function returning one) is true."""
     try:
         ok = bool(condition() if callable(condition) else condition)
@@ -64,7 +68,9 @@ def check_equal(name: str, actual: Any, expected: Any, hint: str = "", quiet: bo
     return _emit(CheckResult(name, bool(ok), "" if ok else f"expected {expected!r}, got {shown!r}", hint), quiet)
 
 
-def check_close(name: str, actual: float, expected: float, rel: float = 1e-6, hint: str = "", quiet: bool = False) -> CheckResult:
+def check_close(
+    name: str, actual: float, expected: float, rel: float = 1e-6, hint: str = "", quiet: bool = False
+) -> CheckResult:
     """Pass when `actual` is within a relative tolerance `rel` of `expected`."""
     try:
         ok = actual is not None and math.isclose(float(actual), float(expected), rel_tol=rel)
@@ -73,7 +79,9 @@ def check_close(name: str, actual: float, expected: float, rel: float = 1e-6, hi
     return _emit(CheckResult(name, ok, "" if ok else f"expected ≈{expected!r}, got {actual!r}", hint), quiet)
 
 # %% ../notebooks/00e_grading.ipynb #7618730f
-def check_function(name: str, fn: Callable, cases: Iterable[tuple[tuple, Any]], hint: str = "", quiet: bool = False) -> CheckResult:
+def check_function(
+    name: str, fn: Callable, cases: Iterable[tuple[tuple, Any]], hint: str = "", quiet: bool = False
+) -> CheckResult:
     """Run `fn(*args)` for every `(args, expected)` case; fail on the first case that differs or raises."""
     for args, expected in cases:
         args = args if isinstance(args, tuple) else (args,)
@@ -82,13 +90,18 @@ def check_function(name: str, fn: Callable, cases: Iterable[tuple[tuple, Any]], 
         except Exception as e:
             return _emit(CheckResult(name, False, f"for input {args!r} {_error(e)}", hint), quiet)
         if got != expected:
-            return _emit(CheckResult(name, False, f"for input {args!r} expected {expected!r}, got {got!r}", hint), quiet)
+            return _emit(
+                CheckResult(name, False, f"for input {args!r} expected {expected!r}, got {got!r}", hint), quiet
+            )
     return _emit(CheckResult(name, True), quiet)
 
 
-def check_dataframe_equal(name: str, actual, expected, hint: str = "", check_row_order: bool = False, quiet: bool = False) -> CheckResult:
+def check_dataframe_equal(
+    name: str, actual, expected, hint: str = "", check_row_order: bool = False, quiet: bool = False
+) -> CheckResult:
     """Pass when two Spark DataFrames have the same schema and rows (`pyspark.testing.assertDataFrameEqual`)."""
     from pyspark.testing import assertDataFrameEqual
+
     try:
         assertDataFrameEqual(actual() if callable(actual) else actual, expected, checkRowOrder=check_row_order)
     except AssertionError as e:
@@ -106,7 +119,14 @@ def normalize_sql(sql: str) -> str:
     return re.sub(r"\s+", " ", sql).strip()
 
 
-def check_sql(name: str, sql: str, must_match: Iterable[str] = (), must_not_match: Iterable[str] = (), hint: str = "", quiet: bool = False) -> CheckResult:
+def check_sql(
+    name: str,
+    sql: str,
+    must_match: Iterable[str] = (),
+    must_not_match: Iterable[str] = (),
+    hint: str = "",
+    quiet: bool = False,
+) -> CheckResult:
     """Pass when the SQL text matches every `must_match` regex and none of `must_not_match` (case-insensitive)."""
     text = normalize_sql(sql) if isinstance(sql, str) else ""
     if not text:

@@ -13,8 +13,19 @@ from typing import Protocol
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import (ArrayType, BooleanType, DataType, DateType, DoubleType, IntegerType, LongType,
-                               StringType, StructField, StructType, TimestampType)
+from pyspark.sql.types import (
+    ArrayType,
+    BooleanType,
+    DataType,
+    DateType,
+    DoubleType,
+    IntegerType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
 
 from .config import Config, table_name
 from .postgres import PostgresServer, pg_query, read_postgres
@@ -33,6 +44,7 @@ __all__ = ['WATERMARKS_DDL', 'INGESTED_FILES_DDL', 'PARTNER_COLUMNS', 'PARTNER_O
 @dataclass
 class Batch:
     """What one read of a source returns: the new rows, the state to store once they are safe, and their identity."""
+
     df: DataFrame
     next_state: str | None
     batch_id: str
@@ -42,6 +54,7 @@ class Batch:
 
 class Source(Protocol):
     """Anything the pipeline can ingest from: a name, and a read from the last committed state."""
+
     name: str
 
     def read(self, spark: SparkSession, cfg: Config, state: str | None) -> Batch: ...
@@ -91,28 +104,44 @@ def ingested_paths(spark: SparkSession, cfg: Config, source_name: str) -> DataFr
 def commit_batch(spark: SparkSession, cfg: Config, source: Source, batch: Batch, run_id: str) -> None:
     """Record a batch as ingested (new state, its files); call it only once bronze holds the batch."""
     from delta.tables import DeltaTable
+
     ensure_state_tables(spark, cfg)
     now = F.current_timestamp()
     if batch.files:
         rows = [(file_dataset(source.name), p, *batch.file_meta.get(p, (None, None)), run_id) for p in batch.files]
-        new = (spark.createDataFrame(rows, "dataset string, path string, size long, modified long, run_id string")
-               .withColumn("ingested_at", now))
-        (DeltaTable.forName(spark, table_name("ops", "ingested_files", cfg)).alias("t")
-         .merge(new.alias("s"), "t.dataset = s.dataset AND t.path = s.path").whenNotMatchedInsertAll().execute())
+        new = spark.createDataFrame(
+            rows, "dataset string, path string, size long, modified long, run_id string"
+        ).withColumn("ingested_at", now)
+        (
+            DeltaTable.forName(spark, table_name("ops", "ingested_files", cfg))
+            .alias("t")
+            .merge(new.alias("s"), "t.dataset = s.dataset AND t.path = s.path")
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
     if batch.next_state is not None and batch.next_state != get_state(spark, cfg, source.name):
-        new = spark.createDataFrame([(source.name, batch.next_state, run_id)], "source string, watermark string, run_id string")
-        (DeltaTable.forName(spark, table_name("ops", "watermarks", cfg)).alias("t")
-         .merge(new.withColumn("updated_at", now).alias("s"), "t.source = s.source")
-         .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+        new = spark.createDataFrame(
+            [(source.name, batch.next_state, run_id)], "source string, watermark string, run_id string"
+        )
+        (
+            DeltaTable.forName(spark, table_name("ops", "watermarks", cfg))
+            .alias("t")
+            .merge(new.withColumn("updated_at", now).alias("s"), "t.source = s.source")
+            .whenMatchedUpdateAll()
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
 
 
 def reset_state(spark: SparkSession, cfg: Config, *source_names: str) -> None:
     """Forget the state of these sources, so their next read starts from scratch (re-ingest everything)."""
     from delta.tables import DeltaTable
+
     ensure_state_tables(spark, cfg)
     DeltaTable.forName(spark, table_name("ops", "watermarks", cfg)).delete(F.col("source").isin(*source_names))
     DeltaTable.forName(spark, table_name("ops", "ingested_files", cfg)).delete(
-        F.col("dataset").isin(*[file_dataset(n) for n in source_names]))
+        F.col("dataset").isin(*[file_dataset(n) for n in source_names])
+    )
 
 # %% ../notebooks/01_ingestion.ipynb #f831a9f1
 def with_credentials(server: PostgresServer, cfg: Config) -> PostgresServer:
@@ -124,8 +153,10 @@ def with_credentials(server: PostgresServer, cfg: Config) -> PostgresServer:
         return replace(server, password=get_secret(scope, key, cfg))
     except SecretNotFound:
         if server.password:
-            raise SecretNotFound(f"the PostgreSQL password must come from the secret {scope}/{key}, not from the URL: "
-                                 "store it there and remove it from GLOBALBEV_PG_URL") from None
+            raise SecretNotFound(
+                f"the PostgreSQL password must come from the secret {scope}/{key}, not from the URL: "
+                "store it there and remove it from GLOBALBEV_PG_URL"
+            ) from None
         return server  # a server that accepts this user without a password
 
 # %% ../notebooks/01_ingestion.ipynb #77d14a82
@@ -143,6 +174,7 @@ def watermark_text(value) -> str | None:
 @dataclass
 class PostgresTableSource:
     """A PostgreSQL table read over JDBC: only rows whose `watermark_column` is past the last committed watermark."""
+
     server: PostgresServer
     table: str
     watermark_column: str = "updated_at"
@@ -159,14 +191,24 @@ class PostgresTableSource:
         high = watermark_text(pg_query(server, f"SELECT max({wm}) FROM {self.table} WHERE {after}")[0][0])
         # read up to the high-water mark seen now: rows committed meanwhile wait for the next batch, none is skipped
         upto = f"{wm} <= {_sql_literal(high)}" if high is not None else "FALSE"
-        df = read_postgres(spark, server, self.table, self.partition_column, self.num_partitions,
-                           where=f"{after} AND {upto}")
+        df = read_postgres(
+            spark, server, self.table, self.partition_column, self.num_partitions, where=f"{after} AND {upto}"
+        )
         nxt = high if high is not None else state
         return Batch(df, nxt, batch_id_for(self.name, state, nxt))
 
 # %% ../notebooks/01_ingestion.ipynb #86674d53
-PARTNER_COLUMNS = ["partner", "partner_order_id", "line_no", "order_date", "market", "sku", "quantity", "unit_price",
-                   "currency"]
+PARTNER_COLUMNS = [
+    "partner",
+    "partner_order_id",
+    "line_no",
+    "order_date",
+    "market",
+    "sku",
+    "quantity",
+    "unit_price",
+    "currency",
+]
 PARTNER_ORDERS_SCHEMA = StructType([StructField(c, StringType()) for c in PARTNER_COLUMNS])
 # each partner's export dialect: Spark needs the delimiter; quoting, CRLF and the header's case are handled by the reader.
 # date_format and decimal describe the values (parsed in silver, week 2).
@@ -175,23 +217,44 @@ PARTNER_DIALECTS = {
     "marktplatz": {"sep": ";", "date_format": "dd.MM.yyyy", "decimal": ","},
     "bazar_sul": {"sep": "|", "date_format": "yyyy-MM-dd'T'HH:mm:ss", "decimal": "."},
 }
-INVENTORY_EVENTS_SCHEMA = StructType([
-    StructField("event_id", LongType()), StructField("event_ts", TimestampType()), StructField("warehouse_id", StringType()),
-    StructField("sku", StringType()), StructField("event_type", StringType()), StructField("quantity_delta", IntegerType()),
-    StructField("on_hand_after", IntegerType()), StructField("reserved", IntegerType()),
-    StructField("reorder_point", IntegerType())])
+INVENTORY_EVENTS_SCHEMA = StructType(
+    [
+        StructField("event_id", LongType()),
+        StructField("event_ts", TimestampType()),
+        StructField("warehouse_id", StringType()),
+        StructField("sku", StringType()),
+        StructField("event_type", StringType()),
+        StructField("quantity_delta", IntegerType()),
+        StructField("on_hand_after", IntegerType()),
+        StructField("reserved", IntegerType()),
+        StructField("reorder_point", IntegerType()),
+    ]
+)
+
+
 def _struct(**fields: DataType) -> StructType:
     return StructType([StructField(k, v) for k, v in fields.items()])
 
 
 _D, _I, _S = DoubleType(), IntegerType(), StringType()
 NUTRITION_SCHEMA = _struct(
-    sku=_S, doc_version=_I, published_on=DateType(), product=_struct(brand=_S, name=_S, category=_S),
+    sku=_S,
+    doc_version=_I,
+    published_on=DateType(),
+    product=_struct(brand=_S, name=_S, category=_S),
     serving=_struct(size_ml=_I, servings_per_container=_I),
-    per_serving=_struct(energy=_struct(kcal=_I, kj=_I),
-                        macros=_struct(fat=_struct(total_g=_D, saturated_g=_D, trans_g=_D),
-                                       carbohydrates=_struct(total_g=_D, sugars_g=_D), protein_g=_D), salt_g=_D),
-    allergens=ArrayType(_S), ingredients=ArrayType(_struct(name=_S, percent=_D, origin=_S)))
+    per_serving=_struct(
+        energy=_struct(kcal=_I, kj=_I),
+        macros=_struct(
+            fat=_struct(total_g=_D, saturated_g=_D, trans_g=_D),
+            carbohydrates=_struct(total_g=_D, sugars_g=_D),
+            protein_g=_D,
+        ),
+        salt_g=_D,
+    ),
+    allergens=ArrayType(_S),
+    ingredients=ArrayType(_struct(name=_S, percent=_D, origin=_S)),
+)
 
 # %% ../notebooks/01_ingestion.ipynb #12f0e0c7
 def merge_schema(declared: StructType, observed: StructType) -> StructType:
@@ -203,11 +266,18 @@ def merge_schema(declared: StructType, observed: StructType) -> StructType:
         dt = f.dataType
         if o is not None and isinstance(dt, StructType) and isinstance(o.dataType, StructType):
             dt = merge_schema(dt, o.dataType)
-        elif (o is not None and isinstance(dt, ArrayType) and isinstance(dt.elementType, StructType)
-              and isinstance(o.dataType, ArrayType) and isinstance(o.dataType.elementType, StructType)):
+        elif (
+            o is not None
+            and isinstance(dt, ArrayType)
+            and isinstance(dt.elementType, StructType)
+            and isinstance(o.dataType, ArrayType)
+            and isinstance(o.dataType.elementType, StructType)
+        ):
             dt = ArrayType(merge_schema(dt.elementType, o.dataType.elementType), dt.containsNull)
         out.append(StructField(f.name, dt, True, f.metadata))
-    return StructType(out + [StructField(o.name, o.dataType, True) for o in seen.values() if o.name != "_corrupt_record"])
+    return StructType(
+        out + [StructField(o.name, o.dataType, True) for o in seen.values() if o.name != "_corrupt_record"]
+    )
 
 # %% ../notebooks/01_ingestion.ipynb #cecb35fd
 def _leaves(schema: StructType, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -226,8 +296,12 @@ def misfit_fields(schema: StructType, raw: Column) -> Column:
         for p in path[1:]:
             parsed = parsed.getField(p)
         raw_value = F.get_json_object(raw, "$." + ".".join(path))
-        pairs.append(F.when(raw_value.isNotNull() & parsed.isNull(),
-                            F.struct(F.lit(".".join(path)).alias("k"), raw_value.alias("v"))))
+        pairs.append(
+            F.when(
+                raw_value.isNotNull() & parsed.isNull(),
+                F.struct(F.lit(".".join(path)).alias("k"), raw_value.alias("v")),
+            )
+        )
     return F.filter(F.array(*pairs), lambda x: x.isNotNull()) if pairs else F.array()
 
 
@@ -238,17 +312,24 @@ def rescued_data(schema: StructType, raw: str = "_corrupt_record") -> Column:
     their raw value, and a record nothing could be taken from (bad JSON, wrong CSV column count) is kept whole."""
     raw_col, found = F.col(raw), misfit_fields(schema, F.col(raw))
     whole = F.to_json(F.create_map(F.lit("_corrupt_record"), raw_col))
-    return (F.when(raw_col.isNull(), F.lit(None).cast("string"))
-            .when(F.size(found) > 0, F.to_json(F.map_from_entries(found))).otherwise(whole))
+    return (
+        F.when(raw_col.isNull(), F.lit(None).cast("string"))
+        .when(F.size(found) > 0, F.to_json(F.map_from_entries(found)))
+        .otherwise(whole)
+    )
 
 # %% ../notebooks/01_ingestion.ipynb #5be70136
 def list_files(spark: SparkSession, folder: str, glob: str = "*") -> DataFrame:
     """Every file under `folder` (recursively) whose name matches `glob`: `path`, `size` (bytes), `modified` (epoch ms)."""
     empty = spark.createDataFrame([], "path string, size long, modified long")
     try:
-        found = (spark.read.format("binaryFile").option("recursiveFileLookup", "true").option("pathGlobFilter", glob)
-                 .load(folder).select("path", F.col("length").alias("size"),
-                                      F.unix_millis("modificationTime").alias("modified")))
+        found = (
+            spark.read.format("binaryFile")
+            .option("recursiveFileLookup", "true")
+            .option("pathGlobFilter", glob)
+            .load(folder)
+            .select("path", F.col("length").alias("size"), F.unix_millis("modificationTime").alias("modified"))
+        )
     except Exception as e:  # a landing folder that does not exist yet simply has no files
         if "PATH_NOT_FOUND" in str(e) or "Path does not exist" in str(e):
             return empty
@@ -262,35 +343,56 @@ LANDING_DATASETS = {"partner_orders": "*.csv", "inventory_events": "*.jsonl", "n
 def _partner_of(path: str) -> str:
     m = re.search(r"/partner=([^/]+)/", path)
     if not m or m.group(1) not in PARTNER_DIALECTS:
-        raise ValueError(f"{path}: unknown partner {m.group(1) if m else '(no partner=<name> folder)'}; "
-                         f"declare its CSV dialect in PARTNER_DIALECTS (known: {', '.join(PARTNER_DIALECTS)})")
+        raise ValueError(
+            f"{path}: unknown partner {m.group(1) if m else '(no partner=<name> folder)'}; "
+            f"declare its CSV dialect in PARTNER_DIALECTS (known: {', '.join(PARTNER_DIALECTS)})"
+        )
     return m.group(1)
 
 
 def read_partner_csv(spark: SparkSession, files: list[str], partner: str) -> DataFrame:
     """One partner's CSV files as all-string columns (lower-case names), malformed lines kept in `_rescued_data`."""
     schema = StructType(PARTNER_ORDERS_SCHEMA.fields + [StructField("_corrupt_record", StringType())])
-    df = (spark.read.schema(schema).option("header", True).option("enforceSchema", False)  # header checked, any case
-          .option("sep", PARTNER_DIALECTS[partner]["sep"]).option("mode", "PERMISSIVE")
-          .option("columnNameOfCorruptRecord", "_corrupt_record").csv(files))
-    return df.select(*PARTNER_COLUMNS, rescued_data(PARTNER_ORDERS_SCHEMA).alias("_rescued_data"),
-                     F.col("_metadata.file_path").alias("_source_file"))
+    df = (
+        spark.read.schema(schema)
+        .option("header", True)
+        .option("enforceSchema", False)  # header checked, any case
+        .option("sep", PARTNER_DIALECTS[partner]["sep"])
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", "_corrupt_record")
+        .csv(files)
+    )
+    return df.select(
+        *PARTNER_COLUMNS,
+        rescued_data(PARTNER_ORDERS_SCHEMA).alias("_rescued_data"),
+        F.col("_metadata.file_path").alias("_source_file"),
+    )
 
 
-def read_json_evolving(spark: SparkSession, files: list[str], declared: StructType, multiline: bool = False) -> DataFrame:
+def read_json_evolving(
+    spark: SparkSession, files: list[str], declared: StructType, multiline: bool = False
+) -> DataFrame:
     """JSON files read with the declared schema plus the fields they newly carry; misfits go to `_rescued_data`."""
     observed = spark.read.option("multiLine", multiline).json(files).schema
     schema = merge_schema(declared, observed)
-    df = (spark.read.schema(StructType(schema.fields + [StructField("_corrupt_record", StringType())]))
-          .option("multiLine", multiline).option("mode", "PERMISSIVE")
-          .option("columnNameOfCorruptRecord", "_corrupt_record").json(files))
-    return df.select(*[F.col(f.name) for f in schema.fields], rescued_data(schema).alias("_rescued_data"),
-                     F.col("_metadata.file_path").alias("_source_file"))
+    df = (
+        spark.read.schema(StructType(schema.fields + [StructField("_corrupt_record", StringType())]))
+        .option("multiLine", multiline)
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", "_corrupt_record")
+        .json(files)
+    )
+    return df.select(
+        *[F.col(f.name) for f in schema.fields],
+        rescued_data(schema).alias("_rescued_data"),
+        F.col("_metadata.file_path").alias("_source_file"),
+    )
 
 # %% ../notebooks/01_ingestion.ipynb #81a28046
 @dataclass
 class LandingFileSource:
     """A landing dataset (`partner_orders`, `inventory_events`, `nutrition`) under `<root>/landing/`: only files not yet ingested."""
+
     dataset: str
     root: str
     max_files: int | None = None
@@ -328,10 +430,18 @@ class LandingFileSource:
 
     def empty(self, spark: SparkSession) -> DataFrame:
         """A batch with no rows and the declared columns."""
-        declared = {"partner_orders": PARTNER_ORDERS_SCHEMA, "inventory_events": INVENTORY_EVENTS_SCHEMA,
-                    "nutrition": NUTRITION_SCHEMA}[self.dataset]
-        return spark.createDataFrame([], StructType(declared.fields + [StructField("_rescued_data", StringType()),
-                                                                      StructField("_source_file", StringType())]))
+        declared = {
+            "partner_orders": PARTNER_ORDERS_SCHEMA,
+            "inventory_events": INVENTORY_EVENTS_SCHEMA,
+            "nutrition": NUTRITION_SCHEMA,
+        }[self.dataset]
+        return spark.createDataFrame(
+            [],
+            StructType(
+                declared.fields
+                + [StructField("_rescued_data", StringType()), StructField("_source_file", StringType())]
+            ),
+        )
 
     def read(self, spark: SparkSession, cfg: Config, state: str | None) -> Batch:
         new = self.new_files(spark, cfg)
@@ -385,6 +495,7 @@ def new_fields(items: list[dict], known: set[str]) -> StructType:
 @dataclass
 class WarehouseApiSource:
     """The warehouse API's inventory events, following the cursor from the last committed one (a simple client: any bad page stops the read)."""
+
     base_url: str
     page_size: int = 500
     timeout: float = 30.0
@@ -393,6 +504,7 @@ class WarehouseApiSource:
     def fetch(self, state: str | None) -> tuple[list[dict], str | None]:
         """Every event after `state`, and the state to store: `{"since": <last page's cursor>, "skip": <items taken from it>}`."""
         import requests
+
         pos = json.loads(state) if state else {"since": None, "skip": 0}
         since, skip, items, seen = pos["since"], pos["skip"], [], set()
         required = [f.name for f in INVENTORY_EVENTS_SCHEMA.fields]
@@ -401,12 +513,16 @@ class WarehouseApiSource:
             try:
                 r = requests.get(f"{self.base_url.rstrip('/')}/inventory/events", params=params, timeout=self.timeout)
             except requests.RequestException as e:
-                raise ApiPageError(f"no answer for cursor {since!r} ({type(e).__name__}); nothing from it was kept") from None
+                raise ApiPageError(
+                    f"no answer for cursor {since!r} ({type(e).__name__}); nothing from it was kept"
+                ) from None
             if r.status_code != 200:
                 raise ApiPageError(f"HTTP {r.status_code} at cursor {since!r}; nothing from it was kept")
             page = check_page(r.content, since, required)
             if skip > len(page["items"]):
-                raise ApiPageError(f"cursor {since!r} returned {len(page['items'])} items, fewer than the {skip} read before")
+                raise ApiPageError(
+                    f"cursor {since!r} returned {len(page['items'])} items, fewer than the {skip} read before"
+                )
             for item in page["items"][skip:]:
                 if item["event_id"] not in seen:  # an event the server repeats is kept once
                     seen.add(item["event_id"])
@@ -417,16 +533,28 @@ class WarehouseApiSource:
 
     def to_frame(self, spark: SparkSession, items: list[dict]) -> DataFrame:
         """The events as rows: declared columns, new scalar fields with their JSON type, anything else in `_rescued_data`."""
-        schema = StructType(INVENTORY_EVENTS_SCHEMA.fields + new_fields(items, {f.name for f in INVENTORY_EVENTS_SCHEMA.fields}).fields)
+        schema = StructType(
+            INVENTORY_EVENTS_SCHEMA.fields + new_fields(items, {f.name for f in INVENTORY_EVENTS_SCHEMA.fields}).fields
+        )
         known = set(schema.fieldNames())
-        rows = [(json.dumps(it), json.dumps({k: v if isinstance(v, str) else json.dumps(v)
-                                             for k, v in it.items() if k not in known}) if set(it) - known else None)
-                for it in items]
+        rows = [
+            (
+                json.dumps(it),
+                json.dumps({k: v if isinstance(v, str) else json.dumps(v) for k, v in it.items() if k not in known})
+                if set(it) - known
+                else None,
+            )
+            for it in items
+        ]
         raw = spark.createDataFrame(rows, "value string, _extra string")
         parsed = raw.select(F.from_json("value", schema).alias("e"), "value", "_extra").select("e.*", "value", "_extra")
-        entries = F.concat(F.coalesce(F.map_entries(F.from_json("_extra", "map<string,string>")),
-                                      F.array().cast("array<struct<key:string,value:string>>")),
-                           misfit_fields(schema, F.col("value")).cast("array<struct<key:string,value:string>>"))
+        entries = F.concat(
+            F.coalesce(
+                F.map_entries(F.from_json("_extra", "map<string,string>")),
+                F.array().cast("array<struct<key:string,value:string>>"),
+            ),
+            misfit_fields(schema, F.col("value")).cast("array<struct<key:string,value:string>>"),
+        )
         rescued = F.when(F.size(entries) > 0, F.to_json(F.map_from_entries(entries)))
         return parsed.select(*schema.fieldNames(), rescued.alias("_rescued_data"))
 
@@ -444,8 +572,13 @@ def format_pattern(col: Column | str) -> Column:
 def pattern_histogram(df: DataFrame, column: str, by: list[str] | None = None) -> DataFrame:
     """How many rows have each shape of `column` (per `by` group): `<by...>, pattern, rows`, most common first."""
     by = by or []
-    return (df.where(F.col(column).isNotNull()).groupBy(*by, format_pattern(column).alias("pattern")).count()
-            .withColumnRenamed("count", "rows").orderBy(*by, F.desc("rows"), "pattern"))
+    return (
+        df.where(F.col(column).isNotNull())
+        .groupBy(*by, format_pattern(column).alias("pattern"))
+        .count()
+        .withColumnRenamed("count", "rows")
+        .orderBy(*by, F.desc("rows"), "pattern")
+    )
 
 # %% ../notebooks/01_ingestion.ipynb #1ffc8709
 _NUMERIC = ("tinyint", "smallint", "int", "bigint", "float", "double", "decimal")
@@ -455,29 +588,62 @@ def profile_columns(df: DataFrame, columns: list[str] | None = None, top: int = 
     """One row per column: rows, nulls, null_rate, distinct, blank, untrimmed, negative, patterns and the `top` patterns."""
     columns = columns or [f.name for f in df.schema.fields if not f.name.startswith("_")]
     types = {f.name: f.dataType for f in df.schema.fields}
-    cells = F.array(*[F.struct(F.lit(c).alias("column"), F.lit(types[c].simpleString()).alias("type"),
-                               (F.to_json(F.col(c)) if isinstance(types[c], (StructType, ArrayType)) else F.col(c).cast("string"))
-                               .alias("value")) for c in columns])
+    cells = F.array(
+        *[
+            F.struct(
+                F.lit(c).alias("column"),
+                F.lit(types[c].simpleString()).alias("type"),
+                (
+                    F.to_json(F.col(c)) if isinstance(types[c], (StructType, ArrayType)) else F.col(c).cast("string")
+                ).alias("value"),
+            )
+            for c in columns
+        ]
+    )
     values = df.select(F.explode(cells).alias("c")).select("c.*").groupBy("column", "type", "value").count()
     numeric = F.split(F.col("type"), r"\(")[0].isin(*_NUMERIC)
     stats = values.groupBy("column", "type").agg(
-        F.sum("count").alias("rows"), F.sum(F.when(F.col("value").isNull(), F.col("count")).otherwise(0)).alias("nulls"),
+        F.sum("count").alias("rows"),
+        F.sum(F.when(F.col("value").isNull(), F.col("count")).otherwise(0)).alias("nulls"),
         F.count("value").alias("distinct"),
         F.sum(F.when(F.trim("value") == "", F.col("count")).otherwise(0)).alias("blank"),
         F.sum(F.when(F.col("value") != F.trim("value"), F.col("count")).otherwise(0)).alias("untrimmed"),
-        F.sum(F.when(numeric & (F.col("value").cast("double") < 0), F.col("count")).otherwise(0)).alias("negative"))
-    shapes = (values.where(F.col("value").isNotNull()).groupBy("column", format_pattern("value").alias("pattern"))
-              .agg(F.sum("count").alias("n")))
+        F.sum(F.when(numeric & (F.col("value").cast("double") < 0), F.col("count")).otherwise(0)).alias("negative"),
+    )
+    shapes = (
+        values.where(F.col("value").isNotNull())
+        .groupBy("column", format_pattern("value").alias("pattern"))
+        .agg(F.sum("count").alias("n"))
+    )
     tops = shapes.groupBy("column").agg(
         F.count("pattern").alias("patterns"),
-        F.slice(F.sort_array(F.collect_list(F.struct((-F.col("n")).alias("neg"), "pattern")), True), 1, top).alias("t"))
-    tops = tops.select("column", "patterns", F.transform("t", lambda x: F.concat(x["pattern"], F.lit(" ("), (-x["neg"]).cast("string"), F.lit(")"))).alias("top_patterns"))
+        F.slice(F.sort_array(F.collect_list(F.struct((-F.col("n")).alias("neg"), "pattern")), True), 1, top).alias("t"),
+    )
+    tops = tops.select(
+        "column",
+        "patterns",
+        F.transform("t", lambda x: F.concat(x["pattern"], F.lit(" ("), (-x["neg"]).cast("string"), F.lit(")"))).alias(
+            "top_patterns"
+        ),
+    )
     order = F.array_position(F.array(*[F.lit(c) for c in columns]), F.col("column"))
-    return (stats.join(tops, "column", "left")
-            .select("column", "type", "rows", "nulls", F.round(F.col("nulls") / F.col("rows"), 4).alias("null_rate"),
-                    "distinct", "blank", "untrimmed", "negative", F.coalesce("patterns", F.lit(0)).alias("patterns"),
-                    F.coalesce("top_patterns", F.array().cast("array<string>")).alias("top_patterns"))
-            .orderBy(order))
+    return (
+        stats.join(tops, "column", "left")
+        .select(
+            "column",
+            "type",
+            "rows",
+            "nulls",
+            F.round(F.col("nulls") / F.col("rows"), 4).alias("null_rate"),
+            "distinct",
+            "blank",
+            "untrimmed",
+            "negative",
+            F.coalesce("patterns", F.lit(0)).alias("patterns"),
+            F.coalesce("top_patterns", F.array().cast("array<string>")).alias("top_patterns"),
+        )
+        .orderBy(order)
+    )
 
 
 def count_duplicates(df: DataFrame, keys: list[str] | None = None) -> int:
@@ -486,9 +652,10 @@ def count_duplicates(df: DataFrame, keys: list[str] | None = None) -> int:
     return df.count() - df.select(*keys).distinct().count()
 
 # %% ../notebooks/01_ingestion.ipynb #0459c59b
-def plot_profile(profile: DataFrame, title: str = "") -> "Figure":
+def plot_profile(profile: DataFrame, title: str = "") -> Figure:
     """Two bar charts of a `profile_columns` result: null rate and number of format patterns per column."""
     from matplotlib.figure import Figure
+
     p = profile.select("column", "null_rate", "patterns").toPandas()
     fig = Figure(figsize=(10, 0.35 * len(p) + 1.5))
     ax1, ax2 = fig.subplots(1, 2, sharey=True)
@@ -503,11 +670,16 @@ def plot_profile(profile: DataFrame, title: str = "") -> "Figure":
     return fig
 
 
-def plot_patterns(histogram: DataFrame, by: str, title: str = "") -> "Figure":
+def plot_patterns(histogram: DataFrame, by: str, title: str = "") -> Figure:
     """Per `by` group of a `pattern_histogram`: how many shapes, and the share of rows in the most common one."""
     from matplotlib.figure import Figure
-    g = (histogram.groupBy(by).agg(F.count("pattern").alias("shapes"), (F.max("rows") / F.sum("rows") * 100).alias("top_share"))
-         .orderBy(by).toPandas())
+
+    g = (
+        histogram.groupBy(by)
+        .agg(F.count("pattern").alias("shapes"), (F.max("rows") / F.sum("rows") * 100).alias("top_share"))
+        .orderBy(by)
+        .toPandas()
+    )
     fig = Figure(figsize=(10, 3.5))
     ax1, ax2 = fig.subplots(1, 2)
     ax1.bar(g[by], g["shapes"], color="#4f81bd")

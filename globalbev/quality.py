@@ -12,9 +12,18 @@ from pathlib import Path
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from .cleaning import (mark_exact_duplicates, mark_latest, mark_near_duplicates, parse_date,
-                                standardize_city, standardize_email, standardize_phone, standardize_postal_code,
-                                standardize_street, has_single_case)
+from globalbev.cleaning import (
+    has_single_case,
+    mark_exact_duplicates,
+    mark_latest,
+    mark_near_duplicates,
+    parse_date,
+    standardize_city,
+    standardize_email,
+    standardize_phone,
+    standardize_postal_code,
+    standardize_street,
+)
 
 # %% auto #0
 __all__ = ['REJECTING', 'QUARANTINE_COLUMNS', 'FINDING_COLUMNS', 'METADATA', 'MARKET_CODES', 'CHANNELS', 'ORDER_STATUSES',
@@ -34,6 +43,7 @@ REJECTING = ("quarantined", "deduplicated")  # actions that take the row out of 
 @dataclass
 class Expectation:
     """A named rule: the Column that is true when a row breaks it, why, and what happens to the row."""
+
     rule: str  # the rule's name (= the manifest defect name where one exists)
     broken: Column  # true when the row breaks the rule (null counts as kept)
     reason: Column  # a sentence for people: which column, which value, what was expected
@@ -65,42 +75,55 @@ def in_range(col: str, low=None, high=None, rule: str | None = None) -> Expectat
         broken = broken | (F.col(col) < F.lit(low))
     if high is not None:
         broken = broken | (F.col(col) > F.lit(high))
-    return Expectation(rule or f"{col}_out_of_range", broken,
-                       _says(f"{col} = ", _show(col), f"; expected between {low} and {high}"))
+    return Expectation(
+        rule or f"{col}_out_of_range", broken, _says(f"{col} = ", _show(col), f"; expected between {low} and {high}")
+    )
 
 
 def in_set(col: str, values: tuple, rule: str | None = None) -> Expectation:
     """Expect `col` to be one of `values` (NULL passes: pair with `not_null` when it must not be null)."""
-    return Expectation(rule or f"{col}_unknown", ~F.col(col).isin(*values),
-                       _says(f"{col} = ", _show(col), f"; expected one of {', '.join(map(str, values))}"))
+    return Expectation(
+        rule or f"{col}_unknown",
+        ~F.col(col).isin(*values),
+        _says(f"{col} = ", _show(col), f"; expected one of {', '.join(map(str, values))}"),
+    )
 
 
 def matches(col: str, pattern: str, rule: str | None = None) -> Expectation:
     """Expect `col` to match the regular expression `pattern`."""
-    return Expectation(rule or f"{col}_malformed", ~F.col(col).rlike(pattern),
-                       _says(f"{col} = ", _show(col), f" does not match {pattern}"))
+    return Expectation(
+        rule or f"{col}_malformed",
+        ~F.col(col).rlike(pattern),
+        _says(f"{col} = ", _show(col), f" does not match {pattern}"),
+    )
 
 
 def references(col: str, found_flag: str, target: str, rule: str | None = None) -> Expectation:
     """Expect a non-null `col` to exist in `target` (`found_flag` is the column `lookup` added)."""
-    return Expectation(rule or f"orphan_{col}", F.col(col).isNotNull() & ~F.col(found_flag),
-                       _says(f"{col} = ", _show(col), f" is not in {target}"))
+    return Expectation(
+        rule or f"orphan_{col}",
+        F.col(col).isNotNull() & ~F.col(found_flag),
+        _says(f"{col} = ", _show(col), f" is not in {target}"),
+    )
 
 
-def business_rule(rule: str, broken: Column, reason: Column | str, action: str = "quarantined",
-                  defect: str | None = None) -> Expectation:
+def business_rule(
+    rule: str, broken: Column, reason: Column | str, action: str = "quarantined", defect: str | None = None
+) -> Expectation:
     """Any other rule, written as the Column that is true when a row breaks it."""
     return Expectation(rule, broken, reason if isinstance(reason, Column) else F.lit(reason), action, defect)
 
 # %% ../notebooks/03b_quality.ipynb #68369e1d
-def lookup(df: DataFrame, reference: DataFrame | None, on: dict[str, str], found: str,
-           take: dict[str, str] | None = None) -> DataFrame:
+def lookup(
+    df: DataFrame, reference: DataFrame | None, on: dict[str, str], found: str, take: dict[str, str] | None = None
+) -> DataFrame:
     """Left-join `reference` on `on` (row column -> reference column): `found` says whether it matched, `take` copies columns."""
     take = take or {}
     if reference is None:
         return df.withColumn(found, F.lit(True)).select("*", *[F.lit(None).alias(n) for n in take])
-    ref = reference.select(*[F.col(r).alias(f"{found}__{c}") for c, r in on.items()],
-                           *[F.col(r).alias(n) for n, r in take.items()])
+    ref = reference.select(
+        *[F.col(r).alias(f"{found}__{c}") for c, r in on.items()], *[F.col(r).alias(n) for n, r in take.items()]
+    )
     ref = ref.dropDuplicates([f"{found}__{c}" for c in on]).withColumn(found, F.lit(True))
     joined = df.join(ref, [df[c] == ref[f"{found}__{c}"] for c in on], "left").drop(*[f"{found}__{c}" for c in on])
     return joined.withColumn(found, F.coalesce(F.col(found), F.lit(False)))
@@ -108,10 +131,18 @@ def lookup(df: DataFrame, reference: DataFrame | None, on: dict[str, str], found
 # %% ../notebooks/03b_quality.ipynb #c6a922fc
 def apply_expectations(df: DataFrame, expectations: list[Expectation]) -> DataFrame:
     """Evaluate every expectation in one pass: `_dq` lists the broken ones (rule, defect, action, reason)."""
-    hits = [F.when(F.coalesce(e.broken, F.lit(False)),
-                   F.struct(F.lit(e.rule).alias("rule"), F.lit(e.defect or e.rule).alias("defect"),
-                            F.lit(e.action).alias("action"), e.reason.cast("string").alias("reason")))
-            for e in expectations]
+    hits = [
+        F.when(
+            F.coalesce(e.broken, F.lit(False)),
+            F.struct(
+                F.lit(e.rule).alias("rule"),
+                F.lit(e.defect or e.rule).alias("defect"),
+                F.lit(e.action).alias("action"),
+                e.reason.cast("string").alias("reason"),
+            ),
+        )
+        for e in expectations
+    ]
     return df.withColumn("_dq", F.filter(F.array(*hits), lambda h: h.isNotNull()))
 
 
@@ -123,12 +154,13 @@ def is_rejected(dq: Column | str = "_dq") -> Column:
 @dataclass
 class SilverResult:
     """What a silver builder returns: the clean rows, the rejected rows and every finding."""
+
     clean: DataFrame  # rows that go on to the silver table (one row per business key)
     quarantined: DataFrame  # quarantine.rejected_rows schema
     findings: DataFrame  # ops.dq_findings schema (fixes, flags and rejections)
     checked: DataFrame | None = None  # the rows with their broken rules, which the three above are read from
 
-    def cache(self) -> "SilverResult":
+    def cache(self) -> SilverResult:
         """Keep the checked rows in memory, so clean, quarantined and findings are computed once."""
         if self.checked is not None:
             self.checked.cache()
@@ -147,17 +179,35 @@ FINDING_COLUMNS = ["dataset", "record_key", "defect", "action", "rule", "reason"
 def quarantine_rows(checked: DataFrame) -> DataFrame:
     """The rejected rows in the quarantine schema: the first rejecting rule names the row's fate."""
     first = F.filter("_dq", lambda h: h["action"].isin(*REJECTING))[0]
-    return (checked.where(is_rejected()).select(
-        "_dataset", "_record_key", first["rule"].alias("rule"), first["reason"].alias("reason"), "_record",
-        "_source", "_run_id", F.current_timestamp().alias("quarantined_at"))
-        .toDF(*QUARANTINE_COLUMNS))
+    return (
+        checked.where(is_rejected())
+        .select(
+            "_dataset",
+            "_record_key",
+            first["rule"].alias("rule"),
+            first["reason"].alias("reason"),
+            "_record",
+            "_source",
+            "_run_id",
+            F.current_timestamp().alias("quarantined_at"),
+        )
+        .toDF(*QUARANTINE_COLUMNS)
+    )
 
 
 def finding_rows(checked: DataFrame) -> DataFrame:
     """One finding per broken rule per row, in the dq findings schema."""
     hit = checked.select("_dataset", "_record_key", "_run_id", F.explode("_dq").alias("h"))
-    return hit.select("_dataset", "_record_key", "h.defect", "h.action", "h.rule", "h.reason", "_run_id",
-                      F.current_timestamp().alias("found_at")).toDF(*FINDING_COLUMNS)
+    return hit.select(
+        "_dataset",
+        "_record_key",
+        "h.defect",
+        "h.action",
+        "h.rule",
+        "h.reason",
+        "_run_id",
+        F.current_timestamp().alias("found_at"),
+    ).toDF(*FINDING_COLUMNS)
 
 # %% ../notebooks/03b_quality.ipynb #2855effe
 METADATA = ("_ingested_at", "_source", "_source_file", "_batch_id", "_run_id", "_rescued_data")
@@ -173,10 +223,13 @@ def prepare(bronze: DataFrame, dataset: str, key: list[Column | str], run_id: st
     cols = bronze.columns
     source = F.col("_source") if "_source" in cols else F.lit(dataset)
     run = F.lit(run_id) if run_id else (F.col("_run_id") if "_run_id" in cols else F.lit(None).cast("string"))
-    return (bronze.withColumn("_record", F.to_json(F.struct(*[F.col(c) for c in cols])))
-            .withColumn("_dataset", F.lit(dataset))
-            .withColumn("_record_key", F.concat_ws("|", *[_c(k).cast("string") for k in key]))
-            .withColumn("_source", source).withColumn("_run_id", run))
+    return (
+        bronze.withColumn("_record", F.to_json(F.struct(*[F.col(c) for c in cols])))
+        .withColumn("_dataset", F.lit(dataset))
+        .withColumn("_record_key", F.concat_ws("|", *[_c(k).cast("string") for k in key]))
+        .withColumn("_source", source)
+        .withColumn("_run_id", run)
+    )
 
 
 def newest_first(df: DataFrame) -> list[Column]:
@@ -187,16 +240,22 @@ def newest_first(df: DataFrame) -> list[Column]:
 
 def superseded(rank: str = "_version_rank") -> Expectation:
     """Latest wins: an older version of a business key in the same batch leaves silver."""
-    return business_rule("superseded", F.col(rank) > 1, _says("a newer version of ", F.col("_record_key"),
-                                                               " is in the same batch (latest wins)"),
-                         action="deduplicated")
+    return business_rule(
+        "superseded",
+        F.col(rank) > 1,
+        _says("a newer version of ", F.col("_record_key"), " is in the same batch (latest wins)"),
+        action="deduplicated",
+    )
 
 
-def split_by_rules(prepared: DataFrame, expectations: list[Expectation], clean_columns: list[Column | str]) -> SilverResult:
+def split_by_rules(
+    prepared: DataFrame, expectations: list[Expectation], clean_columns: list[Column | str]
+) -> SilverResult:
     """Apply the expectations in one pass and split the rows: clean rows flow on, rejected rows go to quarantine."""
     checked = apply_expectations(prepared, expectations)
-    clean = checked.where(~is_rejected()).select(*clean_columns, "_run_id",
-                                                   F.current_timestamp().alias("_updated_run_at"))
+    clean = checked.where(~is_rejected()).select(
+        *clean_columns, "_run_id", F.current_timestamp().alias("_updated_run_at")
+    )
     return SilverResult(clean, quarantine_rows(checked), finding_rows(checked), checked)
 
 # %% ../notebooks/03b_quality.ipynb #d33da6ec
@@ -226,64 +285,144 @@ ORDER_STATUSES = ("placed", "paid", "shipped", "delivered", "cancelled", "return
 EVENT_TYPES = ("shipment", "receipt", "adjustment", "reservation")
 
 # %% ../notebooks/03b_quality.ipynb #4a588826
-CUSTOMER_COLUMNS = ["market_code", "first_name", "last_name", "email", "phone", "street", "city", "postal_code",
-                    "signup_date", "marketing_consent", "deleted_at", "loyalty_tier"]  # all but customer_id/updated_at
+CUSTOMER_COLUMNS = [
+    "market_code",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "street",
+    "city",
+    "postal_code",
+    "signup_date",
+    "marketing_consent",
+    "deleted_at",
+    "loyalty_tier",
+]  # all but customer_id/updated_at
 
 
 def customer_expectations() -> list[Expectation]:
     """The rules a customer row is checked against (columns `_phone`, `_email`, ... hold the standardised values)."""
     return [
-        not_null("customer_id"), in_set("market_code", MARKET_CODES, rule="unknown_market"), superseded(),
-        business_rule("duplicate_exact", (F.col("_version_rank") == 1) & (F.col("_exact_rank") > 1),
-                      _says("same as customer ", F.col("_exact_of").cast("string"),
-                            " in every column but customer_id and updated_at"), "deduplicated"),
-        business_rule("duplicate_near", (F.col("_version_rank") == 1) & (F.col("_exact_rank") == 1)
-                      & F.col("_near_dup_of").isNotNull(),
-                      _says("same e-mail ", F.col("_email"), " as customer ", F.col("_near_dup_of").cast("string")),
-                      "deduplicated"),
-        business_rule("phone_format", F.col("_phone").isNotNull() & (F.col("phone") != F.col("_phone")),
-                      _says("phone '", F.col("phone"), "' standardised to ", F.col("_phone")), "fixed"),
-        business_rule("phone_invalid", F.col("phone").isNotNull() & F.col("_phone").isNull(),
-                      _says("phone '", F.col("phone"), "' is not a valid number in ", F.col("market_code")), "nulled"),
-        business_rule("email_noise", F.col("_email").isNotNull() & (F.col("email") != F.col("_email")),
-                      _says("email '", F.col("email"), "' trimmed and lower-cased"), "fixed"),
-        business_rule("email_invalid", F.col("email").isNotNull() & F.col("_email").isNull(),
-                      _says("email '", F.col("email"), "' is not a valid address"), "nulled"),
-        business_rule("address_abbreviation", F.col("street").contains("."),
-                      _says("street '", F.col("street"), "' expanded to '", F.col("_street"), "'"), "fixed"),
-        business_rule("address_casing", has_single_case("street") | has_single_case("city"),
-                      _says("street/city '", F.col("street"), "' / '", F.col("city"), "' re-cased"), "fixed"),
-        business_rule("address_whitespace", (F.col("street") != F.trim("street")) | F.col("street").contains("  "),
-                      _says("street '", F.col("street"), "' had extra spaces"), "fixed"),
-        business_rule("postal_code_missing", F.col("_postal").isNull(),
-                      "postal_code is NULL or blank; kept and flagged", "flagged"),
+        not_null("customer_id"),
+        in_set("market_code", MARKET_CODES, rule="unknown_market"),
+        superseded(),
+        business_rule(
+            "duplicate_exact",
+            (F.col("_version_rank") == 1) & (F.col("_exact_rank") > 1),
+            _says(
+                "same as customer ",
+                F.col("_exact_of").cast("string"),
+                " in every column but customer_id and updated_at",
+            ),
+            "deduplicated",
+        ),
+        business_rule(
+            "duplicate_near",
+            (F.col("_version_rank") == 1) & (F.col("_exact_rank") == 1) & F.col("_near_dup_of").isNotNull(),
+            _says("same e-mail ", F.col("_email"), " as customer ", F.col("_near_dup_of").cast("string")),
+            "deduplicated",
+        ),
+        business_rule(
+            "phone_format",
+            F.col("_phone").isNotNull() & (F.col("phone") != F.col("_phone")),
+            _says("phone '", F.col("phone"), "' standardised to ", F.col("_phone")),
+            "fixed",
+        ),
+        business_rule(
+            "phone_invalid",
+            F.col("phone").isNotNull() & F.col("_phone").isNull(),
+            _says("phone '", F.col("phone"), "' is not a valid number in ", F.col("market_code")),
+            "nulled",
+        ),
+        business_rule(
+            "email_noise",
+            F.col("_email").isNotNull() & (F.col("email") != F.col("_email")),
+            _says("email '", F.col("email"), "' trimmed and lower-cased"),
+            "fixed",
+        ),
+        business_rule(
+            "email_invalid",
+            F.col("email").isNotNull() & F.col("_email").isNull(),
+            _says("email '", F.col("email"), "' is not a valid address"),
+            "nulled",
+        ),
+        business_rule(
+            "address_abbreviation",
+            F.col("street").contains("."),
+            _says("street '", F.col("street"), "' expanded to '", F.col("_street"), "'"),
+            "fixed",
+        ),
+        business_rule(
+            "address_casing",
+            has_single_case("street") | has_single_case("city"),
+            _says("street/city '", F.col("street"), "' / '", F.col("city"), "' re-cased"),
+            "fixed",
+        ),
+        business_rule(
+            "address_whitespace",
+            (F.col("street") != F.trim("street")) | F.col("street").contains("  "),
+            _says("street '", F.col("street"), "' had extra spaces"),
+            "fixed",
+        ),
+        business_rule(
+            "postal_code_missing",
+            F.col("_postal").isNull(),
+            "postal_code is NULL or blank; kept and flagged",
+            "flagged",
+        ),
     ]
 
 
 def build_silver_customers(bronze_batch_df: DataFrame, *, run_id: str | None = None, **_) -> SilverResult:
     """Standardise, de-duplicate and check a batch of `shop.customers` rows."""
-    df = prepare(with_columns(bronze_batch_df, {"loyalty_tier": "string", "deleted_at": "timestamp"}),
-                 "shop.customers", ["customer_id"], run_id)
+    df = prepare(
+        with_columns(bronze_batch_df, {"loyalty_tier": "string", "deleted_at": "timestamp"}),
+        "shop.customers",
+        ["customer_id"],
+        run_id,
+    )
     df = keep_latest(df, ["customer_id"])
     df = df.withColumn("_live", F.col("_version_rank") == 1)
     same = Window.partitionBy("_live", *CUSTOMER_COLUMNS)
-    df = (df.withColumn("_exact_rank", F.row_number().over(same.orderBy("customer_id")))
-          .withColumn("_exact_of", F.min("customer_id").over(same))
-          .withColumn("_phone", standardize_phone("phone", "market_code"))
-          .withColumn("_email", standardize_email("email"))
-          .withColumn("_street", standardize_street("street", "market_code"))
-          .withColumn("_postal", standardize_postal_code("postal_code")))
+    df = (
+        df.withColumn("_exact_rank", F.row_number().over(same.orderBy("customer_id")))
+        .withColumn("_exact_of", F.min("customer_id").over(same))
+        .withColumn("_phone", standardize_phone("phone", "market_code"))
+        .withColumn("_email", standardize_email("email"))
+        .withColumn("_street", standardize_street("street", "market_code"))
+        .withColumn("_postal", standardize_postal_code("postal_code"))
+    )
     live_email = F.when((F.col("_version_rank") == 1) & (F.col("_exact_rank") == 1), F.col("_email"))
     df = mark_near_duplicates(df, live_email, "customer_id")
-    clean = ["customer_id", "market_code", "first_name", "last_name", F.col("_email").alias("email"),
-             F.col("_phone").alias("phone"), F.col("_street").alias("street"), standardize_city("city").alias("city"),
-             F.col("_postal").alias("postal_code"), "signup_date", "marketing_consent", "loyalty_tier",
-             F.col("deleted_at").isNotNull().alias("is_deleted"), "deleted_at", "updated_at"]
+    clean = [
+        "customer_id",
+        "market_code",
+        "first_name",
+        "last_name",
+        F.col("_email").alias("email"),
+        F.col("_phone").alias("phone"),
+        F.col("_street").alias("street"),
+        standardize_city("city").alias("city"),
+        F.col("_postal").alias("postal_code"),
+        "signup_date",
+        "marketing_consent",
+        "loyalty_tier",
+        F.col("deleted_at").isNotNull().alias("is_deleted"),
+        "deleted_at",
+        "updated_at",
+    ]
     return split_by_rules(df, customer_expectations(), clean)
 
 # %% ../notebooks/03b_quality.ipynb #46f12e9e
-def build_silver_orders(bronze_batch_df: DataFrame, customers: DataFrame | None = None, *,
-                        initial_load_at=None, run_id: str | None = None, **_) -> SilverResult:
+def build_silver_orders(
+    bronze_batch_df: DataFrame,
+    customers: DataFrame | None = None,
+    *,
+    initial_load_at=None,
+    run_id: str | None = None,
+    **_,
+) -> SilverResult:
     """Check a batch of `shop.orders`: orphans and future dates quarantined, late arrivals and missing channels flagged.
 
     `customers`: every customer_id ever received (bronze), so orders of de-duplicated customers are not orphans.
@@ -292,7 +431,7 @@ def build_silver_orders(bronze_batch_df: DataFrame, customers: DataFrame | None 
     """
     df = keep_latest(prepare(bronze_batch_df, "shop.orders", ["order_id"], run_id), ["order_id"])
     df = lookup(df, customers, {"customer_id": "customer_id"}, "_customer_found")
-    first_load = (F.lit(initial_load_at).cast("timestamp") if initial_load_at is not None else None)
+    first_load = F.lit(initial_load_at).cast("timestamp") if initial_load_at is not None else None
     if first_load is None:
         df = df.crossJoin(F.broadcast(bronze_batch_df.agg(F.min("updated_at").alias("_initial_load_at"))))
     else:
@@ -300,20 +439,52 @@ def build_silver_orders(bronze_batch_df: DataFrame, customers: DataFrame | None 
     df = df.withColumn("_order_date", utc_date("order_ts")).withColumn("_written", utc_date("updated_at"))
     late = (F.col("updated_at") > F.col("_initial_load_at")) & (F.col("_order_date") <= F.date_sub("_written", 2))
     rules = [
-        not_null("order_id"), not_null("order_ts"), superseded(),
+        not_null("order_id"),
+        not_null("order_ts"),
+        superseded(),
         references("customer_id", "_customer_found", "shop.customers", rule="orphan_customer"),
-        business_rule("future_order_date", F.col("_order_date") > F.col("_written"),
-                      _says("order_ts date ", F.col("_order_date").cast("string"), " is after the day it was written (",
-                            F.col("_written").cast("string"), ")")),
-        in_set("status", ORDER_STATUSES), in_set("channel", CHANNELS),
-        business_rule("late_arriving", late, _says("order of ", F.col("_order_date").cast("string"), " written on ",
-                                                   F.col("_written").cast("string"), "; kept and flagged"), "flagged"),
-        business_rule("null_burst", F.col("channel").isNull(), "channel is NULL; set to 'unknown' and flagged",
-                      "flagged"),
+        business_rule(
+            "future_order_date",
+            F.col("_order_date") > F.col("_written"),
+            _says(
+                "order_ts date ",
+                F.col("_order_date").cast("string"),
+                " is after the day it was written (",
+                F.col("_written").cast("string"),
+                ")",
+            ),
+        ),
+        in_set("status", ORDER_STATUSES),
+        in_set("channel", CHANNELS),
+        business_rule(
+            "late_arriving",
+            late,
+            _says(
+                "order of ",
+                F.col("_order_date").cast("string"),
+                " written on ",
+                F.col("_written").cast("string"),
+                "; kept and flagged",
+            ),
+            "flagged",
+        ),
+        business_rule(
+            "null_burst", F.col("channel").isNull(), "channel is NULL; set to 'unknown' and flagged", "flagged"
+        ),
     ]
-    clean = ["order_id", "customer_id", "market_code", "order_ts", F.col("_order_date").alias("order_date"),
-             F.coalesce("channel", F.lit("unknown")).alias("channel"), "status", "currency", "order_total",
-             F.coalesce(late, F.lit(False)).alias("is_late_arriving"), "updated_at"]
+    clean = [
+        "order_id",
+        "customer_id",
+        "market_code",
+        "order_ts",
+        F.col("_order_date").alias("order_date"),
+        F.coalesce("channel", F.lit("unknown")).alias("channel"),
+        "status",
+        "currency",
+        "order_total",
+        F.coalesce(late, F.lit(False)).alias("is_late_arriving"),
+        "updated_at",
+    ]
     return split_by_rules(df, rules, clean)
 
 # %% ../notebooks/03b_quality.ipynb #831fa36e
@@ -322,99 +493,184 @@ def parent_quarantined(found: str = "_parent_quarantined") -> Expectation:
     return business_rule("parent_quarantined", F.col(found), "its order is in quarantine", defect="parent_quarantined")
 
 
-def build_silver_order_lines(bronze_batch_df: DataFrame, orders: DataFrame | None = None,
-                             products: DataFrame | None = None, batches: DataFrame | None = None,
-                             markets: DataFrame | None = None, quarantined_orders: DataFrame | None = None, *,
-                             run_id: str | None = None, **_) -> SilverResult:
+def build_silver_order_lines(
+    bronze_batch_df: DataFrame,
+    orders: DataFrame | None = None,
+    products: DataFrame | None = None,
+    batches: DataFrame | None = None,
+    markets: DataFrame | None = None,
+    quarantined_orders: DataFrame | None = None,
+    *,
+    run_id: str | None = None,
+    **_,
+) -> SilverResult:
     """Check a batch of `shop.order_lines` against its orders, products, batches and the price rule.
 
     `orders`: every order received (bronze, with order_ts and market_code); `quarantined_orders`: the order_ids rejected.
     """
-    df = keep_latest(prepare(bronze_batch_df, "shop.order_lines", ["order_id", "line_no"], run_id),
-                     ["order_id", "line_no"])
-    df = lookup(df, orders, {"order_id": "order_id"}, "_order_found", {"_order_ts": "order_ts", "_market": "market_code"})
+    df = keep_latest(
+        prepare(bronze_batch_df, "shop.order_lines", ["order_id", "line_no"], run_id), ["order_id", "line_no"]
+    )
+    df = lookup(
+        df, orders, {"order_id": "order_id"}, "_order_found", {"_order_ts": "order_ts", "_market": "market_code"}
+    )
     df = lookup(df, products, {"sku": "sku"}, "_product_found", {"_list_price_usd": "list_price_usd"})
     df = lookup(df, batches, {"batch_id": "batch_id"}, "_batch_found", {"_manufactured": "manufacture_date"})
     df = lookup(df, markets, {"_market": "market_code"}, "_market_found", {"_fx_to_usd": "fx_to_usd"})
-    df = lookup(df, quarantined_orders, {"order_id": "order_id"}, "_parent_quarantined") if quarantined_orders \
-        is not None else df.withColumn("_parent_quarantined", F.lit(False))
+    df = (
+        lookup(df, quarantined_orders, {"order_id": "order_id"}, "_parent_quarantined")
+        if quarantined_orders is not None
+        else df.withColumn("_parent_quarantined", F.lit(False))
+    )
     expected = F.round(F.col("_list_price_usd") / F.col("_fx_to_usd"), 2)
     sold = utc_date("_order_ts")
     rules = [
-        not_null("order_id"), not_null("line_no"), superseded(),
-        business_rule("quantity_nonpositive", F.col("quantity") <= 0,
-                      _says("quantity = ", _show("quantity"), "; expected > 0")),
-        business_rule("orphan_product", (F.col("sku").isNotNull() & ~F.col("_product_found"))
-                      | (F.col("batch_id").isNotNull() & ~F.col("_batch_found")),
-                      _says("sku ", _show("sku"), " / batch_id ", _show("batch_id"), " not in shop.products / shop.batches")),
-        business_rule("manufactured_after_sold", F.col("_manufactured") > sold,
-                      _says("batch ", _show("batch_id"), " manufactured ", _show("_manufactured"), " after the order date ",
-                            _show(sold))),
-        business_rule("price_outlier", (F.col("unit_price") > expected * 10) | (F.col("unit_price") < expected / 10),
-                      _says("unit_price = ", _show("unit_price"), "; the price rule gives ", _show(expected))),
+        not_null("order_id"),
+        not_null("line_no"),
+        superseded(),
+        business_rule(
+            "quantity_nonpositive", F.col("quantity") <= 0, _says("quantity = ", _show("quantity"), "; expected > 0")
+        ),
+        business_rule(
+            "orphan_product",
+            (F.col("sku").isNotNull() & ~F.col("_product_found"))
+            | (F.col("batch_id").isNotNull() & ~F.col("_batch_found")),
+            _says("sku ", _show("sku"), " / batch_id ", _show("batch_id"), " not in shop.products / shop.batches"),
+        ),
+        business_rule(
+            "manufactured_after_sold",
+            F.col("_manufactured") > sold,
+            _says(
+                "batch ",
+                _show("batch_id"),
+                " manufactured ",
+                _show("_manufactured"),
+                " after the order date ",
+                _show(sold),
+            ),
+        ),
+        business_rule(
+            "price_outlier",
+            (F.col("unit_price") > expected * 10) | (F.col("unit_price") < expected / 10),
+            _says("unit_price = ", _show("unit_price"), "; the price rule gives ", _show(expected)),
+        ),
         in_range("discount_pct", 0, 100),
         references("order_id", "_order_found", "shop.orders", rule="orphan_order"),
         parent_quarantined(),
     ]
-    clean = ["order_id", "line_no", "sku", "batch_id", "quantity", "unit_price", "discount_pct", "line_amount",
-             "updated_at"]
+    clean = [
+        "order_id",
+        "line_no",
+        "sku",
+        "batch_id",
+        "quantity",
+        "unit_price",
+        "discount_pct",
+        "line_amount",
+        "updated_at",
+    ]
     return split_by_rules(df, rules, clean)
 
 # %% ../notebooks/03b_quality.ipynb #8c9d03e8
-def build_silver_payments(bronze_batch_df: DataFrame, orders: DataFrame | None = None,
-                          quarantined_orders: DataFrame | None = None, *, run_id: str | None = None, **_) -> SilverResult:
+def build_silver_payments(
+    bronze_batch_df: DataFrame,
+    orders: DataFrame | None = None,
+    quarantined_orders: DataFrame | None = None,
+    *,
+    run_id: str | None = None,
+    **_,
+) -> SilverResult:
     """Check a batch of `shop.payments`: each belongs to a known order that was not rejected."""
     df = keep_latest(prepare(bronze_batch_df, "shop.payments", ["payment_id"], run_id), ["payment_id"])
     df = lookup(df, orders, {"order_id": "order_id"}, "_order_found")
-    df = lookup(df, quarantined_orders, {"order_id": "order_id"}, "_parent_quarantined") if quarantined_orders \
-        is not None else df.withColumn("_parent_quarantined", F.lit(False))
-    rules = [not_null("payment_id"), not_null("amount"), not_null("method"), superseded(),
-             references("order_id", "_order_found", "shop.orders", rule="orphan_order"), parent_quarantined()]
+    df = (
+        lookup(df, quarantined_orders, {"order_id": "order_id"}, "_parent_quarantined")
+        if quarantined_orders is not None
+        else df.withColumn("_parent_quarantined", F.lit(False))
+    )
+    rules = [
+        not_null("payment_id"),
+        not_null("amount"),
+        not_null("method"),
+        superseded(),
+        references("order_id", "_order_found", "shop.orders", rule="orphan_order"),
+        parent_quarantined(),
+    ]
     return split_by_rules(df, rules, source_columns(bronze_batch_df))
 
 # %% ../notebooks/03b_quality.ipynb #7faf2729
 def build_silver_products(bronze_batch_df: DataFrame, *, run_id: str | None = None, **_) -> SilverResult:
     """Check a batch of `shop.products` (positive prices and sizes)."""
     df = keep_latest(prepare(bronze_batch_df, "shop.products", ["sku"], run_id), ["sku"])
-    rules = [not_null("sku"), superseded(), in_range("list_price_usd", 0.01, None), in_range("size_ml", 1, None),
-             in_range("pack_size", 1, None)]
+    rules = [
+        not_null("sku"),
+        superseded(),
+        in_range("list_price_usd", 0.01, None),
+        in_range("size_ml", 1, None),
+        in_range("pack_size", 1, None),
+    ]
     return split_by_rules(df, rules, source_columns(bronze_batch_df))
 
 
-def build_silver_batches(bronze_batch_df: DataFrame, products: DataFrame | None = None, *,
-                         run_id: str | None = None, **_) -> SilverResult:
+def build_silver_batches(
+    bronze_batch_df: DataFrame, products: DataFrame | None = None, *, run_id: str | None = None, **_
+) -> SilverResult:
     """Check a batch of `shop.batches`: a known product, expiring after it was made."""
     df = keep_latest(prepare(bronze_batch_df, "shop.batches", ["batch_id"], run_id), ["batch_id"])
     df = lookup(df, products, {"sku": "sku"}, "_product_found")
-    rules = [not_null("batch_id"), not_null("manufacture_date"), superseded(),
-             references("sku", "_product_found", "shop.products", rule="orphan_product"),
-             business_rule("expiry_before_manufacture", F.col("expiry_date") < F.col("manufacture_date"),
-                           _says("expiry_date ", _show("expiry_date"), " before manufacture_date ",
-                                 _show("manufacture_date")))]
+    rules = [
+        not_null("batch_id"),
+        not_null("manufacture_date"),
+        superseded(),
+        references("sku", "_product_found", "shop.products", rule="orphan_product"),
+        business_rule(
+            "expiry_before_manufacture",
+            F.col("expiry_date") < F.col("manufacture_date"),
+            _says("expiry_date ", _show("expiry_date"), " before manufacture_date ", _show("manufacture_date")),
+        ),
+    ]
     return split_by_rules(df, rules, source_columns(bronze_batch_df))
 
 
 def build_silver_markets(bronze_batch_df: DataFrame, *, run_id: str | None = None, **_) -> SilverResult:
     """Check a batch of `shop.markets` (ISO codes, a positive exchange rate)."""
     df = keep_latest(prepare(bronze_batch_df, "shop.markets", ["market_code"], run_id), ["market_code"])
-    rules = [superseded(), matches("market_code", r"^[A-Z]{2}$"), matches("currency", r"^[A-Z]{3}$"),
-             in_range("fx_to_usd", 0.000001, None)]
+    rules = [
+        superseded(),
+        matches("market_code", r"^[A-Z]{2}$"),
+        matches("currency", r"^[A-Z]{3}$"),
+        in_range("fx_to_usd", 0.000001, None),
+    ]
     return split_by_rules(df, rules, source_columns(bronze_batch_df))
 
 
-def build_silver_warehouses(bronze_batch_df: DataFrame, markets: DataFrame | None = None, *,
-                            run_id: str | None = None, **_) -> SilverResult:
+def build_silver_warehouses(
+    bronze_batch_df: DataFrame, markets: DataFrame | None = None, *, run_id: str | None = None, **_
+) -> SilverResult:
     """Check a batch of `shop.warehouses`: a known market, a positive capacity."""
     df = keep_latest(prepare(bronze_batch_df, "shop.warehouses", ["warehouse_id"], run_id), ["warehouse_id"])
     df = lookup(df, markets, {"market_code": "market_code"}, "_market_found")
-    rules = [not_null("warehouse_id"), superseded(), in_range("capacity_units", 1, None),
-             references("market_code", "_market_found", "shop.markets", rule="orphan_market")]
+    rules = [
+        not_null("warehouse_id"),
+        superseded(),
+        in_range("capacity_units", 1, None),
+        references("market_code", "_market_found", "shop.markets", rule="orphan_market"),
+    ]
     return split_by_rules(df, rules, source_columns(bronze_batch_df))
 
 # %% ../notebooks/03b_quality.ipynb #efde99d8
 PARTNER_DATE_FORMATS = {"shelfly": "MM/dd/yyyy", "marktplatz": "dd.MM.yyyy", "bazar_sul": "yyyy-MM-dd'T'HH:mm:ss"}
-PARTNER_COLUMNS = ["partner", "partner_order_id", "line_no", "order_date", "market", "sku", "quantity", "unit_price",
-                   "currency"]
+PARTNER_COLUMNS = [
+    "partner",
+    "partner_order_id",
+    "line_no",
+    "order_date",
+    "market",
+    "sku",
+    "quantity",
+    "unit_price",
+    "currency",
+]
 
 
 def declared_date(text: Column, partner: Column) -> Column:
@@ -425,57 +681,110 @@ def declared_date(text: Column, partner: Column) -> Column:
     return out
 
 
-def build_silver_partner_orders(bronze_batch_df: DataFrame, products: DataFrame | None = None,
-                                markets: DataFrame | None = None, *, run_id: str | None = None, **_) -> SilverResult:
+def build_silver_partner_orders(
+    bronze_batch_df: DataFrame,
+    products: DataFrame | None = None,
+    markets: DataFrame | None = None,
+    *,
+    run_id: str | None = None,
+    **_,
+) -> SilverResult:
     """Parse and check a batch of partner order lines (all-string CSV columns): dates, numbers, duplicates, orphans."""
     bronze = bronze_batch_df.toDF(*[c.lower() for c in bronze_batch_df.columns])
     key = [F.trim("partner"), F.trim("partner_order_id"), F.trim("line_no").try_cast("int")]
     df = prepare(bronze, "landing/partner_orders", key, run_id)
-    df = mark_exact_duplicates(df, [c for c in PARTNER_COLUMNS if c in df.columns], order_by=
-                               [c for c in ("_source_file", "_ingested_at") if c in df.columns] or None,
-                               name="_exact_rank")
-    df = keep_latest(df.withColumn("_partner", F.trim("partner")).withColumn("_poid", F.trim("partner_order_id"))
-                     .withColumn("_line_no", F.trim("line_no").try_cast("int")),
-                     ["_partner", "_poid", "_line_no"], copies=F.col("_exact_rank") > 1)
-    df = (df.withColumn("_date", parse_date("order_date"))
-          .withColumn("_declared", declared_date(F.col("order_date"), F.col("_partner")))
-          .withColumn("_quantity", F.trim("quantity").try_cast("int"))
-          .withColumn("_unit_price", F.regexp_replace(F.trim("unit_price"), ",", ".").try_cast("decimal(12,2)"))
-          .withColumn("_market", F.upper(F.trim("market"))))
+    df = mark_exact_duplicates(
+        df,
+        [c for c in PARTNER_COLUMNS if c in df.columns],
+        order_by=[c for c in ("_source_file", "_ingested_at") if c in df.columns] or None,
+        name="_exact_rank",
+    )
+    df = keep_latest(
+        df.withColumn("_partner", F.trim("partner"))
+        .withColumn("_poid", F.trim("partner_order_id"))
+        .withColumn("_line_no", F.trim("line_no").try_cast("int")),
+        ["_partner", "_poid", "_line_no"],
+        copies=F.col("_exact_rank") > 1,
+    )
+    df = (
+        df.withColumn("_date", parse_date("order_date"))
+        .withColumn("_declared", declared_date(F.col("order_date"), F.col("_partner")))
+        .withColumn("_quantity", F.trim("quantity").try_cast("int"))
+        .withColumn("_unit_price", F.regexp_replace(F.trim("unit_price"), ",", ".").try_cast("decimal(12,2)"))
+        .withColumn("_market", F.upper(F.trim("market")))
+    )
     df = lookup(df, products, {"sku": "sku"}, "_product_found")
     df = lookup(df, markets, {"_market": "market_code"}, "_market_found")
     known = F.col("_partner").isin(*PARTNER_DATE_FORMATS)
     rules = [
-        not_null("partner_order_id"), business_rule("line_no_invalid", F.col("_line_no").isNull(),
-                                                    _says("line_no = ", _show("line_no"), " is not a whole number")),
-        business_rule("duplicate_exact", F.col("_exact_rank") > 1, "the same row appears again in the batch's files",
-                      "deduplicated"),
+        not_null("partner_order_id"),
+        business_rule(
+            "line_no_invalid",
+            F.col("_line_no").isNull(),
+            _says("line_no = ", _show("line_no"), " is not a whole number"),
+        ),
+        business_rule(
+            "duplicate_exact",
+            F.col("_exact_rank") > 1,
+            "the same row appears again in the batch's files",
+            "deduplicated",
+        ),
         superseded(),
         in_set("_partner", tuple(PARTNER_DATE_FORMATS), rule="unknown_partner"),
-        business_rule("date_format_mixed", known & F.col("_declared").isNull() & F.col("_date").isNotNull(),
-                      _says("order_date '", F.col("order_date"), "' is not in the partner's declared format; read as ",
-                            _show("_date")), "fixed"),
-        business_rule("order_date_invalid", F.col("_date").isNull(),
-                      _says("order_date '", _show("order_date"), "' is not a date in any known format")),
-        business_rule("quantity_invalid", F.col("_quantity").isNull(),
-                      _says("quantity '", _show("quantity"), "' is not a whole number")),
-        business_rule("quantity_nonpositive", F.col("_quantity") <= 0,
-                      _says("quantity = ", _show("_quantity"), "; expected > 0")),
-        business_rule("unit_price_invalid", F.col("_unit_price").isNull(),
-                      _says("unit_price '", _show("unit_price"), "' is not a price")),
+        business_rule(
+            "date_format_mixed",
+            known & F.col("_declared").isNull() & F.col("_date").isNotNull(),
+            _says(
+                "order_date '",
+                F.col("order_date"),
+                "' is not in the partner's declared format; read as ",
+                _show("_date"),
+            ),
+            "fixed",
+        ),
+        business_rule(
+            "order_date_invalid",
+            F.col("_date").isNull(),
+            _says("order_date '", _show("order_date"), "' is not a date in any known format"),
+        ),
+        business_rule(
+            "quantity_invalid",
+            F.col("_quantity").isNull(),
+            _says("quantity '", _show("quantity"), "' is not a whole number"),
+        ),
+        business_rule(
+            "quantity_nonpositive", F.col("_quantity") <= 0, _says("quantity = ", _show("_quantity"), "; expected > 0")
+        ),
+        business_rule(
+            "unit_price_invalid",
+            F.col("_unit_price").isNull(),
+            _says("unit_price '", _show("unit_price"), "' is not a price"),
+        ),
         references("sku", "_product_found", "shop.products", rule="orphan_product"),
         references("_market", "_market_found", "shop.markets", rule="unknown_market"),
     ]
-    clean = [F.col("_partner").alias("partner"), F.col("_poid").alias("partner_order_id"),
-             F.col("_line_no").alias("line_no"), F.col("_date").alias("order_date"),
-             F.col("_market").alias("market_code"), F.trim("sku").alias("sku"), F.col("_quantity").alias("quantity"),
-             F.col("_unit_price").alias("unit_price"), F.trim("currency").alias("currency")]
+    clean = [
+        F.col("_partner").alias("partner"),
+        F.col("_poid").alias("partner_order_id"),
+        F.col("_line_no").alias("line_no"),
+        F.col("_date").alias("order_date"),
+        F.col("_market").alias("market_code"),
+        F.trim("sku").alias("sku"),
+        F.col("_quantity").alias("quantity"),
+        F.col("_unit_price").alias("unit_price"),
+        F.trim("currency").alias("currency"),
+    ]
     return split_by_rules(df, rules, clean)
 
 # %% ../notebooks/03b_quality.ipynb #10a87bad
-def build_silver_inventory_events(bronze_batch_df: DataFrame, products: DataFrame | None = None,
-                                  warehouses: DataFrame | None = None, *, run_id: str | None = None,
-                                  **_) -> SilverResult:
+def build_silver_inventory_events(
+    bronze_batch_df: DataFrame,
+    products: DataFrame | None = None,
+    warehouses: DataFrame | None = None,
+    *,
+    run_id: str | None = None,
+    **_,
+) -> SilverResult:
     """Check a batch of inventory events: duplicates removed, missing warehouses filled with 'unknown' and flagged."""
     columns = source_columns(bronze_batch_df)
     df = prepare(bronze_batch_df, "landing/inventory_events", ["event_id"], run_id)
@@ -485,14 +794,22 @@ def build_silver_inventory_events(bronze_batch_df: DataFrame, products: DataFram
     df = lookup(df, products, {"sku": "sku"}, "_product_found")
     df = lookup(df, warehouses, {"warehouse_id": "warehouse_id"}, "_warehouse_found")
     rules = [
-        not_null("event_id"), not_null("event_ts"),
-        business_rule("duplicate_exact", F.col("_exact_rank") > 1, "the same event appears again in the batch",
-                      "deduplicated"),
-        superseded(), in_set("event_type", EVENT_TYPES), in_range("on_hand_after", 0, None),
+        not_null("event_id"),
+        not_null("event_ts"),
+        business_rule(
+            "duplicate_exact", F.col("_exact_rank") > 1, "the same event appears again in the batch", "deduplicated"
+        ),
+        superseded(),
+        in_set("event_type", EVENT_TYPES),
+        in_range("on_hand_after", 0, None),
         references("sku", "_product_found", "shop.products", rule="orphan_product"),
         references("warehouse_id", "_warehouse_found", "shop.warehouses", rule="orphan_warehouse"),
-        business_rule("null_burst", F.col("warehouse_id").isNull(),
-                      "warehouse_id is NULL; set to 'unknown' and flagged", "flagged"),
+        business_rule(
+            "null_burst",
+            F.col("warehouse_id").isNull(),
+            "warehouse_id is NULL; set to 'unknown' and flagged",
+            "flagged",
+        ),
     ]
     clean = [F.coalesce("warehouse_id", F.lit("unknown")).alias(c) if c == "warehouse_id" else c for c in columns]
     return split_by_rules(df, rules, clean)
@@ -507,7 +824,9 @@ def manifest_defects(spark: SparkSession, manifest_dir: str | Path) -> tuple[Dat
             keys.update((defect_id, d["dataset"], d["defect"], str(k)) for k in d["keys"])
     if not kinds:
         raise FileNotFoundError(f"no manifest/day=NNN.json in {manifest_dir}")
-    kinds_df = spark.createDataFrame([(i, *v) for i, v in sorted(kinds.items())], "defect_id string, dataset string, defect string")
+    kinds_df = spark.createDataFrame(
+        [(i, *v) for i, v in sorted(kinds.items())], "defect_id string, dataset string, defect string"
+    )
     keys_df = spark.createDataFrame(sorted(keys), "defect_id string, dataset string, defect string, record_key string")
     return kinds_df, keys_df
 
@@ -515,17 +834,29 @@ def manifest_defects(spark: SparkSession, manifest_dir: str | Path) -> tuple[Dat
 def score_detection(findings_df: DataFrame, manifest_dir: str | Path) -> DataFrame:
     """Per manifest defect: injected, caught, missed and false alarms (findings whose key the manifest does not list)."""
     kinds, injected = manifest_defects(findings_df.sparkSession, manifest_dir)
-    found = (findings_df.select("dataset", "defect", "record_key").distinct()
-             .join(kinds, ["dataset", "defect"]).withColumn("_found", F.lit(True)))
+    found = (
+        findings_df.select("dataset", "defect", "record_key")
+        .distinct()
+        .join(kinds, ["dataset", "defect"])
+        .withColumn("_found", F.lit(True))
+    )
     both = injected.withColumn("_injected", F.lit(True)).join(
-        found, ["defect_id", "dataset", "defect", "record_key"], "full")
+        found, ["defect_id", "dataset", "defect", "record_key"], "full"
+    )
     counts = both.groupBy("defect_id").agg(
         F.count_if(F.col("_injected")).alias("injected"),
         F.count_if(F.col("_injected") & F.col("_found")).alias("caught"),
         F.count_if(F.col("_injected") & F.col("_found").isNull()).alias("missed"),
-        F.count_if(F.col("_found") & F.col("_injected").isNull()).alias("false_alarms"))
+        F.count_if(F.col("_found") & F.col("_injected").isNull()).alias("false_alarms"),
+    )
     out = kinds.join(counts, "defect_id", "left").fillna(0, ["injected", "caught", "missed", "false_alarms"])
-    return (out.withColumn("recall", F.when(F.col("injected") > 0, F.col("caught") / F.col("injected")))
-            .withColumn("precision", F.when(F.col("caught") + F.col("false_alarms") > 0,
-                                            F.col("caught") / (F.col("caught") + F.col("false_alarms"))))
-            .orderBy("defect_id"))
+    return (
+        out.withColumn("recall", F.when(F.col("injected") > 0, F.col("caught") / F.col("injected")))
+        .withColumn(
+            "precision",
+            F.when(
+                F.col("caught") + F.col("false_alarms") > 0, F.col("caught") / (F.col("caught") + F.col("false_alarms"))
+            ),
+        )
+        .orderBy("defect_id")
+    )

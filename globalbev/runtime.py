@@ -20,7 +20,7 @@ __all__ = ['DELTA_VERSION', 'POSTGRES_JDBC', 'SUPPORTED_JAVA', 'SetupError', 'ru
            'ensure_schemas', 'get_spark', 'stop_spark']
 
 # %% ../notebooks/00b_runtime.ipynb #44fae54b
-DELTA_VERSION = "4.4.0"            # must match the delta-spark pip package (its jars come from Maven Central)
+DELTA_VERSION = "4.4.0"  # must match the delta-spark pip package (its jars come from Maven Central)
 POSTGRES_JDBC = "org.postgresql:postgresql:42.7.8"
 SUPPORTED_JAVA = (17, 21)
 
@@ -39,8 +39,10 @@ def runtime_kind(environ: dict | None = None) -> str:
     return "local"
 
 # %% ../notebooks/00b_runtime.ipynb #9abd2e34
-_INSTALL_JAVA = ("Install Java 17: `sudo apt-get install -y openjdk-17-jdk-headless` (Debian/Ubuntu), "
-                 "`brew install openjdk@17` (macOS) or https://adoptium.net; then set JAVA_HOME to it.")
+_INSTALL_JAVA = (
+    "Install Java 17: `sudo apt-get install -y openjdk-17-jdk-headless` (Debian/Ubuntu), "
+    "`brew install openjdk@17` (macOS) or https://adoptium.net; then set JAVA_HOME to it."
+)
 
 
 def java_executable(environ: dict | None = None) -> str | None:
@@ -101,6 +103,7 @@ def local_spark_conf(cfg: Config, app_name: str = "globalbev") -> dict[str, str]
 # %% ../notebooks/00b_runtime.ipynb #bd2cccac
 def _jar_cache_file() -> Path:
     import pyspark
+
     folder = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "globalbev"
     return folder / f"spark-jars-{pyspark.__version__}-delta{DELTA_VERSION}-{POSTGRES_JDBC.rsplit(':', 1)[1]}.txt"
 
@@ -130,8 +133,10 @@ def _start_local(cfg: Config, app_name: str):
         from delta import configure_spark_with_delta_pip
         from pyspark.sql import SparkSession
     except ImportError as e:
-        raise SetupError(f"local Spark is not installed ({e}). Run `pip install -e '.[local]'` "
-                         "(never in the same environment as databricks-connect).") from None
+        raise SetupError(
+            f"local Spark is not installed ({e}). Run `pip install -e '.[local]'` "
+            "(never in the same environment as databricks-connect)."
+        ) from None
     check_java()
     if cfg.storage_root.startswith("/") and not cfg.storage_root.startswith(("/Volumes", "/dbfs")):
         Path(cfg.storage_root).mkdir(parents=True, exist_ok=True)
@@ -153,8 +158,11 @@ def _start_local(cfg: Config, app_name: str):
                 "downloaded from Maven Central (see the resolver's messages above). Check the network/proxy, or fetch "
                 f"them once with `mvn dependency:get -Dartifact=io.delta:delta-spark_4.2_2.13:{DELTA_VERSION}` and "
                 f"`mvn dependency:get -Dartifact={POSTGRES_JDBC}` (Spark also looks in ~/.m2/repository). "
-                f"Cause: {type(e).__name__}: {first}") from None
-        raise SetupError(f"Spark could not start ({type(e).__name__}: {first}). Run `globalbev doctor` for a full check.") from None
+                f"Cause: {type(e).__name__}: {first}"
+            ) from None
+        raise SetupError(
+            f"Spark could not start ({type(e).__name__}: {first}). Run `globalbev doctor` for a full check."
+        ) from None
     if not jars:
         _remember_jars(spark)
     spark.sparkContext.setLogLevel(str(cfg.spark.get("log_level", "ERROR")))
@@ -186,18 +194,22 @@ def get_spark(cfg: Config | None = None, app_name: str = "globalbev"):
     kind = runtime_kind()
     if kind == "databricks":
         from pyspark.sql import SparkSession
+
         return SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
     if kind == "connect":
         try:
             from databricks.connect import DatabricksSession
         except ImportError:
-            raise SetupError("GLOBALBEV_RUNTIME=connect but databricks-connect is not installed. Create a separate "
-                             "virtual environment and `pip install -e '.[connect]'` there (it replaces pyspark).") from None
+            raise SetupError(
+                "GLOBALBEV_RUNTIME=connect but databricks-connect is not installed. Create a separate "
+                "virtual environment and `pip install -e '.[connect]'` there (it replaces pyspark)."
+            ) from None
         builder = DatabricksSession.builder
         if os.environ.get("GLOBALBEV_SERVERLESS", "").lower() in ("1", "true", "yes"):
             builder = builder.serverless(True)
         return builder.getOrCreate()
     from pyspark.sql import SparkSession
+
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
@@ -211,6 +223,7 @@ def stop_spark() -> None:
     if runtime_kind() != "local":
         return
     from pyspark.sql import SparkSession
+
     active = SparkSession.getActiveSession()
     if active is not None:
         active.stop()

@@ -59,26 +59,32 @@ def _from_env(scope: str, key: str, cfg: Config) -> str:
         env_file = Path(cfg.secrets.get("env_file", (root / ".env") if root else ".env"))
         if env_file.is_file():
             from dotenv import dotenv_values
+
             value = dotenv_values(env_file).get(name)
             if value is not None:
                 return value
-        raise SecretNotFound(f"secret {scope}/{key} not found: set the environment variable {name} "
-                             f"or add `{name}=...` to {env_file}")
+        raise SecretNotFound(
+            f"secret {scope}/{key} not found: set the environment variable {name} or add `{name}=...` to {env_file}"
+        )
     return os.environ[name]
 
 
 def _from_databricks(scope: str, key: str, cfg: Config) -> str:
     from pyspark.sql import SparkSession
+
     try:
         from pyspark.dbutils import DBUtils
+
         dbutils = DBUtils(SparkSession.getActiveSession())
     except ImportError:
         from databricks.sdk.runtime import dbutils
     try:
         return dbutils.secrets.get(scope=scope, key=key)
     except Exception as e:
-        raise SecretNotFound(f"secret {scope}/{key} not found in the Databricks secret scope {scope!r} "
-                             f"({type(e).__name__}); create it with `databricks secrets put-secret {scope} {key}`") from None
+        raise SecretNotFound(
+            f"secret {scope}/{key} not found in the Databricks secret scope {scope!r} "
+            f"({type(e).__name__}); create it with `databricks secrets put-secret {scope} {key}`"
+        ) from None
 
 
 def _from_key_vault(scope: str, key: str, cfg: Config) -> str:
@@ -91,7 +97,9 @@ def _from_key_vault(scope: str, key: str, cfg: Config) -> str:
     try:
         return SecretClient(cfg.secrets["vault_url"], DefaultAzureCredential()).get_secret(name).value
     except Exception as e:
-        raise SecretNotFound(f"secret {name} not found in {cfg.secrets.get('vault_url')} ({type(e).__name__})") from None
+        raise SecretNotFound(
+            f"secret {name} not found in {cfg.secrets.get('vault_url')} ({type(e).__name__})"
+        ) from None
 
 
 PROVIDERS = {"env": _from_env, "databricks": _from_databricks, "azure_keyvault": _from_key_vault}

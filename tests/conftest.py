@@ -3,6 +3,7 @@
 Like delta-io/delta's Python tests, the session is configured once (local master, UI off, few shuffle
 partitions, the Delta extension and catalog) and every test gets its own folder for data.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,13 @@ def session_root() -> Path:
 @pytest.fixture(scope="session")
 def test_config(session_root):
     """The `local` configuration pointed at the run's folder, sized for tests."""
-    env = {**os.environ, "GLOBALBEV_DATA_ROOT": str(session_root / "data"), "GLOBALBEV_SPARK_MASTER": "local[2]",
-           "GLOBALBEV_DRIVER_MEMORY": "2g", "GLOBALBEV_PG_URL": os.environ.get("GLOBALBEV_TEST_PG_URL", "")}
+    env = {
+        **os.environ,
+        "GLOBALBEV_DATA_ROOT": str(session_root / "data"),
+        "GLOBALBEV_SPARK_MASTER": "local[2]",
+        "GLOBALBEV_DRIVER_MEMORY": "2g",
+        "GLOBALBEV_PG_URL": os.environ.get("GLOBALBEV_TEST_PG_URL", ""),
+    }
     cfg = load_config("local", environ=env)
     cfg.spark["shuffle_partitions"] = 4
     cfg.spark["conf"] = {"spark.databricks.delta.snapshotPartitions": "1", "spark.sql.adaptive.enabled": "true"}
@@ -39,6 +45,7 @@ def test_config(session_root):
 def spark(test_config):
     """One local Spark session with Delta Lake for the whole run."""
     from globalbev.runtime import get_spark
+
     session = get_spark(test_config, app_name="globalbev-tests")
     yield session
     session.stop()
@@ -48,6 +55,7 @@ def spark(test_config):
 def pg_server(session_root):
     """A real PostgreSQL for the whole run: GLOBALBEV_TEST_PG_URL if set, else the embedded server."""
     from globalbev.postgres import parse_pg_url, start_embedded_postgres
+
     url = os.environ.get("GLOBALBEV_TEST_PG_URL")
     server = parse_pg_url(url) if url else start_embedded_postgres(session_root / "postgres")
     yield server

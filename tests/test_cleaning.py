@@ -1,4 +1,5 @@
 """Silver cleaning: native standardisation on tiny frames, and phonenumbers as the oracle over every generated phone."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -8,9 +9,21 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from globalbev.cleaning import (e164_pattern, has_single_case, mark_exact_duplicates, mark_latest, mark_near_duplicates,
-                                parse_date, phone_rewrite_pattern, squeeze_whitespace, standardize_city, standardize_email,
-                                standardize_phone, standardize_postal_code, standardize_street)
+from globalbev.cleaning import (
+    e164_pattern,
+    has_single_case,
+    mark_exact_duplicates,
+    mark_latest,
+    mark_near_duplicates,
+    parse_date,
+    phone_rewrite_pattern,
+    squeeze_whitespace,
+    standardize_city,
+    standardize_email,
+    standardize_phone,
+    standardize_postal_code,
+    standardize_street,
+)
 
 
 def oracle(text: str, region: str) -> str | None:
@@ -19,18 +32,22 @@ def oracle(text: str, region: str) -> str | None:
         n = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
         return None
-    return phonenumbers.format_number(n, phonenumbers.PhoneNumberFormat.E164) if phonenumbers.is_valid_number(n) else None
+    return (
+        phonenumbers.format_number(n, phonenumbers.PhoneNumberFormat.E164) if phonenumbers.is_valid_number(n) else None
+    )
 
 
 @pytest.mark.unit
 def test_patterns_are_built_from_the_plans():
     import re
+
     assert re.match(e164_pattern(), "4915661962193") and not re.match(e164_pattern(), "49156619621")
     rewrite = re.compile(phone_rewrite_pattern())
 
     def digits(keyed):
         m = rewrite.match(keyed)
         return "".join(g for g in m.groups() if g) if m else None
+
     assert digits("BR:55:00215511984774669") == digits("BR:55:11984774669") == "5511984774669"
     assert digits("US:1:14105122588") == digits("US:1:+14105122588") == "14105122588"
     assert digits("FR:33:33616092471") == digits("FR:33:0616092471") == "33616092471"
@@ -39,15 +56,25 @@ def test_patterns_are_built_from_the_plans():
 
 @pytest.mark.unit
 def test_standardize_phone_every_way_of_writing_a_number(spark):
-    rows = [("US", "(410) 512-2588", "+14105122588"), ("US", "+1 410-512-2588", "+14105122588"),
-            ("US", "01114105122588", "+14105122588"), ("US", "410.512.2588", "+14105122588"),
-            ("GB", "07416 324062", "+447416324062"), ("GB", "+44 (0)7416 324062", "+447416324062"),
-            ("GB", "00447416324062", "+447416324062"), ("DE", "015661 962193", "+4915661962193"),
-            ("FR", "06 16 09 24 71", "+33616092471"), ("BR", "00215511984774669", "+5511984774669"),
-            ("BR", "(11) 98477-4669", "+5511984774669"), ("IN", "081792 15169", "+918179215169"),
-            ("US", "+447416324062", "+447416324062"),  # a foreign number stays valid (phonenumbers agrees)
-            ("US", "(410) 512-2", None), ("FR", "06 19 18 4CALL", None), ("DE", "01528 745050199", None),
-            ("GB", None, None)]
+    rows = [
+        ("US", "(410) 512-2588", "+14105122588"),
+        ("US", "+1 410-512-2588", "+14105122588"),
+        ("US", "01114105122588", "+14105122588"),
+        ("US", "410.512.2588", "+14105122588"),
+        ("GB", "07416 324062", "+447416324062"),
+        ("GB", "+44 (0)7416 324062", "+447416324062"),
+        ("GB", "00447416324062", "+447416324062"),
+        ("DE", "015661 962193", "+4915661962193"),
+        ("FR", "06 16 09 24 71", "+33616092471"),
+        ("BR", "00215511984774669", "+5511984774669"),
+        ("BR", "(11) 98477-4669", "+5511984774669"),
+        ("IN", "081792 15169", "+918179215169"),
+        ("US", "+447416324062", "+447416324062"),  # a foreign number stays valid (phonenumbers agrees)
+        ("US", "(410) 512-2", None),
+        ("FR", "06 19 18 4CALL", None),
+        ("DE", "01528 745050199", None),
+        ("GB", None, None),
+    ]
     df = spark.createDataFrame(rows, "market string, phone string, expected string")
     got = df.select(standardize_phone("phone", "market").alias("e164"))
     assertDataFrameEqual(got, df.select(F.col("expected").alias("e164")), checkRowOrder=True)
@@ -59,15 +86,18 @@ def test_standardize_phone_agrees_with_phonenumbers_on_every_generated_phone(spa
     """Every phone the generator can write (all pools, all formats, the invalid ones) for seed 7."""
     from data_generators.pools import build_pools
     from data_generators.spec import MARKETS
+
     pools = build_pools(7)
     rows = []
     for i, m in enumerate(MARKETS):
         for pool in [*pools.phones, pools.invalid_phones]:
             start, size = int(pool.offset[i]), int(pool.size[i])
-            rows += [(m.code, v) for v in pool.values[start:start + size].to_pylist()]
+            rows += [(m.code, v) for v in pool.values[start : start + size].to_pylist()]
     df = spark.createDataFrame(rows, "market string, phone string")
-    got = {(r.market, r.phone): r.e164 for r in df.select("market", "phone", standardize_phone("phone", "market")
-                                                           .alias("e164")).collect()}
+    got = {
+        (r.market, r.phone): r.e164
+        for r in df.select("market", "phone", standardize_phone("phone", "market").alias("e164")).collect()
+    }
     wrong = [(k, v, oracle(k[1], k[0])) for k, v in got.items() if v != oracle(k[1], k[0])]
     assert len(got) > 9000 and wrong == []
     assert sum(v is None for v in got.values()) == sum(pools.invalid_phones.size)  # every invalid one, and only those
@@ -75,56 +105,109 @@ def test_standardize_phone_agrees_with_phonenumbers_on_every_generated_phone(spa
 
 @pytest.mark.unit
 def test_standardize_email(spark):
-    df = spark.createDataFrame([(" Ana.Silva12@GMAIL.com  ", "ana.silva12@gmail.com"), ("ana.silva12gmail.com", None),
-                                ("ana@@gmail.com", None), ("ana at gmail.com", None), ("a@b.co", "a@b.co")],
-                               "email string, expected string")
-    assertDataFrameEqual(df.select(standardize_email("email").alias("e")), df.select(F.col("expected").alias("e")),
-                         checkRowOrder=True)
+    df = spark.createDataFrame(
+        [
+            (" Ana.Silva12@GMAIL.com  ", "ana.silva12@gmail.com"),
+            ("ana.silva12gmail.com", None),
+            ("ana@@gmail.com", None),
+            ("ana at gmail.com", None),
+            ("a@b.co", "a@b.co"),
+        ],
+        "email string, expected string",
+    )
+    assertDataFrameEqual(
+        df.select(standardize_email("email").alias("e")), df.select(F.col("expected").alias("e")), checkRowOrder=True
+    )
 
 
 @pytest.mark.unit
 def test_standardize_street_city_postal(spark):
-    df = spark.createDataFrame([
-        ("US", "12 Boone St.", "12 Boone Street"), ("GB", "12 Pearce Cl.", "12 Pearce Close"),
-        ("DE", "Roskothal. 12", "Roskothallee 12"), ("FR", "12 bd. Colas", "12 boulevard Colas"),
-        ("BR", "Tv. Nunes, 12", "Travessa Nunes, 12"), ("IN", "12, Bhatnagar Mg.", "12, Bhatnagar Marg"),
-        ("FR", "12 rue colas", "12 rue Colas"), ("FR", "12 RUE COLAS", "12 rue Colas"), ("BR", "RUA NUNES, 12", "Rua Nunes, 12"),
-        ("US", "  12 Boone  Street", "12 Boone Street"), ("GB", "12 Pearce Road", "12 Pearce Road"), ("US", None, None),
-    ], "market string, street string, expected string")
-    assertDataFrameEqual(df.select(standardize_street("street", "market").alias("s")),
-                         df.select(F.col("expected").alias("s")), checkRowOrder=True)
+    df = spark.createDataFrame(
+        [
+            ("US", "12 Boone St.", "12 Boone Street"),
+            ("GB", "12 Pearce Cl.", "12 Pearce Close"),
+            ("DE", "Roskothal. 12", "Roskothallee 12"),
+            ("FR", "12 bd. Colas", "12 boulevard Colas"),
+            ("BR", "Tv. Nunes, 12", "Travessa Nunes, 12"),
+            ("IN", "12, Bhatnagar Mg.", "12, Bhatnagar Marg"),
+            ("FR", "12 rue colas", "12 rue Colas"),
+            ("FR", "12 RUE COLAS", "12 rue Colas"),
+            ("BR", "RUA NUNES, 12", "Rua Nunes, 12"),
+            ("US", "  12 Boone  Street", "12 Boone Street"),
+            ("GB", "12 Pearce Road", "12 Pearce Road"),
+            ("US", None, None),
+        ],
+        "market string, street string, expected string",
+    )
+    assertDataFrameEqual(
+        df.select(standardize_street("street", "market").alias("s")),
+        df.select(F.col("expected").alias("s")),
+        checkRowOrder=True,
+    )
     cities = spark.createDataFrame([("LEEDS",), ("rio de janeiro",), ("Saint-Denis",)], "c string")
     assert [r[0] for r in cities.select(standardize_city("c")).collect()] == ["Leeds", "Rio De Janeiro", "Saint-Denis"]
     codes = spark.createDataFrame([(" 75001 ",), ("",), ("  ",), (None,), ("sw1a 1aa",)], "p string")
-    assert [r[0] for r in codes.select(standardize_postal_code("p")).collect()] == ["75001", None, None, None, "SW1A 1AA"]
+    assert [r[0] for r in codes.select(standardize_postal_code("p")).collect()] == [
+        "75001",
+        None,
+        None,
+        None,
+        "SW1A 1AA",
+    ]
 
 
 @pytest.mark.unit
 def test_whitespace_and_single_case(spark):
-    df = spark.createDataFrame([(" a  b ",), ("ROSKOTHSTRAẞE 12",), ("roskothstraße 12",), ("Roskothstraße 12",), ("12",)],
-                               "s string")
+    df = spark.createDataFrame(
+        [(" a  b ",), ("ROSKOTHSTRAẞE 12",), ("roskothstraße 12",), ("Roskothstraße 12",), ("12",)], "s string"
+    )
     assert [r[0] for r in df.select(squeeze_whitespace("s")).collect()][0] == "a b"
     assert [r[0] for r in df.select(has_single_case("s")).collect()] == [True, True, True, False, False]
 
 
 @pytest.mark.unit
 def test_parse_date_any_known_format(spark):
-    df = spark.createDataFrame([("07/01/2025",), ("01.07.2025",), ("2025-07-01T23:59:59",), ("20250701",),
-                                ("01 Jul 2025",), ("Jul 01, 2025",), ("2025/07/01",), ("2025-07-01",), ("31/31/2025",),
-                                (None,)], "d string")
+    df = spark.createDataFrame(
+        [
+            ("07/01/2025",),
+            ("01.07.2025",),
+            ("2025-07-01T23:59:59",),
+            ("20250701",),
+            ("01 Jul 2025",),
+            ("Jul 01, 2025",),
+            ("2025/07/01",),
+            ("2025-07-01",),
+            ("31/31/2025",),
+            (None,),
+        ],
+        "d string",
+    )
     assert [r[0] for r in df.select(parse_date("d")).collect()] == [dt.date(2025, 7, 1)] * 8 + [None, None]
 
 
 @pytest.mark.unit
 def test_duplicate_marks(spark):
-    df = spark.createDataFrame([(1, "a@x.com", "v1"), (2, "a@x.com", "v1"), (3, " A@X.com", "v1"), (3, "c@x.com", "v2"),
-                                (4, None, "v1")], "id long, email string, version string")
+    df = spark.createDataFrame(
+        [(1, "a@x.com", "v1"), (2, "a@x.com", "v1"), (3, " A@X.com", "v1"), (3, "c@x.com", "v2"), (4, None, "v1")],
+        "id long, email string, version string",
+    )
     exact = mark_exact_duplicates(df, ["email", "version"], order_by=["id"])
     assert sorted((r.id, r.email, r._exact_dup_rank) for r in exact.collect() if r.email == "a@x.com") == [
-        (1, "a@x.com", 1), (2, "a@x.com", 2)]
+        (1, "a@x.com", 1),
+        (2, "a@x.com", 2),
+    ]
     latest = mark_latest(df, ["id"], [F.col("version").desc()])
     assert {(r.id, r.version) for r in latest.where("_version_rank = 1").collect()} == {
-        (1, "v1"), (2, "v1"), (3, "v2"), (4, "v1")}
+        (1, "v1"),
+        (2, "v1"),
+        (3, "v2"),
+        (4, "v1"),
+    }
     near = mark_near_duplicates(df, standardize_email("email"), "id")
     assert sorted((r.id, r.version, r._near_dup_of) for r in near.collect()) == [
-        (1, "v1", None), (2, "v1", 1), (3, "v1", 1), (3, "v2", None), (4, "v1", None)]
+        (1, "v1", None),
+        (2, "v1", 1),
+        (3, "v1", 1),
+        (3, "v2", None),
+        (4, "v1", None),
+    ]

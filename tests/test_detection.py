@@ -1,4 +1,5 @@
 """Integration: silver built from a generated dataset catches every injected defect, with no false alarm."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,15 +9,26 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructField, StructType
 
 from globalbev.postgres import parse_pg_url, read_postgres
-from globalbev.quality import (build_silver_batches, build_silver_customers, build_silver_inventory_events,
-                               build_silver_markets, build_silver_order_lines, build_silver_orders,
-                               build_silver_partner_orders, build_silver_payments, build_silver_products,
-                               build_silver_warehouses, score_detection)
+from globalbev.quality import (
+    build_silver_batches,
+    build_silver_customers,
+    build_silver_inventory_events,
+    build_silver_markets,
+    build_silver_order_lines,
+    build_silver_orders,
+    build_silver_partner_orders,
+    build_silver_payments,
+    build_silver_products,
+    build_silver_warehouses,
+    score_detection,
+)
 
 SHOP_TABLES = ["markets", "warehouses", "products", "batches", "customers", "orders", "order_lines", "payments"]
 PARTNER_DELIMITERS = {"shelfly": ",", "marktplatz": ";", "bazar_sul": "|"}
-EVENT_SCHEMA = ("event_id long, event_ts timestamp, warehouse_id string, sku string, event_type string, "
-                "quantity_delta int, on_hand_after int, reserved int, reorder_point int")
+EVENT_SCHEMA = (
+    "event_id long, event_ts timestamp, warehouse_id string, sku string, event_type string, "
+    "quantity_delta int, on_hand_after int, reserved int, reorder_point int"
+)
 OWNED = "landing/nutrition"  # every manifest dataset but this one (the flattening module scores nutrition)
 
 
@@ -40,8 +52,11 @@ def read_day(spark, pg, root: Path, day: int, as_of) -> dict:
     batch["partner_orders"] = read_partner_orders(spark, root / "landing" / "partner_orders" / f"day={day:03d}")
     events = root / "landing" / "inventory_events" / f"day={day:03d}"
     extra = [f"{c} {t}" for c, t in spark.read.json(str(events)).dtypes if c not in EVENT_SCHEMA]
-    batch["inventory_events"] = (spark.read.schema(", ".join([EVENT_SCHEMA, *extra])).json(str(events))
-                                 .withColumn("_source_file", F.input_file_name()))
+    batch["inventory_events"] = (
+        spark.read.schema(", ".join([EVENT_SCHEMA, *extra]))
+        .json(str(events))
+        .withColumn("_source_file", F.input_file_name())
+    )
     return {k: v.localCheckpoint() for k, v in batch.items()}
 
 
@@ -50,6 +65,7 @@ def detection(spark, pg_url, tmp_path_factory):
     """Three days at scale 0.005 (seed 7), each read after it was generated, built into silver day by day."""
     from data_generators import GenerationConfig, generate
     from data_generators.spec import as_of
+
     root = tmp_path_factory.mktemp("detection") / "data"
     pg = parse_pg_url(pg_url)
     first_load = f"{as_of(0).isoformat()} 23:00:00+00"
@@ -60,23 +76,37 @@ def detection(spark, pg_url, tmp_path_factory):
         for t in ("markets", "warehouses", "products", "batches", "customers", "orders"):
             known[t] = batch[t] if t not in known else known[t].unionByName(batch[t], allowMissingColumns=True)
         run = {"run_id": f"test-day-{day}"}
-        results = {"markets": build_silver_markets(batch["markets"], **run),
-                   "warehouses": build_silver_warehouses(batch["warehouses"], markets=known["markets"], **run),
-                   "products": build_silver_products(batch["products"], **run),
-                   "batches": build_silver_batches(batch["batches"], products=known["products"], **run),
-                   "customers": build_silver_customers(batch["customers"], **run),
-                   "orders": build_silver_orders(batch["orders"], customers=known["customers"], initial_load_at=first_load,
-                                                 **run)}
-        rejected = results["orders"].quarantined.select(F.col("record_key").cast("long").alias("order_id")).localCheckpoint()
+        results = {
+            "markets": build_silver_markets(batch["markets"], **run),
+            "warehouses": build_silver_warehouses(batch["warehouses"], markets=known["markets"], **run),
+            "products": build_silver_products(batch["products"], **run),
+            "batches": build_silver_batches(batch["batches"], products=known["products"], **run),
+            "customers": build_silver_customers(batch["customers"], **run),
+            "orders": build_silver_orders(
+                batch["orders"], customers=known["customers"], initial_load_at=first_load, **run
+            ),
+        }
+        rejected = (
+            results["orders"].quarantined.select(F.col("record_key").cast("long").alias("order_id")).localCheckpoint()
+        )
         results["order_lines"] = build_silver_order_lines(
-            batch["order_lines"], orders=known["orders"], products=known["products"], batches=known["batches"],
-            markets=known["markets"], quarantined_orders=rejected, **run)
-        results["payments"] = build_silver_payments(batch["payments"], orders=known["orders"], quarantined_orders=rejected,
-                                                    **run)
-        results["partner_orders"] = build_silver_partner_orders(batch["partner_orders"], products=known["products"],
-                                                                markets=known["markets"], **run)
+            batch["order_lines"],
+            orders=known["orders"],
+            products=known["products"],
+            batches=known["batches"],
+            markets=known["markets"],
+            quarantined_orders=rejected,
+            **run,
+        )
+        results["payments"] = build_silver_payments(
+            batch["payments"], orders=known["orders"], quarantined_orders=rejected, **run
+        )
+        results["partner_orders"] = build_silver_partner_orders(
+            batch["partner_orders"], products=known["products"], markets=known["markets"], **run
+        )
         results["inventory_events"] = build_silver_inventory_events(
-            batch["inventory_events"], products=known["products"], warehouses=known["warehouses"], **run)
+            batch["inventory_events"], products=known["products"], warehouses=known["warehouses"], **run
+        )
         for name, r in results.items():
             r.cache()
             accounting.append((day, name, batch[name].count(), r.clean.count(), r.quarantined.count()))
@@ -86,8 +116,14 @@ def detection(spark, pg_url, tmp_path_factory):
     all_findings = spark.createDataFrame(findings, StructType([StructField(f.name, f.dataType) for f in schema]))
     assert {r._run_id for r in findings} == {"test-day-0", "test-day-1", "test-day-2"}
     score = score_detection(all_findings, root / "manifest").collect()
-    print("\n" + "\n".join(f"{s.defect_id:<46} injected {s.injected:>4}  caught {s.caught:>4}  missed {s.missed}  "
-                             f"false alarms {s.false_alarms}" for s in score))
+    print(
+        "\n"
+        + "\n".join(
+            f"{s.defect_id:<46} injected {s.injected:>4}  caught {s.caught:>4}  missed {s.missed}  "
+            f"false alarms {s.false_alarms}"
+            for s in score
+        )
+    )
     return {"accounting": accounting, "findings": all_findings, "score": score}
 
 

@@ -1,5 +1,6 @@
 """Mock exams: the real question bank (schema, answers, explanations, test sizes, near-duplicates) and the runner
 (scoring, timer, terminal commands, results, history, CLI) on a tiny bank written to tmp_path."""
+
 from __future__ import annotations
 
 import argparse
@@ -13,10 +14,30 @@ import pytest
 import yaml
 from rich.console import Console
 
-from globalbev.exams import (SECTIONS, TESTS, Attempt, BankError, assemble_exam, bank_problems, find_exams_dir,
-                             find_result, history, history_table, load_bank, load_results, main, parse_letters,
-                             register_cli, required_answers, run_attempt, score_answers, semantic_problems,
-                             shuffle_options, similar_stems, start_test)
+from globalbev.exams import (
+    SECTIONS,
+    TESTS,
+    Attempt,
+    BankError,
+    assemble_exam,
+    bank_problems,
+    find_exams_dir,
+    find_result,
+    history,
+    history_table,
+    load_bank,
+    load_results,
+    main,
+    parse_letters,
+    register_cli,
+    required_answers,
+    run_attempt,
+    score_answers,
+    semantic_problems,
+    shuffle_options,
+    similar_stems,
+    start_test,
+)
 
 EXAMS = Path(__file__).resolve().parents[1] / "exams"
 SCHEMA = json.loads((EXAMS / "schema.json").read_text(encoding="utf-8"))
@@ -46,6 +67,7 @@ def bank() -> list[dict]:
 
 # ---------------------------------------------------------------- the real bank, question by question
 
+
 @pytest.mark.unit
 @pytest.mark.parametrize("q", REAL)
 def test_question_matches_schema(q):
@@ -68,6 +90,7 @@ def test_question_explains_every_option(q):
 
 
 # ---------------------------------------------------------------- the real bank as a whole
+
 
 @pytest.mark.unit
 def test_bank_has_no_problems_and_unique_ids(bank):
@@ -116,12 +139,21 @@ def test_no_near_duplicate_stems_across_bank(bank):
 
 # ---------------------------------------------------------------- a tiny bank for the runner
 
+
 def _q(qid, exam, section, answer="A", stem=None, n_options=4, code=None):
     letters = "ABCDE"[:n_options]
-    q = {"id": qid, "exam": exam, "section": section, "domain": "platform", "week": 2, "difficulty": "easy",
-         "stem": stem or f"Question {qid} about the {section} of GlobalBev's lakehouse: which one is right?",
-         "options": {x: f"choice {i + 1} of {qid}" for i, x in enumerate(letters)}, "answer": list(answer),
-         "explanations": {x: f"{'Right' if x in answer else 'Wrong'}: reason for {x} of {qid}" for x in letters}}
+    q = {
+        "id": qid,
+        "exam": exam,
+        "section": section,
+        "domain": "platform",
+        "week": 2,
+        "difficulty": "easy",
+        "stem": stem or f"Question {qid} about the {section} of GlobalBev's lakehouse: which one is right?",
+        "options": {x: f"choice {i + 1} of {qid}" for i, x in enumerate(letters)},
+        "answer": list(answer),
+        "explanations": {x: f"{'Right' if x in answer else 'Wrong'}: reason for {x} of {qid}" for x in letters},
+    }
     if code:
         q.update(code=code, code_language="sql")
     return q
@@ -130,8 +162,14 @@ def _q(qid, exam, section, answer="A", stem=None, n_options=4, code=None):
 TINY = [  # week-2: two questions per section, one "Choose two."; week-4: one question
     _q("PLT-001", "week-2", "platform", "B"),
     _q("PLT-002", "week-2", "platform", "C", code="SELECT * FROM silver.orders VERSION AS OF 3"),
-    _q("ING-001", "week-2", "development_ingestion", "AC", n_options=5,
-       stem="Which two Auto Loader options does GlobalBev's bronze stream need here? Choose two."),
+    _q(
+        "ING-001",
+        "week-2",
+        "development_ingestion",
+        "AC",
+        n_options=5,
+        stem="Which two Auto Loader options does GlobalBev's bronze stream need here? Choose two.",
+    ),
     _q("ING-002", "week-2", "development_ingestion", "D"),
     _q("PRC-001", "week-2", "data_processing", "A"),
     _q("PRC-002", "week-2", "data_processing", "B"),
@@ -169,6 +207,7 @@ def scripted(lines, clock: Clock | None = None, step: float = 0.0):
         if clock is not None:
             clock.t += step
         return next(it)
+
     return read
 
 
@@ -183,7 +222,7 @@ def answers_in_order(attempt: Attempt, wrong: set[str] = frozenset()) -> list[st
         right = "".join(q["answer"])
         if q["id"] in wrong:
             bad = [x for x in q["options"] if x not in q["answer"]]
-            right = "".join(sorted(bad[:len(q["answer"])]))
+            right = "".join(sorted(bad[: len(q["answer"])]))
         out.append(right)
     return out
 
@@ -206,26 +245,36 @@ def test_load_bank_lists_every_problem(tmp_path):
     (tmp_path / "bank").mkdir()
     (tmp_path / "schema.json").write_text(json.dumps(SCHEMA))
     bad = [
-        {**_q("PLT-001", "week-2", "platform"), "answer": ["E"]},                 # answer not an option
-        _q("PLT-001", "week-2", "platform"),                                      # duplicate id
-        {**_q("ING-001", "week-2", "development_ingestion", "AC", n_options=5,
-              stem="Which two settings matter for this GlobalBev stream? Choose two."),
-         "explanations": {x: "Because of this and that." for x in "ABCD"}},      # E not explained
-        _q("ING-002", "week-2", "development_ingestion", "AB"),                    # two answers, stem asks one
-        {**_q("PRC-001", "week-9", "data_processing"), "code": "SELECT 1"},       # schema: exam, code_language
-        _q("PLT-003", "week-2", "data_processing"),                                # id prefix vs section
+        {**_q("PLT-001", "week-2", "platform"), "answer": ["E"]},  # answer not an option
+        _q("PLT-001", "week-2", "platform"),  # duplicate id
+        {
+            **_q(
+                "ING-001",
+                "week-2",
+                "development_ingestion",
+                "AC",
+                n_options=5,
+                stem="Which two settings matter for this GlobalBev stream? Choose two.",
+            ),
+            "explanations": {x: "Because of this and that." for x in "ABCD"},
+        },  # E not explained
+        _q("ING-002", "week-2", "development_ingestion", "AB"),  # two answers, stem asks one
+        {**_q("PRC-001", "week-9", "data_processing"), "code": "SELECT 1"},  # schema: exam, code_language
+        _q("PLT-003", "week-2", "data_processing"),  # id prefix vs section
     ]
     (tmp_path / "bank" / "bad.yaml").write_text(yaml.safe_dump(bad))
     with pytest.raises(BankError) as err:
         load_bank(tmp_path)
     msg = str(err.value)
-    for expected in ["bad.yaml[0] PLT-001: answer ['E'] is not among the options",
-                     "bad.yaml[1] PLT-001: id already used by bad.yaml[0] PLT-001",
-                     "bad.yaml[2] ING-001: no explanation for option(s) ['E']",
-                     "bad.yaml[3] ING-002: the stem asks for 1 answer(s) but `answer` lists 2",
-                     "bad.yaml[4] PRC-001: exam: 'week-9' is not one of",
-                     "bad.yaml[4] PRC-001: question: 'code_language' is a dependency of 'code'",
-                     "bad.yaml[5] PLT-003: id: 'PLT-003' does not match '^PRC-'"]:
+    for expected in [
+        "bad.yaml[0] PLT-001: answer ['E'] is not among the options",
+        "bad.yaml[1] PLT-001: id already used by bad.yaml[0] PLT-001",
+        "bad.yaml[2] ING-001: no explanation for option(s) ['E']",
+        "bad.yaml[3] ING-002: the stem asks for 1 answer(s) but `answer` lists 2",
+        "bad.yaml[4] PRC-001: exam: 'week-9' is not one of",
+        "bad.yaml[4] PRC-001: question: 'code_language' is a dependency of 'code'",
+        "bad.yaml[5] PLT-003: id: 'PLT-003' does not match '^PRC-'",
+    ]:
         assert expected in msg, msg
     (tmp_path / "bank" / "bad.yaml").write_text("- id: [unclosed\n")
     with pytest.raises(BankError, match="bad.yaml: not valid YAML"):
@@ -234,12 +283,26 @@ def test_load_bank_lists_every_problem(tmp_path):
 
 @pytest.mark.unit
 def test_near_duplicate_detector_catches_a_paraphrase():
-    a = _q("PLT-001", "week-2", "platform", stem="GlobalBev's auditors must read the orders table as it was before "
-                                                   "Tuesday's bad MERGE. Which statement returns that version?")
-    b = _q("PLT-002", "week-2", "platform", stem="GlobalBev's auditors need to read the orders table as it was "
-                                                   "before Tuesday's faulty MERGE. Which query returns that version?")
-    c = _q("PLT-003", "week-2", "platform", stem="Which privilege lets the marketing group see rows of the customers "
-                                                   "table in Unity Catalog?")
+    a = _q(
+        "PLT-001",
+        "week-2",
+        "platform",
+        stem="GlobalBev's auditors must read the orders table as it was before "
+        "Tuesday's bad MERGE. Which statement returns that version?",
+    )
+    b = _q(
+        "PLT-002",
+        "week-2",
+        "platform",
+        stem="GlobalBev's auditors need to read the orders table as it was "
+        "before Tuesday's faulty MERGE. Which query returns that version?",
+    )
+    c = _q(
+        "PLT-003",
+        "week-2",
+        "platform",
+        stem="Which privilege lets the marketing group see rows of the customers table in Unity Catalog?",
+    )
     assert [(x, y) for x, y, *_ in similar_stems([a, b, c])] == [("PLT-001", "PLT-002")]
 
 
@@ -249,7 +312,9 @@ def test_scoring_all_right_all_wrong_one_per_section_wrong(tiny):
     right = {q["id"]: q["answer"] for q in exam.questions}
     r = score_answers(exam, right, 0, 60)
     assert (r.correct, r.total, r.percent, r.passed, r.missed) == (6, 6, 100.0, True, [])
-    assert r.sections == {s: {"correct": 2, "total": 2} for s in ["platform", "development_ingestion", "data_processing"]}
+    assert r.sections == {
+        s: {"correct": 2, "total": 2} for s in ["platform", "development_ingestion", "data_processing"]
+    }
 
     wrong = {q["id"]: [next(x for x in q["options"] if x not in q["answer"])] for q in exam.questions}
     r = score_answers(exam, wrong, 0, 60)
@@ -270,8 +335,8 @@ def test_scoring_all_right_all_wrong_one_per_section_wrong(tiny):
 def test_pass_mark_is_70_percent(tiny):
     qs = [_q(f"PRC-{i:03d}", "week-4", "data_processing", "A") for i in range(1, 11)]
     exam = assemble_exam("week-4", qs)
-    assert score_answers(exam, {q["id"]: "A" for q in qs[:7]}, 0, 1).passed is True     # 7/10 = 70%
-    assert score_answers(exam, {q["id"]: "A" for q in qs[:6]}, 0, 1).passed is False    # 6/10
+    assert score_answers(exam, {q["id"]: "A" for q in qs[:7]}, 0, 1).passed is True  # 7/10 = 70%
+    assert score_answers(exam, {q["id"]: "A" for q in qs[:6]}, 0, 1).passed is False  # 6/10
 
 
 @pytest.mark.unit
@@ -338,12 +403,31 @@ def test_runner_navigation_flags_list_and_confirmation(tiny):
     clock, con = Clock(), quiet()
     a = start_test("week-2", clock=clock, console=con, save=False)
     q1, q2, q4 = a.questions[0], a.questions[1], a.questions[3]
-    lines = ["f", "n", "n", "p", "".join(q2["answer"]), "g 4", "".join(q4["answer"]), "1",
-             "".join(q1["answer"]), "1", "x", "F", "hello", "9", "l", "s", "n", "s", "y"]
+    lines = [
+        "f",
+        "n",
+        "n",
+        "p",
+        "".join(q2["answer"]),
+        "g 4",
+        "".join(q4["answer"]),
+        "1",
+        "".join(q1["answer"]),
+        "1",
+        "x",
+        "F",
+        "hello",
+        "9",
+        "l",
+        "s",
+        "n",
+        "s",
+        "y",
+    ]
     r = run_attempt(a, scripted(lines))
     out = con.file.getvalue()
-    assert a.answers == {2: q2["answer"], 4: q4["answer"]}   # q1 answered then cleared with x
-    assert a.flagged() == [] and r.correct == 2               # f then F: flagged, unflagged
+    assert a.answers == {2: q2["answer"], 4: q4["answer"]}  # q1 answered then cleared with x
+    assert a.flagged() == [] and r.correct == 2  # f then F: flagged, unflagged
     assert "'HELLO' is not an answer" not in out and "'hello' is not an answer" in out
     assert "No question 9: choose 1-6." in out and "Unanswered: 1, 3, 5, 6" in out
     assert "Question 4/6" in out and "⚑ flagged" in out
@@ -374,7 +458,7 @@ def test_notebook_interface_and_timer(tiny):
     with pytest.raises(ValueError, match="no question 7"):
         t.answer(7, "A")
     clock.t += 30 * 60
-    assert t.answer(1, "".join(t.questions[0]["answer"])) is False   # time is up: submitted automatically
+    assert t.answer(1, "".join(t.questions[0]["answer"])) is False  # time is up: submitted automatically
     assert t.result.timed_out and t.result.correct == 1 and t.submit() is t.result
 
 
@@ -402,8 +486,17 @@ def test_history_across_two_attempts(tiny, tmp_path, capsys):
     run_attempt(second, scripted(answers_in_order(second) + ["s", "y"]))
     results = load_results()
     assert [r.percent for r in results] == [66.7, 100.0]
-    assert history(results) == [{"test": "week-2", "attempts": 2, "percents": [66.7, 100.0], "best": 100.0,
-                                 "latest": 100.0, "latest_passed": True, "latest_at": "2027-01-16T08:00:00+00:00"}]
+    assert history(results) == [
+        {
+            "test": "week-2",
+            "attempts": 2,
+            "percents": [66.7, 100.0],
+            "best": 100.0,
+            "latest": 100.0,
+            "latest_passed": True,
+            "latest_at": "2027-01-16T08:00:00+00:00",
+        }
+    ]
     con = quiet()
     con.print(history_table(results))
     assert "66.7%  100%" in con.file.getvalue()
@@ -427,7 +520,14 @@ def test_cli_parser():
     p = _parser()
     a = p.parse_args(["exam", "take", "full-2", "--shuffle", "--seed", "5", "--minutes", "20"])
     assert (a.command, a.exam_command, a.name, a.shuffle, a.seed, a.minutes, a.no_save) == (
-        "exam", "take", "full-2", True, 5, 20.0, False)
+        "exam",
+        "take",
+        "full-2",
+        True,
+        5,
+        20.0,
+        False,
+    )
     assert p.parse_args(["exam", "review", "2027-01-15T080000Z_week-2"]).result == "2027-01-15T080000Z_week-2"
     assert p.parse_args(["exam", "history", "--test", "week-5"]).test == "week-5"
     for sub in ["list", "take", "review", "history", "validate"]:
@@ -439,8 +539,10 @@ def test_cli_parser():
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("argv", [["exam"], ["exam", "list"], ["exam", "take"], ["exam", "review"],
-                                  ["exam", "history"], ["exam", "validate"]])
+@pytest.mark.parametrize(
+    "argv",
+    [["exam"], ["exam", "list"], ["exam", "take"], ["exam", "review"], ["exam", "history"], ["exam", "validate"]],
+)
 def test_cli_help(argv, capsys):
     with pytest.raises(SystemExit) as e:
         _parser().parse_args(argv + ["--help"])
@@ -451,5 +553,5 @@ def test_cli_help(argv, capsys):
 def test_cli_list_and_validate_on_tiny_bank(tiny, capsys):
     assert main(["exam", "list"]) == 0
     assert "week-2" in capsys.readouterr().out
-    assert main(["exam", "validate"]) == 1      # seven questions cannot fill six tests
+    assert main(["exam", "validate"]) == 1  # seven questions cannot fill six tests
     assert "full-1: Databricks Intelligence Platform has 0 question(s), needs 5" in capsys.readouterr().out

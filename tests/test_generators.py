@@ -1,4 +1,5 @@
 """The generator: deterministic, honest about its defects (manifest exact), referentially sound, drifting on time."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,8 +18,18 @@ from data_generators.spec import MARKETS, PARTNERS
 
 DAYS = 3
 EMAIL_RE = re.compile(r"^[a-z0-9._+-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$")
-CUSTOMER_BUSINESS = ["market_code", "first_name", "last_name", "email", "phone", "street", "city", "postal_code",
-                     "signup_date", "marketing_consent"]
+CUSTOMER_BUSINESS = [
+    "market_code",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "street",
+    "city",
+    "postal_code",
+    "signup_date",
+    "marketing_consent",
+]
 
 
 @pytest.fixture(scope="module")
@@ -28,17 +39,39 @@ def gen(tmp_path_factory) -> Path:
     return root
 
 
-TEXT_COLUMNS = ("market_code", "first_name", "last_name", "email", "phone", "street", "city", "postal_code", "sku",
-                "channel", "status", "currency", "method", "card_brand", "card_last4", "loyalty_tier", "_op")
+TEXT_COLUMNS = (
+    "market_code",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "street",
+    "city",
+    "postal_code",
+    "sku",
+    "channel",
+    "status",
+    "currency",
+    "method",
+    "card_brand",
+    "card_last4",
+    "loyalty_tier",
+    "_op",
+)
 
 
 def read_op(root: Path, table: str, day: int) -> list[dict]:
     """One day's operational CSV rows (unquoted empty = NULL, "" = empty string)."""
     rows = []
     for path in sorted((root / "operational" / table / f"day={day:03d}").glob("*.csv")):
-        t = pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(
-            strings_can_be_null=True, quoted_strings_can_be_null=False,
-            column_types={c: pa.string() for c in TEXT_COLUMNS}))
+        t = pcsv.read_csv(
+            path,
+            convert_options=pcsv.ConvertOptions(
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+                column_types={c: pa.string() for c in TEXT_COLUMNS},
+            ),
+        )
         rows += t.to_pylist()
     return rows
 
@@ -48,8 +81,11 @@ def manifest_keys(root: Path, day: int, defect: str) -> set:
 
 
 def tree_digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.mark.unit
@@ -68,9 +104,21 @@ def test_same_seed_same_bytes(tmp_path):
 def test_customer_defects_match_manifest(gen, day):
     rows = read_op(gen, "customers", day)
     assert rows
-    found = {k: set() for k in ("phone_format", "phone_invalid", "email_noise", "email_invalid",
-                                "address_abbreviation", "address_casing", "address_whitespace",
-                                "postal_code_missing", "duplicate_exact", "duplicate_near")}
+    found = {
+        k: set()
+        for k in (
+            "phone_format",
+            "phone_invalid",
+            "email_noise",
+            "email_invalid",
+            "address_abbreviation",
+            "address_casing",
+            "address_whitespace",
+            "postal_code_missing",
+            "duplicate_exact",
+            "duplicate_near",
+        )
+    }
     for r in rows:
         cid, phone = r["customer_id"], r["phone"]
         try:
@@ -169,7 +217,9 @@ def test_order_defects_match_manifest_and_clean_rows_hold(gen, day):
         assert keys == manifest_keys(gen, day, f"shop.order_lines.{name}"), name
     assert all(float(o["order_total"]) == pytest.approx(float(totals[i]), abs=0.001) for i, o in orders.items())
     for p in payments:
-        assert p["order_id"] in orders and float(p["amount"]) == pytest.approx(float(orders[p["order_id"]]["order_total"]))
+        assert p["order_id"] in orders and float(p["amount"]) == pytest.approx(
+            float(orders[p["order_id"]]["order_total"])
+        )
         assert (p["card_last4"] is not None) == (p["method"] == "card")
 
 
@@ -180,9 +230,16 @@ def test_landing_defects_match_manifest(gen, day):
     found = {k: set() for k in ("date_format_mixed", "duplicate_exact", "orphan_product", "quantity_nonpositive")}
     for p in PARTNERS:
         for path in sorted((gen / "landing" / "partner_orders" / f"day={day:03d}" / f"partner={p.name}").glob("*.csv")):
-            t = pcsv.read_csv(path, parse_options=pcsv.ParseOptions(delimiter=p.delimiter),
-                              convert_options=pcsv.ConvertOptions(column_types={c: pa.string() for c in (
-                                  "order_date", "ORDER_DATE", "Order_Date", "unit_price", "UNIT_PRICE", "Unit_Price")}))
+            t = pcsv.read_csv(
+                path,
+                parse_options=pcsv.ParseOptions(delimiter=p.delimiter),
+                convert_options=pcsv.ConvertOptions(
+                    column_types={
+                        c: pa.string()
+                        for c in ("order_date", "ORDER_DATE", "Order_Date", "unit_price", "UNIT_PRICE", "Unit_Price")
+                    }
+                ),
+            )
             seen = set()
             for r in t.rename_columns([c.lower() for c in t.column_names]).to_pylist():
                 key = f"{r['partner']}|{r['partner_order_id']}|{r['line_no']}"
@@ -236,8 +293,11 @@ def test_schema_drift_appears_on_the_announced_day(gen):
         assert ("temperature_c" in json.loads(path.read_text().splitlines()[0])) is expect
         docs = [json.loads(p.read_text()) for p in (gen / "landing" / "nutrition" / f"day={day:03d}").glob("*.json")]
         assert docs and all(("sustainability" in d and "micronutrients" in d["per_serving"]) is expect for d in docs)
-    assert [x["dataset"] for x in load_manifest(gen, 2)["drift"]] == ["shop.customers", "landing/nutrition",
-                                                                      "landing/inventory_events"]
+    assert [x["dataset"] for x in load_manifest(gen, 2)["drift"]] == [
+        "shop.customers",
+        "landing/nutrition",
+        "landing/inventory_events",
+    ]
 
 
 @pytest.mark.unit
@@ -253,26 +313,44 @@ def test_later_days_carry_updates_and_soft_deletes(gen):
 @pytest.mark.integration
 def test_postgres_load(pg_url, tmp_path):
     import psycopg
+
     root = tmp_path / "pgdata"
-    generate(GenerationConfig(root=str(root), pg_url=pg_url, scale=0.002, days=3, seed=5,
-                              write_operational_files=True))
+    generate(GenerationConfig(root=str(root), pg_url=pg_url, scale=0.002, days=3, seed=5, write_operational_files=True))
     total = {t: sum(len(read_op(root, t, d)) for d in range(3)) for t in ("orders", "order_lines", "payments")}
     with psycopg.connect(pg_url) as conn:
         q = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731
         for table, n in total.items():
             assert q(f"SELECT count(*) FROM shop.{table}") == n
         orphans = sum(len(load_manifest(root, d)["defects"]["shop.orders.orphan_customer"]["keys"]) for d in range(3))
-        assert q("SELECT count(*) FROM shop.orders o WHERE NOT EXISTS "
-                 "(SELECT 1 FROM shop.customers c WHERE c.customer_id = o.customer_id)") == orphans > 0
-        assert q("SELECT count(*) FROM shop.order_lines l WHERE NOT EXISTS "
-                 "(SELECT 1 FROM shop.orders o WHERE o.order_id = l.order_id)") == 0
-        deletes = sum(len(load_manifest(root, d)["changes"]["shop.customers"].get("delete_keys", []))
-                      for d in range(1, 3))
+        assert (
+            q(
+                "SELECT count(*) FROM shop.orders o WHERE NOT EXISTS "
+                "(SELECT 1 FROM shop.customers c WHERE c.customer_id = o.customer_id)"
+            )
+            == orphans
+            > 0
+        )
+        assert (
+            q(
+                "SELECT count(*) FROM shop.order_lines l WHERE NOT EXISTS "
+                "(SELECT 1 FROM shop.orders o WHERE o.order_id = l.order_id)"
+            )
+            == 0
+        )
+        deletes = sum(
+            len(load_manifest(root, d)["changes"]["shop.customers"].get("delete_keys", [])) for d in range(1, 3)
+        )
         assert q("SELECT count(*) FROM shop.customers WHERE deleted_at IS NOT NULL") == deletes > 0
-        assert q("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'shop' "
-                 "AND table_name = 'customers' AND column_name = 'loyalty_tier'") == 1
-        assert q("SELECT count(*) FROM shop.customers WHERE loyalty_tier IS NOT NULL") == \
-            q(f"SELECT count(*) FROM shop.customers WHERE updated_at >= '{as_of(2)}'::date")
+        assert (
+            q(
+                "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'shop' "
+                "AND table_name = 'customers' AND column_name = 'loyalty_tier'"
+            )
+            == 1
+        )
+        assert q("SELECT count(*) FROM shop.customers WHERE loyalty_tier IS NOT NULL") == q(
+            f"SELECT count(*) FROM shop.customers WHERE updated_at >= '{as_of(2)}'::date"
+        )
         last = q("SELECT max(updated_at) FROM shop.orders")
         assert last.date() == as_of(2)
 
@@ -292,6 +370,7 @@ def test_workers_write_the_same_bytes_as_one_process(tmp_path):
 @pytest.mark.integration
 def test_workers_with_postgres_load_the_same_rows(pg_url, tmp_path):
     import psycopg
+
     cfg = dict(scale=0.002, days=2, seed=5, chunk_rows=900)
     generate(GenerationConfig(root=str(tmp_path / "files"), workers=1, **cfg))
     generate(GenerationConfig(root=str(tmp_path / "pg"), pg_url=pg_url, write_operational_files=True, workers=2, **cfg))
@@ -310,37 +389,55 @@ def test_workers_with_postgres_load_the_same_rows(pg_url, tmp_path):
 @pytest.mark.unit
 def test_fast_writers_match_arrow_csv_and_json_dumps():
     import io
+
     import numpy as np
+
     from data_generators.generate import _cents
     from data_generators.sinks import csv_bytes, json_pretty
+
     rng = np.random.default_rng(3)
     n = 3000
     us = pa.timestamp("us", tz="UTC")
-    table = pa.table({
-        "i": pa.array(rng.integers(-10**12, 10**12, n), mask=rng.random(n) < 0.1),
-        "s": pa.array(np.array(['a', 'b"c', '', ' x,y', 'Ünï'])[rng.integers(0, 5, n)], mask=rng.random(n) < 0.1),
-        "d": _cents(rng.integers(-10**8, 10**8, n)),
-        "day": pa.array(rng.integers(-30000, 30000, n).astype(np.int32), pa.date32()),
-        "ts": pa.array(rng.integers(-2 * 10**15, 4 * 10**15, n), us, mask=rng.random(n) < 0.1),
-        "ms": pa.array(rng.integers(0, 4 * 10**12, n), pa.timestamp("ms", tz="UTC")),
-        "b": pa.array(rng.random(n) < 0.5), "f": pa.array(np.round(rng.normal(6, 2.5, n), 1)),
-        "same": pa.array(np.full(n, 1_751_324_400_000_000), us)})
+    table = pa.table(
+        {
+            "i": pa.array(rng.integers(-(10**12), 10**12, n), mask=rng.random(n) < 0.1),
+            "s": pa.array(np.array(["a", 'b"c', "", " x,y", "Ünï"])[rng.integers(0, 5, n)], mask=rng.random(n) < 0.1),
+            "d": _cents(rng.integers(-(10**8), 10**8, n)),
+            "day": pa.array(rng.integers(-30000, 30000, n).astype(np.int32), pa.date32()),
+            "ts": pa.array(rng.integers(-2 * 10**15, 4 * 10**15, n), us, mask=rng.random(n) < 0.1),
+            "ms": pa.array(rng.integers(0, 4 * 10**12, n), pa.timestamp("ms", tz="UTC")),
+            "b": pa.array(rng.random(n) < 0.5),
+            "f": pa.array(np.round(rng.normal(6, 2.5, n), 1)),
+            "same": pa.array(np.full(n, 1_751_324_400_000_000), us),
+        }
+    )
     for quoting in ("needed", "all_valid"):
         for opts in ({}, {"delimiter": ";", "eol": "\r\n"}, {"delimiter": "|", "header": False}):
             buf = io.BytesIO()
-            pcsv.write_csv(table, buf, pcsv.WriteOptions(include_header=opts.get("header", True), quoting_style=quoting,
-                                                         delimiter=opts.get("delimiter", ","),
-                                                         eol=opts.get("eol", "\n")))
+            pcsv.write_csv(
+                table,
+                buf,
+                pcsv.WriteOptions(
+                    include_header=opts.get("header", True),
+                    quoting_style=quoting,
+                    delimiter=opts.get("delimiter", ","),
+                    eol=opts.get("eol", "\n"),
+                ),
+            )
             assert csv_bytes(table, quoting=quoting, **opts) == buf.getvalue()
     doc = {"b": [1, 2.5, {"x": None, "y": True, "z": []}, {}], 'é"k': 'ü\n"\\', "f": -0.0, "g": 1e20, "t": (1, 2)}
     for indent in (1, 2):
         for sort_keys in (False, True):
-            assert json_pretty(doc, indent, sort_keys) == json.dumps(doc, indent=indent, ensure_ascii=False,
-                                                                     sort_keys=sort_keys)
+            assert json_pretty(doc, indent, sort_keys) == json.dumps(
+                doc, indent=indent, ensure_ascii=False, sort_keys=sort_keys
+            )
 
 
 @pytest.mark.unit
 def test_small_files_mode_refuses_colliding_file_numbers(tmp_path):
     from data_generators import GenerationConfig, generate
+
     with pytest.raises(ValueError, match="multiple of small_file_rows"):
-        generate(GenerationConfig(root=str(tmp_path), scale=0.001, small_files=True, small_file_rows=300, chunk_rows=100))
+        generate(
+            GenerationConfig(root=str(tmp_path), scale=0.001, small_files=True, small_file_rows=300, chunk_rows=100)
+        )

@@ -1,4 +1,5 @@
 """Gold on tiny hand-made silver: the fact computed by hand, dimensions, reconciliation, incremental refresh from the CDF."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -8,8 +9,18 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from globalbev.delta_ops import create_table, latest_version, merge_upsert, path_table
-from globalbev.gold import (FACT_SOURCES, MONEY, SLICE, build_dim_customer, build_dim_date, build_fact_sku_market_performance,
-                            load_silver, quarantined_sales_lines, reconcile, refresh_fact_from_cdf)
+from globalbev.gold import (
+    FACT_SOURCES,
+    MONEY,
+    SLICE,
+    build_dim_customer,
+    build_dim_date,
+    build_fact_sku_market_performance,
+    load_silver,
+    quarantined_sales_lines,
+    reconcile,
+    refresh_fact_from_cdf,
+)
 
 D1, D2 = dt.date(2025, 7, 1), dt.date(2025, 7, 2)
 
@@ -21,66 +32,146 @@ def _dec(df, **types):
 def tiny_silver(spark) -> dict:
     """US (fx 1) and GB (fx 1.27) on 1-2 July 2025; see notebooks/04_gold.ipynb for the story of each row."""
     return dict(
-        order_lines=_dec(spark.createDataFrame(
-            [(1, 1, "SKU-A", 2, "3.00", "5.40"), (1, 2, "SKU-B", 1, "10.00", "10.00"), (2, 1, "SKU-A", 1, "3.00", "3.00"),
-             (3, 1, "SKU-A", 5, "3.00", "15.00"), (4, 1, "SKU-A", 4, "2.00", "8.00")],
-            "order_id long, line_no int, sku string, quantity int, unit_price string, line_amount string"),
-            unit_price="decimal(12,2)", line_amount="decimal(14,2)"),
+        order_lines=_dec(
+            spark.createDataFrame(
+                [
+                    (1, 1, "SKU-A", 2, "3.00", "5.40"),
+                    (1, 2, "SKU-B", 1, "10.00", "10.00"),
+                    (2, 1, "SKU-A", 1, "3.00", "3.00"),
+                    (3, 1, "SKU-A", 5, "3.00", "15.00"),
+                    (4, 1, "SKU-A", 4, "2.00", "8.00"),
+                ],
+                "order_id long, line_no int, sku string, quantity int, unit_price string, line_amount string",
+            ),
+            unit_price="decimal(12,2)",
+            line_amount="decimal(14,2)",
+        ),
         orders=spark.createDataFrame(
-            [(1, 10, "US", D1, "web", "paid"), (2, 11, "US", D1, "app", "delivered"), (3, 13, "US", D1, "web", "cancelled"),
-             (4, 12, "GB", D1, "web", "shipped")],
-            "order_id long, customer_id long, market_code string, order_date date, channel string, status string"),
-        partner_orders=_dec(spark.createDataFrame(
-            [("shelfly", "SH-1", 1, D1, "US", "SKU-A", 3, "3.00")],
-            "partner string, partner_order_id string, line_no int, order_date date, market_code string, sku string, "
-            "quantity int, unit_price string"), unit_price="decimal(12,2)"),
-        markets=_dec(spark.createDataFrame([("US", "1.000000"), ("GB", "1.270000")], "market_code string, fx_to_usd string"),
-                     fx_to_usd="decimal(12,6)"),
+            [
+                (1, 10, "US", D1, "web", "paid"),
+                (2, 11, "US", D1, "app", "delivered"),
+                (3, 13, "US", D1, "web", "cancelled"),
+                (4, 12, "GB", D1, "web", "shipped"),
+            ],
+            "order_id long, customer_id long, market_code string, order_date date, channel string, status string",
+        ),
+        partner_orders=_dec(
+            spark.createDataFrame(
+                [("shelfly", "SH-1", 1, D1, "US", "SKU-A", 3, "3.00")],
+                "partner string, partner_order_id string, line_no int, order_date date, market_code string, sku string, "
+                "quantity int, unit_price string",
+            ),
+            unit_price="decimal(12,2)",
+        ),
+        markets=_dec(
+            spark.createDataFrame([("US", "1.000000"), ("GB", "1.270000")], "market_code string, fx_to_usd string"),
+            fx_to_usd="decimal(12,6)",
+        ),
         inventory_events=spark.createDataFrame(
-            [(1, dt.datetime(2025, 7, 1, 9), "WH-US-1", "SKU-A", 0), (2, dt.datetime(2025, 7, 2, 9), "WH-GB-1", "SKU-B", 0),
-             (3, dt.datetime(2025, 7, 1, 9), "WH-GB-1", "SKU-A", 7)],
-            "event_id long, event_ts timestamp, warehouse_id string, sku string, on_hand_after int"),
+            [
+                (1, dt.datetime(2025, 7, 1, 9), "WH-US-1", "SKU-A", 0),
+                (2, dt.datetime(2025, 7, 2, 9), "WH-GB-1", "SKU-B", 0),
+                (3, dt.datetime(2025, 7, 1, 9), "WH-GB-1", "SKU-A", 7),
+            ],
+            "event_id long, event_ts timestamp, warehouse_id string, sku string, on_hand_after int",
+        ),
         quarantine=spark.createDataFrame(
-            [("shop.order_lines", "2|2", "quantity_nonpositive", '{"order_id":2,"line_no":2,"sku":"SKU-A","quantity":-1}'),
-             ("landing/partner_orders", "shelfly|SH-1|1", "duplicate_exact",
-              '{"partner":"shelfly","market":"US","sku":"SKU-A","order_date":"07/01/2025"}')],
-            "dataset string, record_key string, rule string, record string"),
-        warehouses=spark.createDataFrame([("WH-US-1", "US"), ("WH-GB-1", "GB")], "warehouse_id string, market_code string"),
+            [
+                (
+                    "shop.order_lines",
+                    "2|2",
+                    "quantity_nonpositive",
+                    '{"order_id":2,"line_no":2,"sku":"SKU-A","quantity":-1}',
+                ),
+                (
+                    "landing/partner_orders",
+                    "shelfly|SH-1|1",
+                    "duplicate_exact",
+                    '{"partner":"shelfly","market":"US","sku":"SKU-A","order_date":"07/01/2025"}',
+                ),
+            ],
+            "dataset string, record_key string, rule string, record string",
+        ),
+        warehouses=spark.createDataFrame(
+            [("WH-US-1", "US"), ("WH-GB-1", "GB")], "warehouse_id string, market_code string"
+        ),
     )
 
 
 def _expected(spark, rows):
-    df = spark.createDataFrame(rows, "sku string, market_code string, date date, units long, g string, n string, orders long, "
-                                     "distinct_customers long, a string, stockout_days int, quarantined_share double")
-    return df.selectExpr("sku", "market_code", "date", "units", f"CAST(g AS {MONEY}) AS gross_revenue_usd",
-                         f"CAST(n AS {MONEY}) AS net_revenue_usd", "orders", "distinct_customers",
-                         "CAST(a AS decimal(18,6)) AS avg_selling_price_usd", "stockout_days", "quarantined_share")
+    df = spark.createDataFrame(
+        rows,
+        "sku string, market_code string, date date, units long, g string, n string, orders long, "
+        "distinct_customers long, a string, stockout_days int, quarantined_share double",
+    )
+    return df.selectExpr(
+        "sku",
+        "market_code",
+        "date",
+        "units",
+        f"CAST(g AS {MONEY}) AS gross_revenue_usd",
+        f"CAST(n AS {MONEY}) AS net_revenue_usd",
+        "orders",
+        "distinct_customers",
+        "CAST(a AS decimal(18,6)) AS avg_selling_price_usd",
+        "stockout_days",
+        "quarantined_share",
+    )
 
 
 @pytest.mark.unit
 def test_fact_on_a_tiny_hand_computed_example(spark):
     fact = build_fact_sku_market_performance(**tiny_silver(spark))
-    assertDataFrameEqual(fact, _expected(spark, [
-        # US SKU-A: orders 1 (2 × 3.00 − 10 % = 5.40), 2 (1 × 3.00), partner (3 × 3.00); order 3 cancelled; 1 rejected line of 4
-        ("SKU-A", "US", D1, 6, "18", "17.40", 3, 2, "2.9", 1, 0.25),
-        ("SKU-B", "US", D1, 1, "10", "10", 1, 1, "10", 0, 0.0),
-        ("SKU-A", "GB", D1, 4, "10.16", "10.16", 1, 1, "2.54", 0, 0.0),      # 8.00 GBP × 1.27
-        ("SKU-B", "GB", D2, 0, "0", "0", 0, 0, None, 1, None)]))           # a stockout day without sales
+    assertDataFrameEqual(
+        fact,
+        _expected(
+            spark,
+            [
+                # US SKU-A: orders 1 (2 × 3.00 − 10 % = 5.40), 2 (1 × 3.00), partner (3 × 3.00); order 3 cancelled; 1 rejected line of 4
+                ("SKU-A", "US", D1, 6, "18", "17.40", 3, 2, "2.9", 1, 0.25),
+                ("SKU-B", "US", D1, 1, "10", "10", 1, 1, "10", 0, 0.0),
+                ("SKU-A", "GB", D1, 4, "10.16", "10.16", 1, 1, "2.54", 0, 0.0),  # 8.00 GBP × 1.27
+                ("SKU-B", "GB", D2, 0, "0", "0", 0, 0, None, 1, None),
+            ],
+        ),
+    )  # a stockout day without sales
 
 
 @pytest.mark.unit
 def test_quarantined_lines_are_placed_through_their_order_and_partner_dates_parsed(spark):
     s = tiny_silver(spark)
     q = spark.createDataFrame(
-        [("shop.order_lines", "9|1", "orphan_product", '{"order_id":9,"line_no":1,"sku":"SKU-Z","quantity":1}'),
-         ("shop.orders", "9", "orphan_customer", '{"order_id":9,"market_code":"GB","order_ts":"2025-07-02T10:00:00.000Z"}'),
-         ("shop.order_lines", "1|1", "superseded", '{"order_id":1,"line_no":1,"sku":"SKU-A","quantity":2}'),   # a copy: not lost
-         ("landing/partner_orders", "marktplatz|MA-1|1", "quantity_nonpositive",
-          '{"partner":"marktplatz","market":"DE","sku":"SKU-A","order_date":"02 Jul 2025"}')],
-        "dataset string, record_key string, rule string, record string")
+        [
+            ("shop.order_lines", "9|1", "orphan_product", '{"order_id":9,"line_no":1,"sku":"SKU-Z","quantity":1}'),
+            (
+                "shop.orders",
+                "9",
+                "orphan_customer",
+                '{"order_id":9,"market_code":"GB","order_ts":"2025-07-02T10:00:00.000Z"}',
+            ),
+            (
+                "shop.order_lines",
+                "1|1",
+                "superseded",
+                '{"order_id":1,"line_no":1,"sku":"SKU-A","quantity":2}',
+            ),  # a copy: not lost
+            (
+                "landing/partner_orders",
+                "marktplatz|MA-1|1",
+                "quantity_nonpositive",
+                '{"partner":"marktplatz","market":"DE","sku":"SKU-A","order_date":"02 Jul 2025"}',
+            ),
+        ],
+        "dataset string, record_key string, rule string, record string",
+    )
     got = quarantined_sales_lines(q, s["orders"])
-    assertDataFrameEqual(got, spark.createDataFrame([("SKU-Z", "GB", D2, 1), ("SKU-A", "DE", D2, 1)],
-                                                    "sku string, market_code string, date date, quarantined_lines long"))
+    assertDataFrameEqual(
+        got,
+        spark.createDataFrame(
+            [("SKU-Z", "GB", D2, 1), ("SKU-A", "DE", D2, 1)],
+            "sku string, market_code string, date date, quarantined_lines long",
+        ),
+    )
 
 
 @pytest.mark.unit
@@ -89,11 +180,18 @@ def test_reconciliation_equal_and_a_tampered_gold_row_fails(spark):
     fact = build_fact_sku_market_performance(**s)
     table, ok = reconcile(fact, s["order_lines"], s["orders"], s["partner_orders"], s["markets"])
     assert ok
-    assert [(r.market_code, r.silver_units, r.gold_units, str(r.silver_net_revenue_usd), r.matches) for r in table.collect()] == \
-        [("GB", 4, 4, "10.16000000", True), ("US", 7, 7, "27.40000000", True)]
-    cent = fact.withColumn("net_revenue_usd", F.when((F.col("market_code") == "US") & (F.col("sku") == "SKU-B"),
-                                                     F.col("net_revenue_usd") + F.lit("0.00000001").cast(MONEY))
-                           .otherwise(F.col("net_revenue_usd")).cast(MONEY))
+    assert [
+        (r.market_code, r.silver_units, r.gold_units, str(r.silver_net_revenue_usd), r.matches) for r in table.collect()
+    ] == [("GB", 4, 4, "10.16000000", True), ("US", 7, 7, "27.40000000", True)]
+    cent = fact.withColumn(
+        "net_revenue_usd",
+        F.when(
+            (F.col("market_code") == "US") & (F.col("sku") == "SKU-B"),
+            F.col("net_revenue_usd") + F.lit("0.00000001").cast(MONEY),
+        )
+        .otherwise(F.col("net_revenue_usd"))
+        .cast(MONEY),
+    )
     table, ok = reconcile(cent, s["order_lines"], s["orders"], s["partner_orders"], s["markets"])
     assert not ok and [r.market_code for r in table.where("NOT matches").collect()] == ["US"]
     lost = fact.where("market_code <> 'GB'")  # a market missing from gold is a mismatch too
@@ -106,13 +204,24 @@ def test_dim_date_and_dim_customer(spark, tmp_path):
     days = build_dim_date(spark, dt.date(2025, 6, 29), dt.date(2025, 6, 30)).collect()
     assert [(r.day_of_week, r.is_weekend, r.iso_week, r.quarter) for r in days] == [(7, True, 26, 2), (1, False, 27, 2)]
     t1, t2 = dt.datetime(2025, 7, 1, 23), dt.datetime(2025, 7, 2, 23)
-    schema = "customer_id long, market_code string, city string, updated_at timestamp, is_deleted boolean, _run_id string"
+    schema = (
+        "customer_id long, market_code string, city string, updated_at timestamp, is_deleted boolean, _run_id string"
+    )
     dim = path_table(str(tmp_path / "dim_customer"))
-    build_dim_customer(spark, spark.createDataFrame([(1, "US", "Boston", t1, False, "r1"), (2, "GB", "Leeds", t1, False, "r1")], schema), dim)
-    assert build_dim_customer(spark, spark.createDataFrame(
-        [(1, "US", "Austin", t2, False, "r2"), (2, "GB", "Leeds", t2, True, "r2")], schema), dim) == {"opened": 1, "closed": 2}
+    build_dim_customer(
+        spark,
+        spark.createDataFrame([(1, "US", "Boston", t1, False, "r1"), (2, "GB", "Leeds", t1, False, "r1")], schema),
+        dim,
+    )
+    assert build_dim_customer(
+        spark,
+        spark.createDataFrame([(1, "US", "Austin", t2, False, "r2"), (2, "GB", "Leeds", t2, True, "r2")], schema),
+        dim,
+    ) == {"opened": 1, "closed": 2}
     current = spark.table(dim).where("is_current").select("customer_id", "city", "valid_from")
-    assertDataFrameEqual(current, spark.createDataFrame([(1, "Austin", t2)], "customer_id long, city string, valid_from timestamp"))
+    assertDataFrameEqual(
+        current, spark.createDataFrame([(1, "Austin", t2)], "customer_id long, city string, valid_from timestamp")
+    )
     assert "_run_id" not in spark.table(dim).columns
 
 
@@ -125,7 +234,7 @@ def test_incremental_refresh_from_cdf_equals_a_full_rebuild(spark, tmp_path):
     fact_table = path_table(str(tmp_path / "fact"))
     merge_upsert(spark, load_silver(spark, tables).fact(), fact_table, SLICE)
     since = {k: latest_version(spark, tables[k]) + 1 for k in FACT_SOURCES}
-    spark.sql(f"UPDATE {tables['orders']} SET status = 'cancelled' WHERE order_id = 4")          # GB's only sale disappears
+    spark.sql(f"UPDATE {tables['orders']} SET status = 'cancelled' WHERE order_id = 4")  # GB's only sale disappears
     spark.sql(f"UPDATE {tables['orders']} SET order_date = DATE'2025-07-02' WHERE order_id = 2")  # moves to another day
     new_line = s["partner_orders"].withColumn("partner_order_id", F.lit("SH-2")).withColumn("sku", F.lit("SKU-B"))
     merge_upsert(spark, new_line, tables["partner_orders"], ["partner", "partner_order_id", "line_no"])
@@ -136,5 +245,7 @@ def test_incremental_refresh_from_cdf_equals_a_full_rebuild(spark, tmp_path):
     again = refresh_fact_from_cdf(spark, tables, fact_table, done["next_versions"])
     assert again["slices"] == 0, again
     assert again["next_versions"] == done["next_versions"], (again, done)
-    assert reconcile(spark.table(fact_table), *[spark.table(tables[k]) for k in
-                                               ("order_lines", "orders", "partner_orders", "markets")])[1]
+    assert reconcile(
+        spark.table(fact_table),
+        *[spark.table(tables[k]) for k in ("order_lines", "orders", "partner_orders", "markets")],
+    )[1]

@@ -1,9 +1,9 @@
 """Week 1 ingestion: the three sources, the state store and the profiling report, on real Spark, Delta, PostgreSQL and HTTP."""
+
 from __future__ import annotations
 
 import json
 import uuid
-from pathlib import Path
 
 import pytest
 from pyspark.sql import Row
@@ -11,9 +11,22 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 from pyspark.testing import assertDataFrameEqual
 
-from globalbev.ingestion import (PARTNER_COLUMNS, ApiPageError, LandingFileSource, PostgresTableSource,
-                                 WarehouseApiSource, check_page, commit_batch, count_duplicates, format_pattern,
-                                 get_state, merge_schema, pattern_histogram, profile_columns, reset_state)
+from globalbev.ingestion import (
+    PARTNER_COLUMNS,
+    ApiPageError,
+    LandingFileSource,
+    PostgresTableSource,
+    WarehouseApiSource,
+    check_page,
+    commit_batch,
+    count_duplicates,
+    format_pattern,
+    get_state,
+    merge_schema,
+    pattern_histogram,
+    profile_columns,
+    reset_state,
+)
 from globalbev.postgres import pg_query
 
 
@@ -26,6 +39,7 @@ def _name(kind: str) -> str:
 def generated(tmp_path_factory):
     """A tiny three-day GlobalBev landing zone (operational tables as files; the drift day is day 2)."""
     from data_generators import GenerationConfig, generate
+
     root = tmp_path_factory.mktemp("gen")
     generate(GenerationConfig(root=str(root), pg_url=None, scale=0.001, days=3, seed=7))
     return root
@@ -40,14 +54,20 @@ def test_format_pattern_shapes(spark):
 
 @pytest.mark.unit
 def test_pattern_histogram_per_group(spark):
-    df = spark.createDataFrame([("US", "555-0101"), ("US", "555-0102"), ("US", "5550103"), ("DE", None)], "m string, p string")
-    assertDataFrameEqual(pattern_histogram(df, "p", by=["m"]),
-                         [Row(m="US", pattern="999-9999", rows=2), Row(m="US", pattern="9999999", rows=1)])
+    df = spark.createDataFrame(
+        [("US", "555-0101"), ("US", "555-0102"), ("US", "5550103"), ("DE", None)], "m string, p string"
+    )
+    assertDataFrameEqual(
+        pattern_histogram(df, "p", by=["m"]),
+        [Row(m="US", pattern="999-9999", rows=2), Row(m="US", pattern="9999999", rows=1)],
+    )
 
 
 @pytest.mark.unit
 def test_profile_numbers_on_a_tiny_frame(spark):
-    df = spark.createDataFrame([(1, " a@x.com", -2), (2, "b@y.org", 5), (3, None, 5), (3, "", 7)], "id int, email string, qty int")
+    df = spark.createDataFrame(
+        [(1, " a@x.com", -2), (2, "b@y.org", 5), (3, None, 5), (3, "", 7)], "id int, email string, qty int"
+    )
     p = {r.column: r for r in profile_columns(df).collect()}
     assert list(p) == ["id", "email", "qty"]
     assert (p["email"].rows, p["email"].nulls, p["email"].null_rate, p["email"].distinct) == (4, 1, 0.25, 3)
@@ -59,15 +79,24 @@ def test_profile_numbers_on_a_tiny_frame(spark):
 @pytest.mark.unit
 def test_merge_schema_keeps_declared_types_and_adds_new_fields(spark):
     declared = StructType.fromDDL("id long, s struct<x: int>, a array<struct<n: string>>")
-    observed = StructType.fromDDL("id string, s struct<x: long, y: string>, a array<struct<n: string, m: long>>, t double")
-    assert merge_schema(declared, observed).simpleString() == \
-        "struct<id:bigint,s:struct<x:int,y:string>,a:array<struct<n:string,m:bigint>>,t:double>"
+    observed = StructType.fromDDL(
+        "id string, s struct<x: long, y: string>, a array<struct<n: string, m: long>>, t double"
+    )
+    assert (
+        merge_schema(declared, observed).simpleString()
+        == "struct<id:bigint,s:struct<x:int,y:string>,a:array<struct<n:string,m:bigint>>,t:double>"
+    )
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("body, message", [(b'{"items": [{"event_id": 1', "truncated"),
-                                           (b'{"items": [{"event_id": 1, "sku": "S"}], "count": 2}', "2 items announced, 1"),
-                                           (b'{"items": [{"event_id": 9}], "count": 1}', "event 9 misses sku")])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (b'{"items": [{"event_id": 1', "truncated"),
+        (b'{"items": [{"event_id": 1, "sku": "S"}], "count": 2}', "2 items announced, 1"),
+        (b'{"items": [{"event_id": 9}], "count": 1}', "event 9 misses sku"),
+    ],
+)
 def test_partial_pages_are_refused_naming_the_cursor(body, message):
     with pytest.raises(ApiPageError, match="cursor '1500'") as e:
         check_page(body, "1500", ["event_id", "sku"])
@@ -79,16 +108,20 @@ def test_partial_pages_are_refused_naming_the_cursor(body, message):
 def test_postgres_incremental_by_watermark(spark, test_config, pg_server):
     table = f"ing_{uuid.uuid4().hex[:8]}"
     pg_query(pg_server, f"CREATE TABLE public.{table} (id bigint primary key, name text, updated_at timestamptz)")
-    pg_query(pg_server, f"INSERT INTO public.{table} SELECT g, 'n' || g, '2025-07-01 23:00+00' FROM generate_series(1, 40) g")
+    pg_query(
+        pg_server, f"INSERT INTO public.{table} SELECT g, 'n' || g, '2025-07-01 23:00+00' FROM generate_series(1, 40) g"
+    )
     src = PostgresTableSource(pg_server, f"public.{table}", partition_column="id", name=_name("postgres"))
     first = src.read(spark, test_config, get_state(spark, test_config, src.name))
     assert first.df.count() == 40 and first.df.rdd.getNumPartitions() == 4
     assert first.next_state == "2025-07-01T23:00:00+00:00"
-    assert src.read(spark, test_config, None).batch_id == first.batch_id          # same input, same id
+    assert src.read(spark, test_config, None).batch_id == first.batch_id  # same input, same id
     commit_batch(spark, test_config, src, first, "run-1")
     assert get_state(spark, test_config, src.name) == first.next_state
 
-    pg_query(pg_server, f"UPDATE public.{table} SET name = 'changed', updated_at = '2025-07-02 23:00+00' WHERE id IN (3, 17)")
+    pg_query(
+        pg_server, f"UPDATE public.{table} SET name = 'changed', updated_at = '2025-07-02 23:00+00' WHERE id IN (3, 17)"
+    )
     second = src.read(spark, test_config, get_state(spark, test_config, src.name))
     assertDataFrameEqual(second.df.select("id", "name"), [Row(id=3, name="changed"), Row(id=17, name="changed")])
     commit_batch(spark, test_config, src, second, "run-2")
@@ -112,9 +145,16 @@ def test_files_are_read_once(spark, test_config, generated):
         commit_batch(spark, test_config, src, batch, "run")
     assert len(seen) == total
     last = src.read(spark, test_config, get_state(spark, test_config, src.name))
-    assert last.files == [] and last.df.count() == 0 and last.df.columns == PARTNER_COLUMNS + ["_rescued_data", "_source_file"]
+    assert (
+        last.files == []
+        and last.df.count() == 0
+        and last.df.columns == PARTNER_COLUMNS + ["_rescued_data", "_source_file"]
+    )
     reset_state(spark, test_config, src.name)
-    assert len(LandingFileSource("partner_orders", str(generated), name=src.name).read(spark, test_config, None).files) == total
+    assert (
+        len(LandingFileSource("partner_orders", str(generated), name=src.name).read(spark, test_config, None).files)
+        == total
+    )
 
 
 @pytest.mark.integration
@@ -138,23 +178,46 @@ def test_three_csv_dialects_parse_to_the_same_columns(spark, test_config, genera
 def test_corrupt_and_misfit_values_are_rescued(spark, test_config, data_root):
     csv = data_root / "landing/partner_orders/day=000/partner=marktplatz/p.csv"
     csv.parent.mkdir(parents=True)
-    csv.write_text('"Partner";"Partner_Order_Id";"Line_No";"Order_Date";"Market";"Sku";"Quantity";"Unit_Price";"Currency"\r\n'
-                   '"marktplatz";"MA-1";1;"01.07.2025";"DE";"SKU-000001";2;"1,01";"EUR"\r\n"marktplatz";"MA-2"\r\n')
+    csv.write_text(
+        '"Partner";"Partner_Order_Id";"Line_No";"Order_Date";"Market";"Sku";"Quantity";"Unit_Price";"Currency"\r\n'
+        '"marktplatz";"MA-1";1;"01.07.2025";"DE";"SKU-000001";2;"1,01";"EUR"\r\n"marktplatz";"MA-2"\r\n'
+    )
     ev = data_root / "landing/inventory_events/day=000/e.jsonl"
     ev.parent.mkdir(parents=True)
-    good = {"event_id": 1, "event_ts": "2025-07-01T10:00:00.000Z", "warehouse_id": "WH-US-1", "sku": "SKU-000001",
-            "event_type": "shipment", "quantity_delta": -2, "on_hand_after": 5, "reserved": 0, "reorder_point": 20}
-    ev.write_text("\n".join([json.dumps(good), json.dumps({**good, "event_id": 2, "quantity_delta": "lots"}), "{not json"]) + "\n")
+    good = {
+        "event_id": 1,
+        "event_ts": "2025-07-01T10:00:00.000Z",
+        "warehouse_id": "WH-US-1",
+        "sku": "SKU-000001",
+        "event_type": "shipment",
+        "quantity_delta": -2,
+        "on_hand_after": 5,
+        "reserved": 0,
+        "reorder_point": 20,
+    }
+    ev.write_text(
+        "\n".join([json.dumps(good), json.dumps({**good, "event_id": 2, "quantity_delta": "lots"}), "{not json"]) + "\n"
+    )
     parts = LandingFileSource("partner_orders", str(data_root), name=_name("file")).read(spark, test_config, None).df
-    assertDataFrameEqual(parts.select("partner_order_id", "_rescued_data"),
-                         [Row(partner_order_id="MA-1", _rescued_data=None),
-                          Row(partner_order_id="MA-2", _rescued_data=json.dumps({"_corrupt_record": '"marktplatz";"MA-2"'},
-                                                                                 separators=(",", ":")))])
+    assertDataFrameEqual(
+        parts.select("partner_order_id", "_rescued_data"),
+        [
+            Row(partner_order_id="MA-1", _rescued_data=None),
+            Row(
+                partner_order_id="MA-2",
+                _rescued_data=json.dumps({"_corrupt_record": '"marktplatz";"MA-2"'}, separators=(",", ":")),
+            ),
+        ],
+    )
     events = LandingFileSource("inventory_events", str(data_root), name=_name("file")).read(spark, test_config, None).df
-    assertDataFrameEqual(events.select("event_id", "quantity_delta", "_rescued_data"),
-                         [Row(event_id=1, quantity_delta=-2, _rescued_data=None),
-                          Row(event_id=2, quantity_delta=None, _rescued_data='{"quantity_delta":"lots"}'),
-                          Row(event_id=None, quantity_delta=None, _rescued_data='{"_corrupt_record":"{not json"}')])
+    assertDataFrameEqual(
+        events.select("event_id", "quantity_delta", "_rescued_data"),
+        [
+            Row(event_id=1, quantity_delta=-2, _rescued_data=None),
+            Row(event_id=2, quantity_delta=None, _rescued_data='{"quantity_delta":"lots"}'),
+            Row(event_id=None, quantity_delta=None, _rescued_data='{"_corrupt_record":"{not json"}'),
+        ],
+    )
 
 
 @pytest.mark.integration
@@ -165,13 +228,16 @@ def test_schema_evolution_on_the_drift_day(spark, test_config, generated):
     drift = src.read_files(spark, [f for f in files if "/day=002/" in f])
     assert "temperature_c" not in day0.columns
     types = dict(drift.dtypes)
-    assert types["temperature_c"] == "double" and types["source_system"] == "string" and types["event_ts"] == "timestamp"
+    assert (
+        types["temperature_c"] == "double" and types["source_system"] == "string" and types["event_ts"] == "timestamp"
+    )
     assert drift.where(F.col("temperature_c").isNull() | F.col("_rescued_data").isNotNull()).count() == 0
     nutrition = LandingFileSource("nutrition", str(generated), name=_name("file")).read(spark, test_config, None).df
     assert "sustainability" in nutrition.columns
     assert "micronutrients" in nutrition.schema["per_serving"].dataType.fieldNames()
-    assert nutrition.where(F.col("sustainability").isNotNull()).count() == \
-        len(list((generated / "landing" / "nutrition" / "day=002").glob("*.json")))
+    assert nutrition.where(F.col("sustainability").isNotNull()).count() == len(
+        list((generated / "landing" / "nutrition" / "day=002").glob("*.json"))
+    )
     assert nutrition.where(F.col("_rescued_data").isNotNull()).count() == 0
 
 
@@ -179,6 +245,7 @@ def test_schema_evolution_on_the_drift_day(spark, test_config, generated):
 @pytest.mark.integration
 def test_api_source_is_complete_against_the_landing_events(spark, test_config, generated):
     from data_generators.api import serve_api
+
     landing = set()
     for f in (generated / "landing" / "inventory_events").rglob("*.jsonl"):
         landing |= {json.loads(line)["event_id"] for line in f.read_text().splitlines() if line}
@@ -195,6 +262,7 @@ def test_api_source_is_complete_against_the_landing_events(spark, test_config, g
 @pytest.mark.integration
 def test_api_source_never_keeps_a_partial_page(spark, test_config, generated):
     from data_generators.api import ApiFaults, serve_api
+
     with serve_api(generated, ApiFaults(partial_rate=1.0, seed=3)) as api:
         with pytest.raises(ApiPageError, match="cursor"):
             WarehouseApiSource(api.url, page_size=50, name=_name("api")).read(spark, test_config, None)

@@ -1,4 +1,5 @@
 """globalbev/ must be exactly what notebooks/ export: notebooks are the source, the package is generated."""
+
 from __future__ import annotations
 
 import filecmp
@@ -25,7 +26,13 @@ def test_package_is_what_the_notebooks_export(tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     exported = {p.relative_to(tmp_path / "globalbev") for p in (tmp_path / "globalbev").rglob("*.py")}
     committed = {p.relative_to(ROOT / "globalbev") for p in (ROOT / "globalbev").rglob("*.py")}
-    assert committed - exported == set(), f"hand-written modules in globalbev/ (no notebook exports them): {committed - exported}"
+    assert committed - exported == set(), (
+        f"hand-written modules in globalbev/ (no notebook exports them): {committed - exported}"
+    )
     assert exported - committed == set(), f"exported but not committed (run nbdev_export): {exported - committed}"
-    stale = sorted(str(p) for p in exported if not filecmp.cmp(tmp_path / "globalbev" / p, ROOT / "globalbev" / p, shallow=False))
-    assert not stale, f"globalbev/ differs from the notebooks for {stale}: edit the notebook, run nbdev_export, commit both"
+    stale = sorted(
+        str(p) for p in exported if not filecmp.cmp(tmp_path / "globalbev" / p, ROOT / "globalbev" / p, shallow=False)
+    )
+    assert not stale, (
+        f"globalbev/ differs from the notebooks for {stale}: edit the notebook, run nbdev_export, commit both"
+    )

@@ -3,6 +3,7 @@
 Asserts what the issue asks of the main job: rows conserved at every layer, every injected defect caught with no false
 alarm, schema drift absorbed, gold reconciled with silver, and a run with nothing new changing nothing.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,12 +23,15 @@ DAYS = 3
 def runs(spark, test_config, pg_server, tmp_path_factory):
     """Generate day 0, run; add day 1, run; add day 2 (drift day), run; then run once more with nothing new."""
     from data_generators import GenerationConfig, generate
+
     root = tmp_path_factory.mktemp("pipeline") / "data"
     reset_local_lakehouse(spark, test_config)
     results = []
     for upto in range(1, DAYS + 1):
         gen = generate(GenerationConfig(root=str(root), pg_url=pg_server.url, scale=0.002, days=upto, seed=7))
-        results.append(run_pipeline(spark, test_config, pg_server, landing_root=str(root), manifest_dir=str(gen.manifest_dir)))
+        results.append(
+            run_pipeline(spark, test_config, pg_server, landing_root=str(root), manifest_dir=str(gen.manifest_dir))
+        )
     versions = {s.table: latest_version(spark, table_name("silver", s.table, test_config)) for s in SILVER_STEPS}
     again = run_pipeline(spark, test_config, pg_server, landing_root=str(root), manifest_dir=str(root / "manifest"))
     return {"results": results, "again": again, "versions_before_again": versions, "root": root}

@@ -1,4 +1,5 @@
 """The platform layer on real engines: configuration, Spark + Delta, PostgreSQL over JDBC, secrets."""
+
 from __future__ import annotations
 
 import io
@@ -13,8 +14,15 @@ from globalbev.secrets import SecretNotFound, get_secret, install_redaction
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("env,expected", [("local", "silver.customers"), ("dev", "globalbev_dev.silver.customers"),
-                                          ("test", "globalbev_test.silver.customers"), ("prod", "globalbev_prod.silver.customers")])
+@pytest.mark.parametrize(
+    "env,expected",
+    [
+        ("local", "silver.customers"),
+        ("dev", "globalbev_dev.silver.customers"),
+        ("test", "globalbev_test.silver.customers"),
+        ("prod", "globalbev_prod.silver.customers"),
+    ],
+)
 def test_table_names_per_environment(env, expected):
     assert table_name("silver", "customers", load_config(env, environ={})) == expected
 
@@ -23,7 +31,9 @@ def test_table_names_per_environment(env, expected):
 def test_storage_roots():
     assert storage_path("landing", cfg=load_config("dev", environ={})).startswith("/Volumes/globalbev_dev/")
     assert storage_path("x", cfg=load_config("prod", environ={})).startswith("abfss://")
-    assert storage_path("x", cfg=load_config("local", environ={"GLOBALBEV_DATA_ROOT": "dbfs:/tmp/gb"})) == "dbfs:/tmp/gb/x"
+    assert (
+        storage_path("x", cfg=load_config("local", environ={"GLOBALBEV_DATA_ROOT": "dbfs:/tmp/gb"})) == "dbfs:/tmp/gb/x"
+    )
     with pytest.raises(ConfigError, match="choose one of"):
         load_config("qa")
 
@@ -107,6 +117,7 @@ def test_every_command_the_readme_names_is_registered():
     named |= {m for m in re.findall(r"\./dev ([a-z]+)", readme) if m not in {"test", "setup"}}
     assert {"demo", "run", "generate", "doctor"} <= named, named
     from globalbev.cli import build_parser
+
     parser = build_parser()
     lines = re.findall(r"^(?:\.venv/bin/|\./dev )?globalbev( [^#\n`]*)", readme, flags=re.M)
     assert len(lines) >= 5, lines

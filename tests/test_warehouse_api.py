@@ -1,4 +1,5 @@
 """The warehouse API fails on purpose, at the configured rates, and a patient client still gets every event once."""
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,11 @@ def patient_client(url: str, page_size: int = 200, timeout: float = 0.25, max_re
             page = resp.json() if resp.status_code == 200 else None
         except (requests.RequestException, ValueError):
             page = None
-        if (page is None or len(page["items"]) != page["count"]
-                or any(any(f not in e for f in REQUIRED_EVENT_FIELDS) for e in page["items"])):
+        if (
+            page is None
+            or len(page["items"]) != page["count"]
+            or any(any(f not in e for f in REQUIRED_EVENT_FIELDS) for e in page["items"])
+        ):
             retries += 1
             continue
         for e in page["items"]:
@@ -62,17 +66,35 @@ def test_reliable_api_serves_every_event_once(root):
 
 @pytest.mark.integration
 def test_patient_client_survives_every_fault(root):
-    faults = ApiFaults(error_rate=0.2, slow_rate=0.05, slow_seconds=0.02, timeout_rate=0.08, timeout_seconds=0.5,
-                       partial_rate=0.2, duplicate_rate=0.15, out_of_order_rate=0.2, outage_start=4,
-                       outage_requests=5, seed=42)
+    faults = ApiFaults(
+        error_rate=0.2,
+        slow_rate=0.05,
+        slow_seconds=0.02,
+        timeout_rate=0.08,
+        timeout_seconds=0.5,
+        partial_rate=0.2,
+        duplicate_rate=0.15,
+        out_of_order_rate=0.2,
+        outage_start=4,
+        outage_requests=5,
+        seed=42,
+    )
     expected = landing_events(root)
     with serve_api(root, faults) as api:
         got, n, retries = patient_client(api.url, page_size=100)
         stats = dict(api.stats)
     assert got == expected  # every event, exactly once, unchanged
     assert retries > 0 and stats["outage"] == 5
-    for kind in ("error_500", "error_503", "timeout", "partial_truncated", "partial_missing_fields",
-                 "partial_short_page", "duplicate", "out_of_order"):
+    for kind in (
+        "error_500",
+        "error_503",
+        "timeout",
+        "partial_truncated",
+        "partial_missing_fields",
+        "partial_short_page",
+        "duplicate",
+        "out_of_order",
+    ):
         assert stats.get(kind, 0) > 0, (kind, stats)
 
 
@@ -81,8 +103,10 @@ def test_failure_rate_matches_configuration(root):
     faults = ApiFaults(error_rate=0.3, seed=9)
     n = 400
     with serve_api(root, faults) as api:
-        codes = [requests.get(f"{api.url}/inventory/events", params={"page_size": 5}, timeout=5).status_code
-                 for _ in range(n)]
+        codes = [
+            requests.get(f"{api.url}/inventory/events", params={"page_size": 5}, timeout=5).status_code
+            for _ in range(n)
+        ]
     failures = sum(c >= 500 for c in codes)
     predicted = sum(faults.fate(i)["error"] is not None for i in range(1, n + 1))
     assert failures == predicted  # seeded: the n-th request's fate is known in advance
