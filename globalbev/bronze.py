@@ -10,6 +10,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from .config import Config, schema_name, table_name
+from .frames import column_named
 
 # %% auto #0
 __all__ = ['METADATA_COLUMNS', 'add_ingestion_metadata', 'rescue_unexpected', 'write_bronze', 'bronze_audit']
@@ -18,13 +19,11 @@ __all__ = ['METADATA_COLUMNS', 'add_ingestion_metadata', 'rescue_unexpected', 'w
 METADATA_COLUMNS = ("_ingested_at", "_source", "_source_file", "_batch_id", "_run_id", "_rescued_data")
 
 
-def _col(name: str) -> Column:
-    return F.col("`" + name.replace("`", "``") + "`")
-
-
 def add_ingestion_metadata(df: DataFrame, source: str, batch_id: str, run_id: str) -> DataFrame:
-    """The batch's columns unchanged, followed by bronze's six metadata columns (`_source_file`/`_rescued_data` kept if the reader set them)."""
-    keep = lambda c: _col(c).cast("string") if c in df.columns else F.lit(None).cast("string")
+    """The batch's columns unchanged, followed by bronze's six metadata columns.
+
+    `_source_file` and `_rescued_data` are kept when the reader set them."""
+    keep = lambda c: column_named(c).cast("string") if c in df.columns else F.lit(None).cast("string")
     meta = {
         "_ingested_at": F.current_timestamp(),
         "_source": F.lit(source),
@@ -33,7 +32,7 @@ def add_ingestion_metadata(df: DataFrame, source: str, batch_id: str, run_id: st
         "_run_id": F.lit(run_id),
         "_rescued_data": keep("_rescued_data"),
     }
-    data = [_col(c) for c in df.columns if c not in METADATA_COLUMNS]
+    data = [column_named(c) for c in df.columns if c not in METADATA_COLUMNS]
     return df.select(*data, *[expr.alias(name) for name, expr in meta.items()])
 
 # %% ../notebooks/02_bronze.ipynb #314ab73d
@@ -77,21 +76,22 @@ def _fit(c: Column, src: T.DataType, dst: T.DataType, path: str) -> tuple[Column
 
 
 def rescue_unexpected(df: DataFrame, expected: T.StructType) -> DataFrame:
-    """`df` with every value whose type does not fit `expected` moved into `_rescued_data` (JSON); new columns are kept."""
+    """`df` with every value whose type does not fit `expected` moved into
+    `_rescued_data` (JSON); new columns are kept."""
     have = {f.name: f.dataType for f in expected.fields}
     cols, rescued = [], []
     for f in df.schema.fields:
         if f.name in have and f.name not in METADATA_COLUMNS:
-            c, r = _fit(_col(f.name), f.dataType, have[f.name], f.name)
+            c, r = _fit(column_named(f.name), f.dataType, have[f.name], f.name)
             cols.append(c.alias(f.name))
             rescued += r
         elif f.name != "_rescued_data":
-            cols.append(_col(f.name))
+            cols.append(column_named(f.name))
     if not rescued:
         return df
     new = F.to_json(F.struct(*[v.alias(p) for p, v in rescued]))
     new = F.when(new != "{}", new)
-    old = _col("_rescued_data") if "_rescued_data" in df.columns else F.lit(None).cast("string")
+    old = column_named("_rescued_data") if "_rescued_data" in df.columns else F.lit(None).cast("string")
     both = F.concat(F.regexp_replace(old, r"\}\s*$", ""), F.lit(","), F.regexp_replace(new, r"^\{", ""))
     return df.select(
         *cols, F.coalesce(F.when(old.isNotNull() & new.isNotNull(), both), new, old).alias("_rescued_data")
@@ -106,7 +106,8 @@ def _last_commit_rows(spark: SparkSession, name: str) -> int:
 
 
 def write_bronze(spark: SparkSession, cfg: Config, dataset: str, df: DataFrame, batch_id: str | None = None) -> int:
-    """Append `df` to `bronze.<dataset>` (schema merged), replacing rows of the same `_batch_id`; returns the rows written."""
+    """Append `df` to `bronze.<dataset>` (schema merged), replacing rows of the same `_batch_id`; returns the rows
+    written."""
     if "_batch_id" not in df.columns:
         raise ValueError(f"bronze.{dataset}: the DataFrame has no _batch_id column; call add_ingestion_metadata first")
     name = table_name("bronze", dataset, cfg)
@@ -126,7 +127,8 @@ def write_bronze(spark: SparkSession, cfg: Config, dataset: str, df: DataFrame, 
 
 # %% ../notebooks/02_bronze.ipynb #52347bb2
 def bronze_audit(spark: SparkSession, cfg: Config, dataset: str, rows_read: dict[str, int]) -> DataFrame:
-    """Per batch: rows read from the source, rows now in `bronze.<dataset>`, and the difference (0 when every row landed)."""
+    """Per batch: rows read from the source, rows now in `bronze.<dataset>`, and the difference (0 when every row
+    landed)."""
     name = table_name("bronze", dataset, cfg)
     read = spark.createDataFrame(list(rows_read.items()), "batch_id string, rows_read long")
     landed = (

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from .frames import as_column
+
 # %% auto #0
 __all__ = ['BR_CARRIERS', 'PHONE_PLANS', 'PHONE_FORMATTING', 'EMAIL_PATTERN', 'STREET_ABBREVIATIONS', 'LOWERCASE_WORDS',
            'DATE_FORMATS', 'PhonePlan', 'e164_pattern', 'phone_rewrite_pattern', 'phone_rewrite_replacement',
@@ -69,11 +71,11 @@ PHONE_FORMATTING = r"\(0\)|[\s()./-]"  # spaces, brackets, dots, dashes, slashes
 
 
 def standardize_phone(phone: Column | str, market: Column | str) -> Column:
-    """The phone number in E.164 (`+447416324062`) for the customer's market, or null when it is not a valid number."""
-    phone, market = (
-        F.col(phone) if isinstance(phone, str) else phone,
-        F.col(market) if isinstance(market, str) else market,
-    )
+    """The phone number in E.164 (`+447416324062`) for the customer's market, or null when it is not a valid number.
+
+    Example: `df.select(standardize_phone("phone", "market_code"))` turns `07416 324062` in market `GB` into
+    `+447416324062`; native Spark expressions only (no UDF)."""
+    phone, market = as_column(phone), as_column(market)
     calling_code = F.element_at(
         F.create_map(*[F.lit(x) for c, p in PHONE_PLANS.items() for x in (c, p.calling_code)]), market
     )
@@ -87,7 +89,7 @@ EMAIL_PATTERN = r"^[a-z0-9._+-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$"
 
 def standardize_email(email: Column | str) -> Column:
     """The e-mail address trimmed and lower-cased, or null when it is not a valid address."""
-    clean = F.lower(F.trim(F.col(email) if isinstance(email, str) else email))
+    clean = F.lower(F.trim(as_column(email)))
     return F.when(clean.rlike(EMAIL_PATTERN), clean)
 
 # %% ../notebooks/03a_cleaning.ipynb #6185b003
@@ -106,12 +108,12 @@ LOWERCASE_WORDS = {"FR": ("rue", "avenue", "boulevard", "place")}  # street type
 
 def squeeze_whitespace(text: Column | str) -> Column:
     """The text trimmed, with every run of whitespace replaced by one space."""
-    return F.trim(F.regexp_replace(F.col(text) if isinstance(text, str) else text, r"\s+", " "))
+    return F.trim(F.regexp_replace(as_column(text), r"\s+", " "))
 
 
 def has_single_case(text: Column | str) -> Column:
     """True when the text has letters and they are all upper case or all lower case."""
-    text = F.col(text) if isinstance(text, str) else text
+    text = as_column(text)
     return text.rlike(r"\p{L}") & (~text.rlike(r"[\p{Ll}&&[^ß]]") | ~text.rlike(r"\p{Lu}"))
 
 
@@ -141,10 +143,7 @@ def _recase(street: Column, market: Column) -> Column:
 
 def standardize_street(street: Column | str, market: Column | str) -> Column:
     """The street with abbreviations spelled out, one space between words and the market's casing."""
-    street, market = (
-        F.col(street) if isinstance(street, str) else street,
-        F.col(market) if isinstance(market, str) else market,
-    )
+    street, market = as_column(street), as_column(market)
     cased = _recase(squeeze_whitespace(street), market)
     token = F.regexp_extract(cased, abbreviation_pattern(), 0)
     full = F.coalesce(_full_word(token, market), F.lit("$0"))
@@ -177,7 +176,7 @@ DATE_FORMATS = (
 
 def parse_date(text: Column | str, formats: tuple[str, ...] = DATE_FORMATS) -> Column:
     """The date in the first of `formats` that parses the text (null when none does)."""
-    text = F.trim(F.col(text) if isinstance(text, str) else text)
+    text = F.trim(as_column(text))
     return F.coalesce(*[F.try_to_date(text, f) for f in formats])
 
 # %% ../notebooks/03a_cleaning.ipynb #6529fcdf

@@ -63,7 +63,11 @@ def _differs(columns: list[str], target_columns: list[str]) -> str:
 def merge_upsert(
     spark, df: DataFrame, table: str, keys: list[str] | str, delete_condition: str | None = None
 ) -> dict[str, int]:
-    """Upsert `df` into `table` by `keys`: insert new keys, update changed rows, delete rows where `delete_condition` holds."""
+    """Upsert `df` into `table` by `keys`: insert new keys, update changed rows, delete rows where `delete_condition`
+    holds. Refuses a `df` with duplicate keys; creates the table on first use.
+
+    Example: `merge_upsert(spark, changed_customers, "silver.customers", "customer_id")` returns
+    `{"inserted": 3, "updated": 1, "deleted": 0}` (Delta's own operation metrics)."""
     keys = [keys] if isinstance(keys, str) else list(keys)
     assert_unique_keys(df, keys)
     if not table_exists(spark, table):
@@ -97,7 +101,8 @@ def scd2_staging(
     deleted_column: str = "is_deleted",
     surrogate_key: str | None = None,
 ) -> DataFrame:
-    """The versions a type-2 MERGE must close (current ones that changed) and open (new ones), in the dimension's columns."""
+    """The versions a type-2 MERGE must close (current ones that changed) and open (new ones), in the dimension's
+    columns."""
     sk = surrogate_key or f"{key.removesuffix('_id')}_sk"
     attrs = [c for c in batch.columns if c not in (key, effective_ts_column, deleted_column)]
     missing = [c for c in tracked_columns if c not in attrs]
@@ -161,7 +166,8 @@ def empty_scd2_table(
     deleted_column: str = "is_deleted",
     surrogate_key: str | None = None,
 ) -> DataFrame:
-    """An empty type-2 dimension with the batch's attributes: surrogate key, key, attributes, valid_from/valid_to/is_current."""
+    """An empty type-2 dimension with the batch's attributes: surrogate key, key, attributes,
+    valid_from/valid_to/is_current."""
     sk = surrogate_key or f"{key.removesuffix('_id')}_sk"
     attrs = [c for c in batch.columns if c not in (key, effective_ts_column, deleted_column)]
     return batch.limit(0).select(
@@ -184,7 +190,12 @@ def apply_scd2(
     deleted_column: str = "is_deleted",
     surrogate_key: str | None = None,
 ) -> dict[str, int]:
-    """Keep a type-2 history of `df` in `table`: a new version when a tracked column changes; a delete closes the current one."""
+    """Keep a type-2 history of `df` in `table`: a new version when a tracked column changes.
+
+    A delete (`deleted_column` true) closes the current version. Re-applying the same batch changes nothing.
+
+    Example: `apply_scd2(spark, customers, "gold.dim_customer", "customer_id", ["email", "city"], "updated_at")`
+    returns `{"opened": 2, "closed": 1}` — two new versions, one of them replacing a current one."""
     sk = surrogate_key or f"{key.removesuffix('_id')}_sk"
     if not table_exists(spark, table):
         create_table(empty_scd2_table(df, key, effective_ts_column, deleted_column, sk), table)
@@ -220,7 +231,9 @@ def latest_version(spark, table: str) -> int:
 def read_changes(
     spark, table: str, from_version: int, include_preimage: bool = False, to_version: int | None = None
 ) -> DataFrame:
-    """The rows inserted, updated or deleted in `table` from version `from_version` (to `to_version`), from the Change Data Feed."""
+    """The rows inserted, updated or deleted in `table` from version `from_version` (to `to_version`).
+
+    Read from the Change Data Feed."""
     if from_version > (latest_version(spark, table) if to_version is None else to_version):
         return (
             spark.table(table)

@@ -11,10 +11,12 @@ from dataclasses import dataclass, fields, replace
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from .cleaning import DATE_FORMATS
 from .delta_ops import apply_scd2, latest_version, merge_upsert, read_changes
+from .frames import union_all
 
 # %% auto #0
-__all__ = ['MONEY', 'LOCAL', 'SLICE', 'DIM_CUSTOMER_ATTRIBUTES', 'SALES_DATASETS', 'COPY_RULES', 'DATE_FORMATS', 'FACT_SOURCES',
+__all__ = ['MONEY', 'LOCAL', 'SLICE', 'DIM_CUSTOMER_ATTRIBUTES', 'SALES_DATASETS', 'COPY_RULES', 'FACT_SOURCES',
            'build_dim_market', 'build_dim_product', 'build_dim_date', 'build_dim_customer', 'sales_lines',
            'stockout_days', 'any_date', 'quarantined_sales_lines', 'build_fact_sku_market_performance', 'silver_totals',
            'reconcile', 'Silver', 'load_silver', 'affected_slices', 'refresh_fact', 'refresh_fact_from_cdf']
@@ -52,7 +54,8 @@ def build_dim_product(products: DataFrame) -> DataFrame:
 
 
 def build_dim_date(spark, start: dt.date, end: dt.date) -> DataFrame:
-    """One row per calendar day from `start` to `end`: year, quarter, month, ISO week, weekday (Monday = 1), weekend flag."""
+    """One row per calendar day from `start` to `end`: year, quarter, month, ISO week, weekday (Monday = 1), weekend
+    flag."""
     days = spark.range(1).select(F.explode(F.sequence(F.lit(start), F.lit(end))).alias("date"))
     return days.select(
         "date",
@@ -84,7 +87,8 @@ DIM_CUSTOMER_ATTRIBUTES = (
 
 
 def build_dim_customer(spark, customers: DataFrame, table: str) -> dict[str, int]:
-    """Apply silver customers to the type-2 `dim_customer` table: changed customers get a new version, erased ones are closed."""
+    """Apply silver customers to the type-2 `dim_customer` table: changed customers get a new version, erased ones are
+    closed."""
     attrs = [c for c in DIM_CUSTOMER_ATTRIBUTES if c in customers.columns]
     batch = customers.select(
         "customer_id", *attrs, "updated_at", F.coalesce("is_deleted", F.lit(False)).alias("is_deleted")
@@ -93,7 +97,8 @@ def build_dim_customer(spark, customers: DataFrame, table: str) -> dict[str, int
 
 # %% ../notebooks/04_gold.ipynb #7af63a8c
 def sales_lines(order_lines: DataFrame, orders: DataFrame, partner_orders: DataFrame, markets: DataFrame) -> DataFrame:
-    """Every sold line — shop and marketplace, cancelled orders left out — on its sku × market × date, with USD amounts."""
+    """Every sold line — shop and marketplace, cancelled orders left out — on its
+    sku × market × date, with USD amounts."""
     shop = order_lines.join(
         orders.where(F.coalesce(F.col("status"), F.lit("")) != "cancelled").select(
             "order_id", "customer_id", "market_code", F.col("order_date").alias("date"), "channel"
@@ -145,26 +150,18 @@ def stockout_days(inventory_events: DataFrame, warehouses: DataFrame) -> DataFra
 SALES_DATASETS = ("shop.order_lines", "landing/partner_orders")
 COPY_RULES = ("superseded",)  # with duplicate_*: rows removed as copies of a row that is counted, not lost sales
 _RECORD = "order_id string, sku string, market string, market_code string, order_date string, order_ts string"
-DATE_FORMATS = (
-    "yyyy-MM-dd",
-    "MM/dd/yyyy",
-    "dd.MM.yyyy",
-    "yyyy-MM-dd'T'HH:mm:ss",
-    "yyyyMMdd",
-    "dd MMM yyyy",
-    "MMM dd, yyyy",
-    "yyyy/MM/dd",
-)
 
 
 def any_date(c: Column) -> Column:
-    """A date from a string in any of the shop's and partners' formats (an ISO timestamp gives its date); null if none fits."""
+    """A date from a string in any of the shop's and partners' formats (an ISO timestamp gives its date); null if none
+    fits."""
     iso = F.try_to_date(F.substring(c, 1, 10), "yyyy-MM-dd")
     return F.coalesce(*[F.try_to_date(c, f) for f in DATE_FORMATS], F.when(F.length(c) > 10, iso))
 
 
 def quarantined_sales_lines(quarantine: DataFrame, orders: DataFrame) -> DataFrame:
-    """Rejected sales lines (duplicates aside) counted per sku × market × date; shop lines are placed through their order."""
+    """Rejected sales lines (duplicates aside) counted per sku × market × date; shop lines are placed through their
+    order."""
 
     def parsed(df):
         return df.select("*", F.from_json("record", _RECORD).alias("r"))
@@ -211,7 +208,8 @@ def build_fact_sku_market_performance(
     quarantine: DataFrame,
     warehouses: DataFrame,
 ) -> DataFrame:
-    """The gold fact per sku × market × day: units, gross/net revenue in USD, orders, customers, ASP, stockout days, quarantined share."""
+    """The gold fact per sku × market × day: units, gross/net revenue in USD, orders, customers, ASP, stockout days,
+    quarantined share."""
     sales = (
         sales_lines(order_lines, orders, partner_orders, markets)
         .groupBy(*SLICE)
@@ -246,7 +244,8 @@ def build_fact_sku_market_performance(
 def silver_totals(
     order_lines: DataFrame, orders: DataFrame, partner_orders: DataFrame, markets: DataFrame
 ) -> DataFrame:
-    """Units and net revenue in USD per market straight from silver (cancelled orders out) — what gold must add up to."""
+    """Units and net revenue in USD per market straight from silver (cancelled
+    orders out) — what gold must add up to."""
     shop = (
         order_lines.join(orders.select("order_id", "market_code", "status"), "order_id", "left")
         .where(F.coalesce(F.col("status"), F.lit("")) != "cancelled")
@@ -271,7 +270,8 @@ def silver_totals(
 def reconcile(
     fact: DataFrame, order_lines: DataFrame, orders: DataFrame, partner_orders: DataFrame, markets: DataFrame
 ) -> tuple[DataFrame, bool]:
-    """Gold's units and net revenue per market next to silver's, with the differences; True when every market matches exactly."""
+    """Gold's units and net revenue per market next to silver's, with the differences; True when every market matches
+    exactly."""
     gold = fact.groupBy("market_code").agg(
         F.sum("units").cast("bigint").alias("gold_units"),
         F.sum("net_revenue_usd").cast(MONEY).alias("gold_net_revenue_usd"),
@@ -357,12 +357,10 @@ def affected_slices(changes: dict[str, DataFrame], silver: Silver) -> DataFrame:
         moved = changes["markets"].select("market_code").distinct()
         parts.append(silver.fact().join(moved, "market_code", "left_semi").select(*SLICE))
     slices = (
-        parts[0]
+        union_all(parts)
         if parts
         else silver.orders.sparkSession.createDataFrame([], "sku string, market_code string, date date")
     )
-    for p in parts[1:]:
-        slices = slices.unionByName(p)
     return slices.where(
         F.col("sku").isNotNull() & F.col("market_code").isNotNull() & F.col("date").isNotNull()
     ).distinct()
@@ -394,7 +392,8 @@ FACT_SOURCES = ("order_lines", "orders", "partner_orders", "markets", "inventory
 
 
 def refresh_fact_from_cdf(spark, tables: dict[str, str], fact_table: str, since: dict[str, int]) -> dict:
-    """Refresh the fact from silver's Change Data Feed since the versions in `since`; returns counts and the next versions."""
+    """Refresh the fact from silver's Change Data Feed since the versions in `since`; returns counts and the next
+    versions."""
     latest = {k: latest_version(spark, tables[k]) for k in FACT_SOURCES}
     changes = {
         k: read_changes(spark, tables[k], since.get(k, 0), include_preimage=True, to_version=latest[k])

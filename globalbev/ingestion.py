@@ -9,7 +9,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -28,8 +28,12 @@ from pyspark.sql.types import (
 )
 
 from .config import Config, table_name
+from .frames import as_column, union_all
 from .postgres import PostgresServer, pg_query, read_postgres
 from .secrets import SecretNotFound, get_secret
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 # %% auto #0
 __all__ = ['WATERMARKS_DDL', 'INGESTED_FILES_DDL', 'PARTNER_COLUMNS', 'PARTNER_ORDERS_SCHEMA', 'PARTNER_DIALECTS',
@@ -210,7 +214,8 @@ PARTNER_COLUMNS = [
     "currency",
 ]
 PARTNER_ORDERS_SCHEMA = StructType([StructField(c, StringType()) for c in PARTNER_COLUMNS])
-# each partner's export dialect: Spark needs the delimiter; quoting, CRLF and the header's case are handled by the reader.
+# each partner's export dialect: Spark needs the delimiter; quoting, CRLF and the header's case are handled by the
+# reader.
 # date_format and decimal describe the values (parsed in silver, week 2).
 PARTNER_DIALECTS = {
     "shelfly": {"sep": ",", "date_format": "MM/dd/yyyy", "decimal": "."},
@@ -289,7 +294,8 @@ def _leaves(schema: StructType, prefix: tuple[str, ...] = ()) -> list[tuple[str,
 
 
 def misfit_fields(schema: StructType, raw: Column) -> Column:
-    """The `(k, v)` pairs of fields whose raw JSON value is present but did not parse into `schema` (path → raw text)."""
+    """The `(k, v)` pairs of fields whose raw JSON value is present but did not
+    parse into `schema` (path → raw text)."""
     pairs = []
     for path in _leaves(schema):
         parsed = F.col(path[0])
@@ -320,7 +326,8 @@ def rescued_data(schema: StructType, raw: str = "_corrupt_record") -> Column:
 
 # %% ../notebooks/01_ingestion.ipynb #5be70136
 def list_files(spark: SparkSession, folder: str, glob: str = "*") -> DataFrame:
-    """Every file under `folder` (recursively) whose name matches `glob`: `path`, `size` (bytes), `modified` (epoch ms)."""
+    """Every file under `folder` (recursively) whose name matches `glob`: `path`,
+    `size` (bytes), `modified` (epoch ms)."""
     empty = spark.createDataFrame([], "path string, size long, modified long")
     try:
         found = (
@@ -391,7 +398,8 @@ def read_json_evolving(
 # %% ../notebooks/01_ingestion.ipynb #81a28046
 @dataclass
 class LandingFileSource:
-    """A landing dataset (`partner_orders`, `inventory_events`, `nutrition`) under `<root>/landing/`: only files not yet ingested."""
+    """A landing dataset (`partner_orders`, `inventory_events`, `nutrition`) under `<root>/landing/`: only files not yet
+    ingested."""
 
     dataset: str
     root: str
@@ -420,10 +428,7 @@ class LandingFileSource:
             for f in files:
                 by_partner.setdefault(_partner_of(f), []).append(f)
             parts = [read_partner_csv(spark, fs, p) for p, fs in sorted(by_partner.items())]
-            out = parts[0]
-            for p in parts[1:]:
-                out = out.unionByName(p)
-            return out
+            return union_all(parts)
         if self.dataset == "inventory_events":
             return read_json_evolving(spark, files, INVENTORY_EVENTS_SCHEMA)
         return read_json_evolving(spark, files, NUTRITION_SCHEMA, multiline=True)
@@ -460,7 +465,8 @@ _JSON_TYPES = {bool: "boolean", int: "bigint", float: "double", str: "string"}
 
 
 def check_page(body: bytes, since: str | None, required: list[str]) -> dict:
-    """The page as a dict, or `ApiPageError` naming the cursor when it is not whole (bad JSON, short, missing fields)."""
+    """The page as a dict, or `ApiPageError` naming the cursor when it is not
+    whole (bad JSON, short, missing fields)."""
     at = f"cursor {since!r}" if since is not None else "the first page (no cursor)"
     try:
         page = json.loads(body)
@@ -481,7 +487,8 @@ _JSON_TYPES = {bool: BooleanType(), int: LongType(), float: DoubleType(), str: S
 
 
 def new_fields(items: list[dict], known: set[str]) -> StructType:
-    """The scalar fields the items carry beyond `known`, typed from their JSON values (int and float widen to double)."""
+    """The scalar fields the items carry beyond `known`, typed from their JSON
+    values (int and float widen to double)."""
     found: dict[str, DataType | None] = {}
     for item in items:
         for k, v in item.items():
@@ -494,7 +501,8 @@ def new_fields(items: list[dict], known: set[str]) -> StructType:
 
 @dataclass
 class WarehouseApiSource:
-    """The warehouse API's inventory events, following the cursor from the last committed one (a simple client: any bad page stops the read)."""
+    """The warehouse API's inventory events, following the cursor from the last committed one (a simple client: any bad
+    page stops the read)."""
 
     base_url: str
     page_size: int = 500
@@ -502,7 +510,8 @@ class WarehouseApiSource:
     name: str = "api:inventory/events"
 
     def fetch(self, state: str | None) -> tuple[list[dict], str | None]:
-        """Every event after `state`, and the state to store: `{"since": <last page's cursor>, "skip": <items taken from it>}`."""
+        """Every event after `state`, and the state to store: `{"since": <last page's cursor>, "skip": <items taken from
+        it>}`."""
         import requests
 
         pos = json.loads(state) if state else {"since": None, "skip": 0}
@@ -532,7 +541,8 @@ class WarehouseApiSource:
             since, skip = page["next"], 0
 
     def to_frame(self, spark: SparkSession, items: list[dict]) -> DataFrame:
-        """The events as rows: declared columns, new scalar fields with their JSON type, anything else in `_rescued_data`."""
+        """The events as rows: declared columns, new scalar fields with their JSON type, anything else in
+        `_rescued_data`."""
         schema = StructType(
             INVENTORY_EVENTS_SCHEMA.fields + new_fields(items, {f.name for f in INVENTORY_EVENTS_SCHEMA.fields}).fields
         )
@@ -564,8 +574,9 @@ class WarehouseApiSource:
 
 # %% ../notebooks/01_ingestion.ipynb #e6c9ae3d
 def format_pattern(col: Column | str) -> Column:
-    """The shape of a value: every digit becomes `9`, every letter `A`, everything else stays (`+1 (555) 010-9999` → `+9 (999) 999-9999`)."""
-    c = F.col(col) if isinstance(col, str) else col
+    """The shape of a value: every digit becomes `9`, every letter `A`, everything else stays (`+1 (555) 010-9999` → `+9
+    (999) 999-9999`)."""
+    c = as_column(col)
     return F.regexp_replace(F.regexp_replace(c.cast("string"), r"\p{Nd}", "9"), r"\p{L}", "A")
 
 
@@ -585,7 +596,8 @@ _NUMERIC = ("tinyint", "smallint", "int", "bigint", "float", "double", "decimal"
 
 
 def profile_columns(df: DataFrame, columns: list[str] | None = None, top: int = 3) -> DataFrame:
-    """One row per column: rows, nulls, null_rate, distinct, blank, untrimmed, negative, patterns and the `top` patterns."""
+    """One row per column: rows, nulls, null_rate, distinct, blank, untrimmed, negative, patterns and the `top`
+    patterns."""
     columns = columns or [f.name for f in df.schema.fields if not f.name.startswith("_")]
     types = {f.name: f.dataType for f in df.schema.fields}
     cells = F.array(
