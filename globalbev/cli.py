@@ -11,9 +11,10 @@ import os
 import sys
 
 import globalbev
+from .errors import GlobalBevError
 
 # %% auto #0
-__all__ = ['COMMAND_MODULES', 'register_cli', 'build_parser', 'main']
+__all__ = ['COMMAND_MODULES', 'register_cli', 'build_parser', 'main', 'one_line', 'run_command']
 
 # %% ../notebooks/00f_cli.ipynb #d8df65c0
 COMMAND_MODULES = ["globalbev.cli", "data_generators.cli", "globalbev.pipeline", "globalbev.exams"]
@@ -72,14 +73,24 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0 if args.command is None else 2
-    from globalbev.runtime import SetupError
     from globalbev.secrets import install_redaction
 
     install_redaction()
+    return run_command(args)
+
+# %% ../notebooks/00f_cli.ipynb #b40b2d96
+def one_line(message: str) -> str:
+    """`message` on one line: its first line, then the others joined by `; ` (a bank's list of problems, say)."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return " ".join([lines[0], "; ".join(lines[1:])]) if len(lines) > 1 else "".join(lines)
+
+
+def run_command(args) -> int:
+    """Run the parsed command's `func(args)`; a `GlobalBevError` prints `error: <message>` to stderr and returns 2."""
     try:
         return int(args.func(args) or 0)
-    except SetupError as e:
-        print(f"error: {e}", file=sys.stderr)
+    except GlobalBevError as e:
+        print(f"error: {one_line(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import GlobalBevError
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
@@ -53,7 +55,7 @@ def project_root(start: str | Path | None = None) -> Path | None:
     return None
 
 # %% ../notebooks/00a_config.ipynb #e5a341ea
-class ConfigError(ValueError):
+class ConfigError(GlobalBevError, ValueError):
     """A configuration problem, with what to do about it in the message."""
 
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Config, load_config, table_name
-from .runtime import SetupError, check_java, get_spark, runtime_kind
+from .errors import GlobalBevError
+from .runtime import check_java, get_spark, runtime_kind
 
 # %% auto #0
 __all__ = ['Check', 'check_python', 'check_java_runtime', 'check_spark_delta', 'check_postgres', 'check_disk', 'doctor',
@@ -39,7 +40,7 @@ def _timed(name: str, fn, fix: str) -> Check:
         return Check(name, True, detail, "", time.perf_counter() - t0)
     except Exception as e:  # a failed check is a red line, never a crash
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        return Check(name, False, msg, fix if not isinstance(e, SetupError) else str(e), time.perf_counter() - t0)
+        return Check(name, False, msg, str(e) if isinstance(e, GlobalBevError) else fix, time.perf_counter() - t0)
 
 # %% ../notebooks/00_setup.ipynb #9ca8960a
 def check_python() -> str:

@@ -28,11 +28,13 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
+from .errors import GlobalBevError
+
 # %% auto #0
-__all__ = ['SECTIONS', 'PASS_MARK', 'TESTS', 'RATIO_MAX', 'JACCARD_MAX', 'RUNNER_HELP', 'ExamSpec', 'BankError', 'find_exams_dir',
-           'load_schema', 'required_answers', 'semantic_problems', 'question_problems', 'read_bank', 'bank_problems',
-           'load_bank', 'composition_problems', 'stem_similarity', 'similar_stems', 'Exam', 'assemble_exam',
-           'shuffle_options', 'parse_letters', 'ExamResult', 'score_answers', 'format_time', 'reflow',
+__all__ = ['SECTIONS', 'PASS_MARK', 'TESTS', 'RATIO_MAX', 'JACCARD_MAX', 'RUNNER_HELP', 'ExamSpec', 'BankError', 'ExamNotFound',
+           'find_exams_dir', 'load_schema', 'required_answers', 'semantic_problems', 'question_problems', 'read_bank',
+           'bank_problems', 'load_bank', 'composition_problems', 'stem_similarity', 'similar_stems', 'Exam',
+           'assemble_exam', 'shuffle_options', 'parse_letters', 'ExamResult', 'score_answers', 'format_time', 'reflow',
            'render_question', 'section_table', 'show_result', 'results_dir', 'save_result', 'Attempt', 'start_test',
            'timed_input', 'run_attempt', 'load_results', 'find_result', 'history', 'history_table', 'register_cli',
            'main']
@@ -89,8 +91,12 @@ TESTS: dict[str, ExamSpec] = {
 }
 
 # %% ../notebooks/90_exams.ipynb #c008
-class BankError(ValueError):
+class BankError(GlobalBevError, ValueError):
     """The question bank cannot be used; the message lists every problem, one per line."""
+
+
+class ExamNotFound(GlobalBevError, KeyError):
+    """No test or saved result by that name; the message lists what there is."""
 
 
 def _package_dir() -> Path | None:
@@ -255,7 +261,7 @@ class Exam:
 def assemble_exam(name: str, questions: list[dict]) -> Exam:
     """The test `name` (see `TESTS`): every question whose `exam` field names it, in a fixed mixed order."""
     if name not in TESTS:
-        raise KeyError(f"unknown test {name!r}; choose one of {', '.join(TESTS)}")
+        raise ExamNotFound(f"unknown test {name!r}; choose one of {', '.join(TESTS)}")
     chosen = sorted((q for q in questions if q["exam"] == name), key=lambda q: q["id"])
     if not chosen:
         raise BankError(f"the bank has no questions for {name} yet")
@@ -752,7 +758,7 @@ def find_result(ref: str | Path, folder: str | Path | None = None) -> ExamResult
     results = load_results(folder)
     hits = [r for r in results if r.id == str(ref)] or [r for r in results if str(ref) in (r.id or "")]
     if len(hits) != 1:
-        raise KeyError(
+        raise ExamNotFound(
             f"{len(hits)} saved results match {str(ref)!r}"
             + (f": {', '.join(r.id for r in hits)}" if hits else f" in {Path(folder or results_dir())}")
         )
@@ -844,17 +850,6 @@ def _cmd_validate(args) -> int:
     return 1 if problems else 0
 
 
-def _friendly(command: Callable) -> Callable:
-    def run(args) -> int:
-        try:
-            return command(args)
-        except (BankError, KeyError) as e:
-            print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
-            return 1
-
-    return run
-
-
 def register_cli(subparsers) -> argparse.ArgumentParser:
     """Add the `exam` command (list, take, review, history, validate) to an argparse subparsers object."""
     exam = subparsers.add_parser(
@@ -864,7 +859,7 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
     )
     sub = exam.add_subparsers(dest="exam_command", metavar="SUBCOMMAND", required=True)
     p = sub.add_parser("list", help="the six tests: size, time limit, sections")
-    p.set_defaults(func=_friendly(_cmd_list))
+    p.set_defaults(func=_cmd_list)
     p = sub.add_parser(
         "take",
         help="take a test in the terminal, one question at a time",
@@ -875,21 +870,22 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="seed for --shuffle (default: from the clock)")
     p.add_argument("--minutes", type=float, help="time limit in minutes (default: the test's own)")
     p.add_argument("--no-save", action="store_true", help="do not save the result")
-    p.set_defaults(func=_friendly(_cmd_take))
+    p.set_defaults(func=_cmd_take)
     p = sub.add_parser("review", help="a saved result with the explanation of every missed question")
     p.add_argument("result", metavar="RESULT_FILE_OR_ID", help="a result .json file, or its id (see `history`)")
-    p.set_defaults(func=_friendly(_cmd_review))
+    p.set_defaults(func=_cmd_review)
     p = sub.add_parser("history", help="your attempts per test: scores, best and latest")
     p.add_argument("--test", choices=list(TESTS), help="only this test")
-    p.set_defaults(func=_friendly(_cmd_history))
+    p.set_defaults(func=_cmd_history)
     p = sub.add_parser("validate", help="check the question bank (schema, answers, explanations, sizes, duplicates)")
-    p.set_defaults(func=_friendly(_cmd_validate))
+    p.set_defaults(func=_cmd_validate)
     return exam
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run `globalbev exam ...` on its own: main(["exam", "history"])."""
+    """Run `globalbev exam ...` on its own: main(["exam", "history"]); a mistake prints `error: …` and returns 2."""
+    from globalbev.cli import run_command
+
     parser = argparse.ArgumentParser(prog="globalbev")
     register_cli(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
+    return run_command(parser.parse_args(argv))

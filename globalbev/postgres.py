@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
-from .config import Config, load_config
+from .config import Config, ConfigError, load_config
+from .errors import GlobalBevError
 
 # %% auto #0
 __all__ = ['PostgresServer', 'parse_pg_url', 'mask_url', 'PostgresError', 'start_embedded_postgres', 'embedded_postgres',
@@ -70,7 +71,7 @@ def parse_pg_url(url: str) -> PostgresServer:
     """A `PostgresServer` for an external server given by a libpq URL."""
     u = urlsplit(url)
     if u.scheme not in ("postgresql", "postgres") or not u.hostname:
-        raise ValueError("a PostgreSQL URL looks like postgresql://user:password@host:5432/dbname")
+        raise ConfigError("a PostgreSQL URL looks like postgresql://user:password@host:5432/dbname")
     return PostgresServer(
         host=u.hostname,
         port=u.port or 5432,
@@ -88,7 +89,7 @@ def mask_url(url: str) -> str:
     return url.replace(f":{u.password}@", ":***@", 1)
 
 # %% ../notebooks/00d_postgres.ipynb #b47a886d
-class PostgresError(RuntimeError):
+class PostgresError(GlobalBevError, RuntimeError):
     """PostgreSQL could not be started or reached; the message says why and what to do."""
 
 

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from .config import LAYERS, Config, load_config, schema_name
+from .errors import GlobalBevError
 
 # %% auto #0
 __all__ = ['DELTA_VERSION', 'POSTGRES_JDBC', 'SUPPORTED_JAVA', 'SetupError', 'runtime_kind', 'java_executable',
@@ -25,7 +26,7 @@ POSTGRES_JDBC = "org.postgresql:postgresql:42.7.8"
 SUPPORTED_JAVA = (17, 21)
 
 
-class SetupError(RuntimeError):
+class SetupError(GlobalBevError, RuntimeError):
     """The environment cannot run GlobalBev; the message says what to install or change."""
 
 
@@ -189,7 +190,16 @@ def ensure_schemas(spark, cfg: Config) -> None:
 
 # %% ../notebooks/00b_runtime.ipynb #a660518f
 def get_spark(cfg: Config | None = None, app_name: str = "globalbev"):
-    """The Spark session for this runtime: the cluster's on Databricks, Databricks Connect's, or a local Spark + Delta one."""
+    """The Spark session for this runtime: the cluster's on Databricks, Databricks Connect's, or local Spark + Delta.
+
+    An active session is returned as it is; otherwise a local one is started from `cfg` (default: `load_config()`) with
+    the tables of its warehouse registered. Example:
+
+        >>> spark = get_spark(load_config("local"))
+        >>> spark.range(3).write.format("delta").mode("overwrite").save("/tmp/globalbev-example")
+        >>> spark.read.format("delta").load("/tmp/globalbev-example").count()
+        3
+    """
     cfg = cfg or load_config()
     kind = runtime_kind()
     if kind == "databricks":

@@ -12,18 +12,16 @@ import threading
 import traceback
 from pathlib import Path
 
-from .config import Config, load_config, project_root
+from .config import Config, ConfigError, load_config, project_root
+from .errors import GlobalBevError
 
 # %% auto #0
 __all__ = ['REDACTED', 'PROVIDERS', 'SecretNotFound', 'redact', 'env_var_name', 'get_secret', 'RedactingFilter',
            'install_redaction']
 
 # %% ../notebooks/00c_secrets.ipynb #a64dc0ca
-class SecretNotFound(KeyError):
+class SecretNotFound(GlobalBevError, KeyError):
     """No secret under this scope/key; the message says where it was looked for (never a value)."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else "secret not found"
 
 
 _SEEN: set[str] = set()
@@ -110,7 +108,7 @@ def get_secret(scope: str, key: str, cfg: Config | None = None) -> str:
     cfg = cfg or load_config()
     provider = cfg.secrets.get("provider", "env")
     if provider not in PROVIDERS:
-        raise ValueError(f"unknown secrets provider {provider!r}: choose one of {', '.join(PROVIDERS)}")
+        raise ConfigError(f"unknown secrets provider {provider!r}: choose one of {', '.join(PROVIDERS)}")
     return _remember(PROVIDERS[provider](scope, key, cfg))
 
 # %% ../notebooks/00c_secrets.ipynb #91e5a502

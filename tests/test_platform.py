@@ -8,7 +8,8 @@ import logging
 import pytest
 
 from globalbev.config import ConfigError, load_config, storage_path, table_name
-from globalbev.postgres import pg_query, read_postgres
+from globalbev.errors import GlobalBevError
+from globalbev.postgres import PostgresError, pg_query, read_postgres
 from globalbev.runtime import SetupError, check_java, register_local_tables
 from globalbev.secrets import SecretNotFound, get_secret, install_redaction
 
@@ -105,7 +106,7 @@ def test_secret_never_in_logs_or_exception_text(monkeypatch):
 
 @pytest.mark.unit
 def test_every_command_the_readme_names_is_registered():
-    """README's commands (`./dev demo`, `globalbev run`, ...) must exist: the installed console script answers --help."""
+    """README's commands (`./dev demo`, `globalbev run`, ...) exist: the installed console script answers --help."""
     import re
     import subprocess
     import sys
@@ -128,3 +129,40 @@ def test_every_command_the_readme_names_is_registered():
     for command in sorted(named):
         done = subprocess.run([str(script), command, "--help"], capture_output=True, text=True, timeout=120)
         assert done.returncode == 0 and "usage: globalbev " + command in done.stdout, (command, done.stderr[-500:])
+
+
+@pytest.mark.unit
+def test_every_error_a_user_can_fix_is_one_family_with_its_builtin_parent():
+    from globalbev.exams import BankError, ExamNotFound
+
+    family = {
+        ConfigError: ValueError,
+        SetupError: RuntimeError,
+        SecretNotFound: KeyError,
+        PostgresError: RuntimeError,
+        BankError: ValueError,
+        ExamNotFound: KeyError,
+    }
+    for cls, builtin in family.items():
+        assert issubclass(cls, GlobalBevError) and issubclass(cls, builtin), cls
+    assert str(SecretNotFound("set GLOBALBEV_SECRET_X")) == "set GLOBALBEV_SECRET_X"  # no KeyError quotes
+
+
+@pytest.mark.unit
+def test_a_users_mistake_is_one_line_on_stderr_and_exit_2():
+    """An unknown environment through the installed `globalbev`: `error: ...` on one line, no traceback, exit code 2."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).with_name("globalbev")
+    env = {**os.environ, "GLOBALBEV_ENV": "staging"}
+    done = subprocess.run([str(script), "doctor"], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr == "error: unknown environment 'staging': choose one of local, dev, test, prod\n", done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    done = subprocess.run(
+        [str(script), "exam", "review", "no-such-attempt"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2 and done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
