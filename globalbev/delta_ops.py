@@ -92,6 +92,24 @@ def _same_as_previous(columns: list[str], w) -> Column:
     return reduce(lambda a, b: a & b, [F.lag(c).over(w).eqNullSafe(F.col(c)) for c in columns], F.lit(True))
 
 
+def _unseen_versions(
+    target: DataFrame, batch: DataFrame, key: str, attrs: list[str], effective_ts_column: str, deleted_column: str
+) -> DataFrame:
+    """The batch's versions newer than anything the dimension knows for their key (re-applied batches add nothing)."""
+    deleted = F.coalesce(F.col(deleted_column), F.lit(False)) if deleted_column in batch.columns else F.lit(False)
+    known = target.groupBy(key).agg(F.max(F.coalesce("valid_to", "valid_from")).alias("_known"))
+    return (
+        batch.select(
+            key, *attrs, F.col(effective_ts_column).cast("timestamp").alias("valid_from"), deleted.alias("_deleted")
+        )
+        .dropDuplicates([key, "valid_from"])
+        .join(known, key, "left")
+        .where(F.col("_known").isNull() | (F.col("valid_from") > F.col("_known")))
+        .drop("_known")
+        .withColumn("_old_sk", F.lit(None).cast("bigint"))
+    )
+
+
 def scd2_staging(
     target: DataFrame,
     batch: DataFrame,
@@ -108,18 +126,7 @@ def scd2_staging(
     missing = [c for c in tracked_columns if c not in attrs]
     if missing:
         raise ValueError(f"tracked columns {missing} are not in the batch (columns: {batch.columns})")
-    deleted = F.coalesce(F.col(deleted_column), F.lit(False)) if deleted_column in batch.columns else F.lit(False)
-    known = target.groupBy(key).agg(F.max(F.coalesce("valid_to", "valid_from")).alias("_known"))
-    new = (
-        batch.select(
-            key, *attrs, F.col(effective_ts_column).cast("timestamp").alias("valid_from"), deleted.alias("_deleted")
-        )
-        .dropDuplicates([key, "valid_from"])
-        .join(known, key, "left")
-        .where(F.col("_known").isNull() | (F.col("valid_from") > F.col("_known")))
-        .drop("_known")
-        .withColumn("_old_sk", F.lit(None).cast("bigint"))
-    )
+    new = _unseen_versions(target, batch, key, attrs, effective_ts_column, deleted_column)
     current = (
         target.where("is_current")
         .join(new.select(key).distinct(), key, "left_semi")

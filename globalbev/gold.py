@@ -329,24 +329,17 @@ def load_silver(spark, tables: dict[str, str]) -> Silver:
 # %% ../notebooks/04_gold.ipynb #b576d791
 def affected_slices(changes: dict[str, DataFrame], silver: Silver) -> DataFrame:
     """The sku × market × date slices touched by silver changes (old and new values), from Change Data Feed rows."""
-    lines_now = silver.order_lines.select("order_id", "sku")
-    orders_now = silver.orders.select("order_id", "market_code", F.col("order_date").alias("date"))
-    if "order_lines" in changes:
-        lines_now = lines_now.unionByName(changes["order_lines"].select("order_id", "sku"))
-    if "orders" in changes:
-        orders_now = orders_now.unionByName(
-            changes["orders"].select("order_id", "market_code", F.col("order_date").alias("date"))
-        )
+    lines = lambda df: df.select("order_id", "sku")
+    orders = lambda df: df.select("order_id", "market_code", F.col("order_date").alias("date"))
+    lines_now = union_all(
+        [lines(silver.order_lines)] + ([lines(changes["order_lines"])] if "order_lines" in changes else [])
+    )
+    orders_now = union_all([orders(silver.orders)] + ([orders(changes["orders"])] if "orders" in changes else []))
     parts = []
     if "order_lines" in changes:
-        parts.append(changes["order_lines"].select("order_id", "sku").join(orders_now, "order_id").select(*SLICE))
+        parts.append(lines(changes["order_lines"]).join(orders_now, "order_id").select(*SLICE))
     if "orders" in changes:
-        parts.append(
-            changes["orders"]
-            .select("order_id", "market_code", F.col("order_date").alias("date"))
-            .join(lines_now, "order_id")
-            .select(*SLICE)
-        )
+        parts.append(orders(changes["orders"]).join(lines_now, "order_id").select(*SLICE))
     if "partner_orders" in changes:
         parts.append(changes["partner_orders"].select("sku", "market_code", F.col("order_date").alias("date")))
     if "inventory_events" in changes:

@@ -1,4 +1,5 @@
-"""Gold on tiny hand-made silver: the fact computed by hand, dimensions, reconciliation, incremental refresh from the CDF."""
+"""Gold on tiny hand-made silver: the fact computed by hand, dimensions, reconciliation, incremental refresh from the
+CDF."""
 
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ def _dec(df, **types):
     return df.select(*[F.col(c).cast(types[c]).alias(c) if c in types else F.col(c) for c in df.columns])
 
 
-def tiny_silver(spark) -> dict:
-    """US (fx 1) and GB (fx 1.27) on 1-2 July 2025; see notebooks/04_gold.ipynb for the story of each row."""
+def _tiny_sales(spark) -> dict:
+    """The sold lines of `tiny_silver`: shop order lines, their orders and one marketplace line."""
     return dict(
         order_lines=_dec(
             spark.createDataFrame(
@@ -58,11 +59,18 @@ def tiny_silver(spark) -> dict:
         partner_orders=_dec(
             spark.createDataFrame(
                 [("shelfly", "SH-1", 1, D1, "US", "SKU-A", 3, "3.00")],
-                "partner string, partner_order_id string, line_no int, order_date date, market_code string, sku string, "
-                "quantity int, unit_price string",
+                "partner string, partner_order_id string, line_no int, order_date date, market_code string, "
+                "sku string, quantity int, unit_price string",
             ),
             unit_price="decimal(12,2)",
         ),
+    )
+
+
+def tiny_silver(spark) -> dict:
+    """US (fx 1) and GB (fx 1.27) on 1-2 July 2025; see notebooks/04_gold.ipynb for the story of each row."""
+    return dict(
+        **_tiny_sales(spark),
         markets=_dec(
             spark.createDataFrame([("US", "1.000000"), ("GB", "1.270000")], "market_code string, fx_to_usd string"),
             fx_to_usd="decimal(12,6)",
@@ -127,7 +135,8 @@ def test_fact_on_a_tiny_hand_computed_example(spark):
         _expected(
             spark,
             [
-                # US SKU-A: orders 1 (2 × 3.00 − 10 % = 5.40), 2 (1 × 3.00), partner (3 × 3.00); order 3 cancelled; 1 rejected line of 4
+                # US SKU-A: orders 1 (2 × 3.00 − 10 % = 5.40), 2 (1 × 3.00), partner (3 × 3.00); order 3 cancelled;
+                # 1 rejected line of 4
                 ("SKU-A", "US", D1, 6, "18", "17.40", 3, 2, "2.9", 1, 0.25),
                 ("SKU-B", "US", D1, 1, "10", "10", 1, 1, "10", 0, 0.0),
                 ("SKU-A", "GB", D1, 4, "10.16", "10.16", 1, 1, "2.54", 0, 0.0),  # 8.00 GBP × 1.27
