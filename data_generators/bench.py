@@ -6,11 +6,21 @@ Files only (operational tables as CSV instead of PostgreSQL), so the figure meas
 from __future__ import annotations
 
 import dataclasses
+import os
 import resource
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
+
+import numpy as np
+
+from .generate import generate
+from .pools import build_pools
+from .spec import GenerationConfig
+from .tables.customers import CustomerState, customer_rows, insert_customers
+from .workers import resolve_workers
 
 
 def faker_per_row_rate(n: int = 20_000, seed: int = 7) -> float:
@@ -73,9 +83,6 @@ class _TreeRssSampler:
     """Samples the summed memory (PSS) of this process and its worker processes every `every` seconds (peak kept)."""
 
     def __init__(self, every: float = 0.1):
-        import os
-        import threading
-
         self.pid, self.every, self.peak = os.getpid(), every, 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -98,12 +105,6 @@ def run_bench(
     scale: float = 1.0, root: str | None = None, faker_sample: int = 20_000, seed: int = 7, workers: int | None = None
 ) -> dict:
     """Generate `scale` (day 0, files only), time it, and compare the customer rate with per-row Faker."""
-    import os
-
-    from .generate import generate, resolve_workers
-    from .pools import build_pools
-    from .spec import GenerationConfig
-
     tmp = None
     if root is None:
         tmp = tempfile.mkdtemp(prefix="gb-bench-")
@@ -157,15 +158,10 @@ def run_bench(
 
 
 def _customer_rate(scale: float, seed: int) -> float:
-    import numpy as np
-
-    from .generate import State, customer_rows, insert_customers
-    from .pools import build_pools
-    from .spec import GenerationConfig
-
+    """Customer rows/s built from the pools (up to 250k customers of day 0)."""
     cfg = GenerationConfig(scale=scale, seed=seed)
     pools = build_pools(seed)
-    st = State()
+    st = CustomerState()
     ids = insert_customers(cfg, st, min(cfg.rows("customers"), 250_000), 0)
     t0 = time.perf_counter()
     customer_rows(cfg, pools, st, np.asarray(ids), 0)
