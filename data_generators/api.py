@@ -103,104 +103,117 @@ class ApiServer:
         self.thread.join(timeout=5)
 
 
-def _handler(state: dict):
-    faults: ApiFaults = state["faults"]
-    events: list[bytes] = state["events"]
-    stats: dict = state["stats"]
-    lock = threading.Lock()
+class _ApiHandler(BaseHTTPRequestHandler):
+    """The API's routes and faults; `_handler` binds it to one server's state (faults, events, stats, documents)."""
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    protocol_version = "HTTP/1.1"
+    state: dict
+    lock: threading.Lock
 
-        def log_message(self, fmt, *args):  # quiet: tests and the demo print their own summaries
-            pass
+    def log_message(self, fmt, *args):  # quiet: tests and the demo print their own summaries
+        pass
 
-        def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
-        def _json(self, status: int, obj) -> None:
-            self._send(status, json.dumps(obj).encode())
+    def _json(self, status: int, obj) -> None:
+        self._send(status, json.dumps(obj).encode())
 
-        def do_GET(self):  # noqa: N802
-            url = urlsplit(self.path)
-            if url.path == "/health":
-                return self._json(200, {"status": "ok", "events": len(events)})
-            with lock:
-                stats["requests"] = n = stats.get("requests", 0) + 1
-            fate = faults.fate(n)
+    def _count(self, name: str) -> int:
+        with self.lock:
+            stats = self.state["stats"]
+            stats[name] = stats.get(name, 0) + 1
+            return stats[name]
 
-            def count(name):
-                with lock:
-                    stats[name] = stats.get(name, 0) + 1
+    def do_GET(self):  # noqa: N802
+        url = urlsplit(self.path)
+        if url.path == "/health":
+            return self._json(200, {"status": "ok", "events": len(self.state["events"])})
+        fate = self.state["faults"].fate(self._count("requests"))
+        if self._failed(fate):
+            return None
+        if url.path == "/inventory/events":
+            return self._events(parse_qs(url.query), fate)
+        if url.path == "/products":
+            return self._json(200, {"items": sorted(self.state["nutrition"])})
+        parts = url.path.strip("/").split("/")
+        if len(parts) == 3 and parts[0] == "products" and parts[2] == "nutrition":
+            path = self.state["nutrition"].get(parts[1])
+            if path is None:
+                return self._json(404, {"error": f"unknown sku {parts[1]}"})
+            return self._send(200, path.read_bytes())
+        return self._json(404, {"error": f"no route {url.path}"})
 
-            if fate["outage"]:
-                count("outage")
-                return self._json(503, {"error": "service unavailable (outage)"})
-            if fate["error"]:
-                count(f"error_{fate['error']}")
-                return self._json(fate["error"], {"error": "injected failure"})
-            if fate["timeout"]:
-                count("timeout")
-                time.sleep(faults.timeout_seconds)
-                self.close_connection = True
-                return None
+    def _failed(self, fate: dict) -> bool:
+        """Apply the request's outage, error, timeout or slowness; True when the request got no normal answer."""
+        faults: ApiFaults = self.state["faults"]
+        if fate["outage"]:
+            self._count("outage")
+            self._json(503, {"error": "service unavailable (outage)"})
+        elif fate["error"]:
+            self._count(f"error_{fate['error']}")
+            self._json(fate["error"], {"error": "injected failure"})
+        elif fate["timeout"]:
+            self._count("timeout")
+            time.sleep(faults.timeout_seconds)
+            self.close_connection = True
+        else:
             if fate["slow"]:
-                count("slow")
+                self._count("slow")
                 time.sleep(faults.slow_seconds)
-            if url.path == "/inventory/events":
-                return self._events(parse_qs(url.query), fate, count)
-            if url.path == "/products":
-                return self._json(200, {"items": sorted(state["nutrition"])})
-            parts = url.path.strip("/").split("/")
-            if len(parts) == 3 and parts[0] == "products" and parts[2] == "nutrition":
-                path = state["nutrition"].get(parts[1])
-                if path is None:
-                    return self._json(404, {"error": f"unknown sku {parts[1]}"})
-                return self._send(200, path.read_bytes())
-            return self._json(404, {"error": f"no route {url.path}"})
+            return False
+        return True
 
-        def _events(self, query: dict, fate: dict, count) -> None:
-            try:
-                since = int(query.get("since", ["0"])[0] or 0)
-                size = min(MAX_PAGE_SIZE, max(1, int(query.get("page_size", [DEFAULT_PAGE_SIZE])[0])))
-            except ValueError:
-                return self._json(400, {"error": "since must be a cursor from 'next', page_size an integer"})
-            since = max(0, min(since, len(events)))
-            items = [json.loads(x) for x in events[since : since + size]]
-            end = since + len(items)
-            nxt = str(end) if end < len(events) else None
-            rng = np.random.default_rng(fate["rng_seed"])
-            if fate["duplicate"] and items:
-                count("duplicate")
-                pool = [json.loads(x) for x in events[max(0, since - size) : since]] or items
-                items = items + [pool[i] for i in rng.integers(0, len(pool), min(5, len(pool)))]
-            if fate["out_of_order"] and len(items) > 1:
-                count("out_of_order")
-                items = [items[i] for i in rng.permutation(len(items))]
-            announced = len(items)
-            kind = fate["partial"]
-            if kind == "short_page" and len(items) < 2:
-                kind = "truncated"
-            if kind == "missing_fields" and not items:
-                kind = "truncated"
-            if kind:
-                count(f"partial_{kind}")
-            if kind == "short_page":
-                items = items[: max(1, int(len(items) * 0.7))]
-            elif kind == "missing_fields":
-                for i in rng.choice(len(items), max(1, len(items) // 3), replace=False):
-                    items[i] = {k: v for k, v in items[i].items() if k not in ("sku", "on_hand_after")}
-            body = json.dumps({"items": items, "count": announced, "since": str(since), "next": nxt}).encode()
-            if kind == "truncated":
-                body = body[: max(1, len(body) // 2)]
-            count("pages")
-            return self._send(200, body)
+    def _events(self, query: dict, fate: dict) -> None:
+        events = self.state["events"]
+        try:
+            since = int(query.get("since", ["0"])[0] or 0)
+            size = min(MAX_PAGE_SIZE, max(1, int(query.get("page_size", [DEFAULT_PAGE_SIZE])[0])))
+        except ValueError:
+            return self._json(400, {"error": "since must be a cursor from 'next', page_size an integer"})
+        since = max(0, min(since, len(events)))
+        items = [json.loads(x) for x in events[since : since + size]]
+        end = since + len(items)
+        nxt = str(end) if end < len(events) else None
+        rng = np.random.default_rng(fate["rng_seed"])
+        if fate["duplicate"] and items:
+            self._count("duplicate")
+            pool = [json.loads(x) for x in events[max(0, since - size) : since]] or items
+            items = items + [pool[i] for i in rng.integers(0, len(pool), min(5, len(pool)))]
+        if fate["out_of_order"] and len(items) > 1:
+            self._count("out_of_order")
+            items = [items[i] for i in rng.permutation(len(items))]
+        announced = len(items)
+        kind, items = self._partial(fate["partial"], items, rng)
+        body = json.dumps({"items": items, "count": announced, "since": str(since), "next": nxt}).encode()
+        if kind == "truncated":
+            body = body[: max(1, len(body) // 2)]
+        self._count("pages")
+        return self._send(200, body)
 
-    return Handler
+    def _partial(self, kind: str | None, items: list[dict], rng: np.random.Generator) -> tuple[str | None, list]:
+        """A partial page: fewer items than announced, items missing fields, or (as a fallback) a truncated body."""
+        if kind == "short_page" and len(items) < 2:
+            kind = "truncated"
+        if kind == "missing_fields" and not items:
+            kind = "truncated"
+        if kind:
+            self._count(f"partial_{kind}")
+        if kind == "short_page":
+            items = items[: max(1, int(len(items) * 0.7))]
+        elif kind == "missing_fields":
+            for i in rng.choice(len(items), max(1, len(items) // 3), replace=False):
+                items[i] = {k: v for k, v in items[i].items() if k not in ("sku", "on_hand_after")}
+        return kind, items
+
+
+def _handler(state: dict) -> type[_ApiHandler]:
+    """The request handler class of one server."""
+    return type("Handler", (_ApiHandler,), {"state": state, "lock": threading.Lock()})
 
 
 @contextmanager

@@ -23,6 +23,12 @@ def _default_root() -> str:
 
 def register_cli(subparsers) -> None:
     """Add `generate`, `api serve` and `bench generate`."""
+    _add_generate(subparsers)
+    _add_api_serve(subparsers)
+    _add_bench(subparsers)
+
+
+def _add_generate(subparsers) -> None:
     g = subparsers.add_parser(
         "generate",
         help="synthetic messy GlobalBev data into PostgreSQL + landing zone",
@@ -60,6 +66,8 @@ def register_cli(subparsers) -> None:
     )
     g.set_defaults(func=_generate)
 
+
+def _add_api_serve(subparsers) -> None:
     api = subparsers.add_parser("api", help="the warehouse inventory API").add_subparsers(dest="api_command")
     s = api.add_parser("serve", help="serve inventory events and nutrition documents with injected faults")
     s.add_argument("--root", default=None)
@@ -81,6 +89,8 @@ def register_cli(subparsers) -> None:
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=_serve)
 
+
+def _add_bench(subparsers) -> None:
     bench = subparsers.add_parser("bench", help="benchmarks").add_subparsers(dest="bench_command")
     b = bench.add_parser("generate", help="generator throughput (MB/s, rows/s, peak RSS) vs per-row Faker")
     b.add_argument("--scale", type=float, default=1.0)
