@@ -1,4 +1,4 @@
-"""Generator benchmark: `python benchmarks/bench_generate.py [--scale 1] [--workers N]` (same as `globalbev bench generate`)."""
+"""Generator benchmark: `python benchmarks/bench_generate.py [--scale 1] [--workers N]` (`globalbev bench generate`)."""
 
 import sys
 from pathlib import Path

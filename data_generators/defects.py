@@ -43,7 +43,7 @@ def bursts(rng: np.random.Generator, n: int, rate: float, min_len: int, max_len:
         return mask
     expected = rate * n / ((min_len + max_len) / 2)
     count = int(expected) + int(rng.random() < expected - int(expected))
-    for start, length in zip(rng.integers(0, n, count), rng.integers(min_len, max_len + 1, count)):
+    for start, length in zip(rng.integers(0, n, count), rng.integers(min_len, max_len + 1, count), strict=True):
         mask[start : start + length] = True
     return mask
 

@@ -118,7 +118,6 @@ def _phones(market: Market, rng: np.random.Generator, n: int) -> list[list[str]]
             continue
         num = pn.parse(cand, market.code)
         forms = phone_formats(num, market.code)
-        e164 = forms[0]
         if len(set(forms)) != len(forms):
             continue
         if not all(_same_valid_number(f, market.code, num) for f in forms[1:]):

@@ -131,7 +131,7 @@ def csv_bytes(
     eol: str = "\n",
     header_names: list[str] | None = None,
 ) -> bytes:
-    """The table as CSV bytes, exactly as Arrow's writer lays them out (unquoted empty field = NULL, "" = empty string)."""
+    """The table as CSV bytes, exactly as Arrow's writer lays them out (unquoted empty = NULL, "" = empty string)."""
     names = header_names if header_names is not None else table.column_names
     k = table.num_columns
     fields = [_csv_field(table.column(i), quoting, eol if i == k - 1 else "") for i in range(k)]
@@ -310,9 +310,6 @@ class FileSink:
             data = data.append_column("_op", pa.array(np.full(len(data), op, object), pa.string()))
         return csv_bytes(data)
 
-    def write(self, table: str, day: int, data: pa.Table, op: str = "insert") -> int:
-        return write_file(self.path(table, day, self.next_part(table, day)), self.render(table, day, data, op))
-
     def end_day(self, day: int) -> None:
         pass
 
@@ -347,9 +344,6 @@ class PostgresSink:
     def render(table: str, day: int, data: pa.Table, op: str = "insert") -> bytes:
         """The COPY payload (CSV without header); can be built in another process."""
         return csv_bytes(data, header=False)
-
-    def write(self, table: str, day: int, data: pa.Table, op: str = "insert") -> int:
-        return self.load(table, day, self.render(table, day, data, op), data.column_names, op)
 
     def load(self, table: str, day: int, payload: bytes, column_names: list[str], op: str = "insert") -> int:
         """COPY a rendered payload into shop.<table> (upserting customers and inventory from day 1)."""
