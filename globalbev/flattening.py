@@ -9,27 +9,25 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from globalbev.quality import (
+from globalbev.expectations import (
     Expectation,
     SilverResult,
     apply_expectations,
     business_rule,
+    first_rejection,
     is_rejected,
     not_null,
     prepare,
     split_by_rules,
     superseded,
 )
+from .frames import column_named
 
 # %% auto #0
 __all__ = ['NUTRITION_DATASET', 'flatten', 'ingredient_percent_total', 'nutrition_documents', 'nutrition_expectations',
-           'build_silver_nutrition', 'build_silver_nutrition_ingredients']
+           'build_silver_nutrition', 'nutrition_ingredient_expectations', 'build_silver_nutrition_ingredients']
 
 # %% ../notebooks/03c_flattening.ipynb #f98fd7f6
-def _col(name: str) -> Column:
-    return F.col("`" + name.replace("`", "``") + "`")
-
-
 def _unique(names: list[str]) -> list[str]:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -43,25 +41,34 @@ def _open_structs(df: DataFrame, sep: str) -> DataFrame:
     for f in df.schema.fields:
         if isinstance(f.dataType, T.StructType):
             for sub in f.dataType.fields:
-                cols.append(_col(f.name).getField(sub.name))
+                cols.append(column_named(f.name).getField(sub.name))
                 names.append(f"{f.name}{sep}{sub.name}")
         else:
-            cols.append(_col(f.name))
+            cols.append(column_named(f.name))
             names.append(f.name)
-    return df.select(*[c.alias(n) for c, n in zip(cols, _unique(names))])
+    return df.select(*[c.alias(n) for c, n in zip(cols, _unique(names), strict=True)])
 
-
+# %% ../notebooks/03c_flattening.ipynb #107af821
 def _explode(df: DataFrame, name: str, sep: str) -> DataFrame:
     """Replace array column `name` by its elements (one row each, a row of nulls when empty) and `name{sep}pos`."""
     cols = []
     for c in df.columns:
-        cols += [F.posexplode_outer(_col(c)).alias(f"{c}{sep}pos", c)] if c == name else [_col(c)]
+        cols += [F.posexplode_outer(column_named(c)).alias(f"{c}{sep}pos", c)] if c == name else [column_named(c)]
     _unique([n for c in df.columns for n in ([f"{c}{sep}pos", c] if c == name else [c])])
     return df.select(*cols)
 
-
+# %% ../notebooks/03c_flattening.ipynb #fbbc3d91
 def flatten(df: DataFrame, explode_arrays: bool = True, sep: str = "__") -> DataFrame:
-    """Every nested field as a top-level column named by its path (`per_serving__energy__kcal`); arrays exploded, one row per element."""
+    """Every nested field as a top-level column named by its path (`per_serving__energy__kcal`), arrays exploded.
+
+    Struct fields become `parent{sep}field` columns; each array becomes one row per element plus `name{sep}pos`
+    (0-based; one row of nulls when empty or null); maps stay as they are. `explode_arrays=False` keeps arrays as
+    columns. A name that would appear twice is a ValueError.
+
+    >>> df = spark.createDataFrame([(1, (2, [3, 4]))], "id int, doc struct<x:int, xs:array<int>>")  # doctest: +SKIP
+    >>> flatten(df).columns  # doctest: +SKIP
+    ['id', 'doc__x', 'doc__xs__pos', 'doc__xs']
+    """
     while True:
         types = [f.dataType for f in df.schema.fields]
         if any(isinstance(t, T.StructType) for t in types):
@@ -82,7 +89,7 @@ NUTRITION_DATASET = "landing/nutrition"
 
 
 def nutrition_documents(bronze_nutrition_df: DataFrame, run_id: str | None = None) -> DataFrame:
-    """Bronze nutrition documents with structs flattened, `_percent_total`, and `_version_rank` (1 = the sku's latest valid version)."""
+    """Bronze nutrition documents, structs flattened, with `_percent_total` and `_version_rank` (1 = latest valid)."""
     df = flatten(prepare(bronze_nutrition_df, NUTRITION_DATASET, ["sku"], run_id), explode_arrays=False)
     df = df.withColumn("_percent_total", ingredient_percent_total(F.col("ingredients")))
     valid = F.col("doc_version").isNotNull() & F.coalesce(F.col("_percent_total") <= 100, F.lit(True))
@@ -91,7 +98,7 @@ def nutrition_documents(bronze_nutrition_df: DataFrame, run_id: str | None = Non
     ]
     return df.withColumn("_version_rank", F.row_number().over(Window.partitionBy("sku").orderBy(*order)))
 
-
+# %% ../notebooks/03c_flattening.ipynb #a117b55c
 def nutrition_expectations() -> list[Expectation]:
     """The rules a nutrition document is checked against, in order of precedence."""
     return [
@@ -108,8 +115,8 @@ def nutrition_expectations() -> list[Expectation]:
     ]
 
 # %% ../notebooks/03c_flattening.ipynb #66b53224
-def build_silver_nutrition(bronze_nutrition_df: DataFrame, *, run_id: str | None = None, **_) -> SilverResult:
-    """One row per sku (its latest valid `doc_version`) with the per-serving facts flattened; the rest quarantined with a reason."""
+def build_silver_nutrition(bronze_nutrition_df: DataFrame, *, run_id: str | None = None) -> SilverResult:
+    """One row per sku (its latest valid `doc_version`), facts flattened (rules: `nutrition_expectations`)."""
     docs = nutrition_documents(bronze_nutrition_df, run_id)
     facts = [
         c
@@ -120,36 +127,16 @@ def build_silver_nutrition(bronze_nutrition_df: DataFrame, *, run_id: str | None
         "sku",
         "doc_version",
         F.to_date("published_on").alias("published_on"),
-        *[_col(c) for c in facts],
+        *[column_named(c) for c in facts],
         F.size("ingredients").alias("ingredient_count"),
         F.col("_percent_total").alias("ingredient_percent_total"),
     ]
     return split_by_rules(docs, nutrition_expectations(), clean)
 
-# %% ../notebooks/03c_flattening.ipynb #4cc46987
-def build_silver_nutrition_ingredients(
-    bronze_nutrition_df: DataFrame, *, run_id: str | None = None, **_
-) -> SilverResult:
-    """One row per [sku, ingredient_no] of each sku's kept document; the ingredient lines of rejected documents quarantined."""
-    docs = apply_expectations(nutrition_documents(bronze_nutrition_df, run_id), nutrition_expectations())
-    parent = F.get(F.filter("_dq", lambda h: h["action"].isin("quarantined", "deduplicated")), 0)["rule"]
-    lines = flatten(
-        docs.select(
-            "sku",
-            "doc_version",
-            "ingredients",
-            "_source",
-            "_run_id",
-            is_rejected().alias("_parent_rejected"),
-            parent.alias("_parent_rule"),
-        )
-    )
-    lines = prepare(
-        lines.withColumn("ingredient_no", F.col("ingredients__pos") + 1).drop("ingredients__pos"),
-        NUTRITION_DATASET,
-        ["sku", "ingredient_no"],
-    )
-    rules = [
+# %% ../notebooks/03c_flattening.ipynb #523f436e
+def nutrition_ingredient_expectations() -> list[Expectation]:
+    """The rules an ingredient line is checked against (`_parent_rejected`, `_parent_rule`: its document's fate)."""
+    return [
         business_rule(
             "parent_quarantined",
             F.col("_parent_rejected"),
@@ -166,11 +153,34 @@ def build_silver_nutrition_ingredients(
             "the document lists no ingredients; expected at least one",
         ),
     ]
+
+# %% ../notebooks/03c_flattening.ipynb #4cc46987
+def build_silver_nutrition_ingredients(bronze_nutrition_df: DataFrame, *, run_id: str | None = None) -> SilverResult:
+    """One row per [sku, ingredient_no] of each sku's kept document; the lines of rejected documents quarantined.
+
+    Rules: `nutrition_ingredient_expectations`; the unit of counting is the ingredient line, not the document."""
+    docs = apply_expectations(nutrition_documents(bronze_nutrition_df, run_id), nutrition_expectations())
+    lines = flatten(
+        docs.select(
+            "sku",
+            "doc_version",
+            "ingredients",
+            "_source",
+            "_run_id",
+            is_rejected().alias("_parent_rejected"),
+            first_rejection()["rule"].alias("_parent_rule"),
+        )
+    )
+    lines = prepare(
+        lines.withColumn("ingredient_no", F.col("ingredients__pos") + 1).drop("ingredients__pos"),
+        NUTRITION_DATASET,
+        ["sku", "ingredient_no"],
+    )
     parts = [c for c in lines.columns if c.startswith("ingredients__")]
     clean = [
         "sku",
         "ingredient_no",
         "doc_version",
-        *[_col(c).alias("ingredient_" + c[len("ingredients__") :]) for c in parts],
+        *[column_named(c).alias("ingredient_" + c[len("ingredients__") :]) for c in parts],
     ]
-    return split_by_rules(lines, rules, clean)
+    return split_by_rules(lines, nutrition_ingredient_expectations(), clean)

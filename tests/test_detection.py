@@ -1,48 +1,42 @@
-"""Integration: silver built from a generated dataset catches every injected defect, with no false alarm."""
+"""The detection score: on a tiny manifest, and on silver built from a generated dataset (every injected defect caught,
+with no false alarm)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructField, StructType
 
+from globalbev.detection import ManifestNotFound, score_detection
+from globalbev.frames import union_all
+from globalbev.ingestion import INVENTORY_EVENTS_SCHEMA, PARTNER_DIALECTS
 from globalbev.postgres import parse_pg_url, read_postgres
 from globalbev.quality import (
     build_silver_batches,
     build_silver_customers,
-    build_silver_inventory_events,
     build_silver_markets,
-    build_silver_order_lines,
-    build_silver_orders,
-    build_silver_partner_orders,
-    build_silver_payments,
     build_silver_products,
     build_silver_warehouses,
-    score_detection,
 )
+from globalbev.quality_landing import build_silver_inventory_events, build_silver_partner_orders
+from globalbev.quality_sales import build_silver_order_lines, build_silver_orders, build_silver_payments
 
 SHOP_TABLES = ["markets", "warehouses", "products", "batches", "customers", "orders", "order_lines", "payments"]
-PARTNER_DELIMITERS = {"shelfly": ",", "marktplatz": ";", "bazar_sul": "|"}
-EVENT_SCHEMA = (
-    "event_id long, event_ts timestamp, warehouse_id string, sku string, event_type string, "
-    "quantity_delta int, on_hand_after int, reserved int, reorder_point int"
-)
 OWNED = "landing/nutrition"  # every manifest dataset but this one (the flattening module scores nutrition)
 
 
 def read_partner_orders(spark, folder: Path):
     """One day's partner CSV files in their three dialects: all columns strings, names lower-cased, + _source_file."""
     frames = []
-    for partner, sep in PARTNER_DELIMITERS.items():
+    for partner, dialect in PARTNER_DIALECTS.items():
         if (folder / f"partner={partner}").exists():
-            df = spark.read.option("header", True).option("sep", sep).csv(str(folder / f"partner={partner}"))
-            frames.append(df.toDF(*[c.lower() for c in df.columns]).withColumn("_source_file", F.input_file_name()))
-    out = frames[0]
-    for f in frames[1:]:
-        out = out.unionByName(f)
-    return out
+            df = spark.read.option("header", True).option("sep", dialect["sep"]).csv(str(folder / f"partner={partner}"))
+            df = df.toDF(*[c.lower() for c in df.columns])
+            frames.append(df.withColumn("_source_file", F.col("_metadata.file_path")))
+    return union_all(frames)
 
 
 def read_day(spark, pg, root: Path, day: int, as_of) -> dict:
@@ -51,13 +45,69 @@ def read_day(spark, pg, root: Path, day: int, as_of) -> dict:
     batch = {t: read_postgres(spark, pg, f"shop.{t}", where=where) for t in SHOP_TABLES}
     batch["partner_orders"] = read_partner_orders(spark, root / "landing" / "partner_orders" / f"day={day:03d}")
     events = root / "landing" / "inventory_events" / f"day={day:03d}"
-    extra = [f"{c} {t}" for c, t in spark.read.json(str(events)).dtypes if c not in EVENT_SCHEMA]
+    known = INVENTORY_EVENTS_SCHEMA.fieldNames()
+    new = [f for f in spark.read.json(str(events)).schema.fields if f.name not in known]
     batch["inventory_events"] = (
-        spark.read.schema(", ".join([EVENT_SCHEMA, *extra]))
+        spark.read.schema(StructType(INVENTORY_EVENTS_SCHEMA.fields + new))
         .json(str(events))
-        .withColumn("_source_file", F.input_file_name())
+        .withColumn("_source_file", F.col("_metadata.file_path"))
     )
     return {k: v.localCheckpoint() for k, v in batch.items()}
+
+
+@pytest.mark.unit
+def test_score_detection_on_a_tiny_manifest(spark, tmp_path):
+    def day(n, defects):
+        (tmp_path / f"day={n:03d}.json").write_text(
+            json.dumps(
+                {
+                    "day": n,
+                    "defects": {
+                        f"{ds}.{d}": {"dataset": ds, "defect": d, "keys": keys} for (ds, d), keys in defects.items()
+                    },
+                }
+            )
+        )
+
+    day(
+        0,
+        {
+            ("shop.orders", "orphan_customer"): [1, 2],
+            ("shop.order_lines", "quantity_nonpositive"): ["5|1"],
+            ("landing/x", "null_burst"): [],
+        },
+    )
+    day(
+        1,
+        {
+            ("shop.orders", "orphan_customer"): [2, 3],
+            ("shop.order_lines", "quantity_nonpositive"): [],
+            ("landing/x", "null_burst"): [],
+        },
+    )
+    findings = spark.createDataFrame(
+        [
+            ("shop.orders", "1", "orphan_customer"),
+            ("shop.orders", "2", "orphan_customer"),
+            ("shop.orders", "2", "orphan_customer"),
+            ("shop.orders", "7", "orphan_customer"),
+            ("shop.order_lines", "5|1", "quantity_nonpositive"),
+            ("shop.order_lines", "6|1", "parent_quarantined"),
+        ],
+        "dataset string, record_key string, defect string",
+    )
+    got = {
+        r.defect_id: (r.injected, r.caught, r.missed, r.false_alarms)
+        for r in score_detection(findings, tmp_path).collect()
+    }
+    assert got == {
+        "shop.orders.orphan_customer": (3, 2, 1, 1),
+        "shop.order_lines.quantity_nonpositive": (1, 1, 0, 0),
+        "landing/x.null_burst": (0, 0, 0, 0),
+    }
+    with pytest.raises(FileNotFoundError) as e:
+        score_detection(findings, tmp_path / "nowhere")
+    assert isinstance(e.value, ManifestNotFound) and "nowhere" in str(e.value)
 
 
 @pytest.fixture(scope="module")

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-from functools import reduce
 
 import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from globalbev.bronze import add_ingestion_metadata
+from globalbev.expectations import FINDING_COLUMNS, QUARANTINE_COLUMNS
 from globalbev.flattening import (
     build_silver_nutrition,
     build_silver_nutrition_ingredients,
     flatten,
     ingredient_percent_total,
 )
-from globalbev.quality import FINDING_COLUMNS, QUARANTINE_COLUMNS
+from globalbev.frames import union_all
 
 NESTED = "id string, doc struct<x:int, items:array<struct<k:string, tags:array<string>, inner:struct<z:double>>>>"
 DOC = (
@@ -160,6 +160,16 @@ def test_silver_nutrition_latest_valid_version_and_quarantine(spark):
 
 
 @pytest.mark.unit
+def test_builders_take_no_unknown_arguments(spark):
+    """Nutrition looks nothing up: a reference passed to it is a wiring mistake, not something to ignore."""
+    docs = spark.createDataFrame([("SKU-A", 1)], "sku string, doc_version long")
+    with pytest.raises(TypeError, match="products"):
+        build_silver_nutrition(docs, products=docs)
+    with pytest.raises(TypeError, match="products"):
+        build_silver_nutrition_ingredients(docs, run_id="r1", products=docs)
+
+
+@pytest.mark.unit
 def test_silver_nutrition_ingredients_accounts_for_every_line(spark):
     docs = _docs(
         spark,
@@ -188,7 +198,7 @@ def test_silver_nutrition_ingredients_accounts_for_every_line(spark):
 @pytest.mark.integration
 def test_generated_nutrition_drift_and_detection(spark, data_root):
     from data_generators import GenerationConfig, as_of, generate
-    from globalbev.quality import score_detection
+    from globalbev.detection import score_detection
 
     res = generate(
         GenerationConfig(
@@ -212,7 +222,7 @@ def test_generated_nutrition_drift_and_detection(spark, data_root):
     assert {c: t for c, t in new.items() if c in old} == old
     assert {"sustainability__carbon_g_per_unit", "per_serving__micronutrients__amount"} <= set(new) - set(old)
 
-    batch = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), docs)
+    batch = union_all(docs, allow_missing_columns=True)
     r = build_silver_nutrition(batch)
     assert batch.count() == r.clean.count() + r.quarantined.count()
     assert r.clean.count() == r.clean.select("sku").distinct().count()

@@ -1,4 +1,4 @@
-"""Silver data quality: the rule registry, one-pass evaluation, row accounting per builder, the detection score."""
+"""Silver data quality: the expectation engine, one-pass evaluation, row accounting per builder, loud wiring errors."""
 
 from __future__ import annotations
 
@@ -8,20 +8,14 @@ import json
 import pytest
 from pyspark.sql import functions as F
 
-from globalbev.quality import (
+from globalbev.errors import GlobalBevError
+from globalbev.expectations import (
     FINDING_COLUMNS,
     QUARANTINE_COLUMNS,
+    Expectation,
+    ExpectationError,
+    MissingReferenceError,
     apply_expectations,
-    build_silver_batches,
-    build_silver_customers,
-    build_silver_inventory_events,
-    build_silver_markets,
-    build_silver_order_lines,
-    build_silver_orders,
-    build_silver_partner_orders,
-    build_silver_payments,
-    build_silver_products,
-    build_silver_warehouses,
     business_rule,
     in_range,
     in_set,
@@ -30,8 +24,16 @@ from globalbev.quality import (
     matches,
     not_null,
     references,
-    score_detection,
 )
+from globalbev.quality import (
+    build_silver_batches,
+    build_silver_customers,
+    build_silver_markets,
+    build_silver_products,
+    build_silver_warehouses,
+)
+from globalbev.quality_landing import build_silver_inventory_events, build_silver_partner_orders
+from globalbev.quality_sales import build_silver_order_lines, build_silver_orders, build_silver_payments
 
 DAY0, DAY1 = dt.datetime(2025, 6, 30, 23), dt.datetime(2025, 7, 1, 23)
 CUSTOMER_SCHEMA = (
@@ -223,7 +225,35 @@ def test_references_through_lookup(spark):
     ]
     checked = apply_expectations(looked, [references("sku", "_found", "products")])
     assert [r.id for r in checked.where(is_rejected()).collect()] == [2]
-    assert lookup(df, None, {"sku": "sku"}, "_found").where("_found").count() == 3  # no reference: nothing is an orphan
+    with pytest.raises(MissingReferenceError, match="_found"):  # no reference must never mean "every row found"
+        lookup(df, None, {"sku": "sku"}, "_found")
+
+
+@pytest.mark.unit
+def test_an_action_is_one_of_five_and_passed_by_keyword():
+    assert Expectation("r", F.lit(True), F.lit("why"), action="nulled").action == "nulled"
+    with pytest.raises(ExpectationError, match="'drop'") as e:
+        business_rule("r", F.lit(True), "why", action="drop")
+    assert isinstance(e.value, ValueError) and isinstance(e.value, GlobalBevError)
+    with pytest.raises(TypeError):
+        Expectation("r", F.lit(True), F.lit("why"), "flagged")
+    with pytest.raises(TypeError):
+        business_rule("r", F.lit(True), "why", "flagged")
+
+
+@pytest.mark.unit
+def test_references_are_required_keywords(spark, orders):
+    """A missing reference names the builder and the reference; a misspelt or extra one is a TypeError."""
+    lines = spark.createDataFrame([], LINE_SCHEMA)
+    refs = {n: orders for n in ("orders", "products", "batches", "markets", "quarantined_orders")}
+    with pytest.raises(MissingReferenceError, match=r"build_silver_order_lines: .*batches, quarantined_orders"):
+        build_silver_order_lines(lines, **{**refs, "batches": None, "quarantined_orders": None})
+    with pytest.raises(TypeError, match="quarantined_orders"):
+        build_silver_payments(lines, orders=orders)
+    with pytest.raises(TypeError, match="customer"):
+        build_silver_orders(orders, customer=orders)
+    with pytest.raises(TypeError, match="markets"):
+        build_silver_products(orders, markets=orders)  # a builder takes only the references it looks up
 
 
 @pytest.mark.unit
@@ -358,6 +388,7 @@ def test_reference_builders(spark):
 @pytest.mark.unit
 def test_partner_orders_parse_dedup_and_reject(spark):
     products = spark.createDataFrame([("SKU-000001",)], "sku string")
+    markets = spark.createDataFrame([(m,) for m in ("US", "DE", "FR", "BR")], "market_code string")
     rows = [
         ("shelfly", "SH-000000001", "1", "07/01/2025", "US", "SKU-000001", "2", "2.54", "USD", "f1"),
         ("shelfly", "SH-000000001", "1", "07/01/2025", "US", "SKU-000001", "2", "2.54", "USD", "f1"),
@@ -372,7 +403,7 @@ def test_partner_orders_parse_dedup_and_reject(spark):
         "market string, sku string, quantity string, unit_price string, currency string, "
         "_source_file string",
     )
-    r = build_silver_partner_orders(df, products=products)
+    r = build_silver_partner_orders(df, products=products, markets=markets)
     assert accounted(df, r) == (6, 2, 4)
     assert rules_of(r) == [
         ("bazar_sul|BA-000000004|1", "orphan_product"),
@@ -403,64 +434,12 @@ def test_inventory_events_dedup_and_null_burst(spark):
         ],
         schema,
     )
-    r = build_silver_inventory_events(ev)
+    products = spark.createDataFrame([("SKU-000001",)], "sku string")
+    warehouses = spark.createDataFrame([("WH-US-1",)], "warehouse_id string")
+    r = build_silver_inventory_events(ev, products=products, warehouses=warehouses)
     assert accounted(ev, r) == (4, 2, 2) and rules_of(r) == [("1", "duplicate_exact"), ("3", "event_type_unknown")]
     assert sorted((c.event_id, c.warehouse_id, c.temperature_c) for c in r.clean.collect()) == [
         (1, "WH-US-1", 6.1),
         (2, "unknown", None),
     ]
     assert [(f.record_key, f.action) for f in r.findings.where("defect = 'null_burst'").collect()] == [("2", "flagged")]
-
-
-@pytest.mark.unit
-def test_score_detection_on_a_tiny_manifest(spark, tmp_path):
-    def day(n, defects):
-        (tmp_path / f"day={n:03d}.json").write_text(
-            json.dumps(
-                {
-                    "day": n,
-                    "defects": {
-                        f"{ds}.{d}": {"dataset": ds, "defect": d, "keys": keys} for (ds, d), keys in defects.items()
-                    },
-                }
-            )
-        )
-
-    day(
-        0,
-        {
-            ("shop.orders", "orphan_customer"): [1, 2],
-            ("shop.order_lines", "quantity_nonpositive"): ["5|1"],
-            ("landing/x", "null_burst"): [],
-        },
-    )
-    day(
-        1,
-        {
-            ("shop.orders", "orphan_customer"): [2, 3],
-            ("shop.order_lines", "quantity_nonpositive"): [],
-            ("landing/x", "null_burst"): [],
-        },
-    )
-    findings = spark.createDataFrame(
-        [
-            ("shop.orders", "1", "orphan_customer"),
-            ("shop.orders", "2", "orphan_customer"),
-            ("shop.orders", "2", "orphan_customer"),
-            ("shop.orders", "7", "orphan_customer"),
-            ("shop.order_lines", "5|1", "quantity_nonpositive"),
-            ("shop.order_lines", "6|1", "parent_quarantined"),
-        ],
-        "dataset string, record_key string, defect string",
-    )
-    got = {
-        r.defect_id: (r.injected, r.caught, r.missed, r.false_alarms)
-        for r in score_detection(findings, tmp_path).collect()
-    }
-    assert got == {
-        "shop.orders.orphan_customer": (3, 2, 1, 1),
-        "shop.order_lines.quantity_nonpositive": (1, 1, 0, 0),
-        "landing/x.null_burst": (0, 0, 0, 0),
-    }
-    with pytest.raises(FileNotFoundError):
-        score_detection(findings, tmp_path / "nowhere")
