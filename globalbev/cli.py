@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
+import threading
 
 import globalbev
 from .errors import GlobalBevError
@@ -17,7 +19,13 @@ from .errors import GlobalBevError
 __all__ = ['COMMAND_MODULES', 'register_cli', 'build_parser', 'main', 'one_line', 'run_command']
 
 # %% ../notebooks/00f_cli.ipynb #d8df65c0
-COMMAND_MODULES = ["globalbev.cli", "data_generators.cli", "globalbev.pipeline", "globalbev.exams"]
+COMMAND_MODULES = [
+    "globalbev.cli",
+    "globalbev.postgres",
+    "data_generators.cli",
+    "globalbev.pipeline",
+    "globalbev.exams",
+]
 
 
 def register_cli(subparsers) -> None:
@@ -85,8 +93,14 @@ def one_line(message: str) -> str:
     return " ".join([lines[0], "; ".join(lines[1:])]) if len(lines) > 1 else "".join(lines)
 
 
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
+
+
 def run_command(args) -> int:
     """Run the parsed command's `func(args)`; a `GlobalBevError` prints `error: <message>` to stderr and returns 2."""
+    main_thread = threading.current_thread() is threading.main_thread()  # only it may set signal handlers
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm) if main_thread else None
     try:
         return int(args.func(args) or 0)
     except GlobalBevError as e:
@@ -95,3 +109,6 @@ def run_command(args) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)

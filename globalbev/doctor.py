@@ -5,6 +5,7 @@
 # %% ../notebooks/00_setup.ipynb #b7b28df2
 from __future__ import annotations
 
+import os
 import platform
 import shutil
 import sys
@@ -15,11 +16,12 @@ from pathlib import Path
 
 from .config import Config, load_config, table_name
 from .errors import GlobalBevError
+from .processes import list_processes, orphaned, process_env, spark_jvms, watchdogs
 from .runtime import check_java, get_spark, runtime_kind
 
 # %% auto #0
-__all__ = ['Check', 'check_python', 'check_java_runtime', 'check_spark_delta', 'check_postgres', 'check_disk', 'doctor',
-           'print_report']
+__all__ = ['MIN_PYTHON', 'Check', 'check_python', 'check_java_runtime', 'check_spark_delta', 'check_postgres', 'check_disk',
+           'stray_processes', 'check_leftovers', 'leftover_processes', 'doctor', 'print_report']
 
 # %% ../notebooks/00_setup.ipynb #ebe3de4e
 @dataclass
@@ -31,6 +33,7 @@ class Check:
     detail: str
     fix: str = ""
     seconds: float = 0.0
+    warning: bool = False  # worth knowing, but the machine can still run GlobalBev
 
 
 def _timed(name: str, fn, fix: str) -> Check:
@@ -43,9 +46,12 @@ def _timed(name: str, fn, fix: str) -> Check:
         return Check(name, False, msg, str(e) if isinstance(e, GlobalBevError) else fix, time.perf_counter() - t0)
 
 # %% ../notebooks/00_setup.ipynb #9ca8960a
+MIN_PYTHON = (3, 10)
+
+
 def check_python() -> str:
     """Python 3.10 or newer."""
-    if sys.version_info < (3, 10):
+    if sys.version_info < MIN_PYTHON:
         raise RuntimeError(f"Python {platform.python_version()} is too old")
     return f"Python {platform.python_version()} ({sys.executable})"
 
@@ -76,9 +82,8 @@ def check_spark_delta(cfg: Config) -> str:
         shutil.rmtree(path, ignore_errors=True)
     import delta
 
-    return f"Spark {spark.version}, Delta Lake {getattr(delta, '__version__', '')} — wrote, read and time-travelled a table".replace(
-        " ,", ","
-    )
+    versions = f"Spark {spark.version}, Delta Lake {getattr(delta, '__version__', '')}".strip()
+    return f"{versions} — wrote, read and time-travelled a table"
 
 
 def check_postgres(cfg: Config) -> str:
@@ -99,6 +104,38 @@ def check_disk(cfg: Config, min_gb: float = 5.0) -> str:
         raise RuntimeError(f"only {free:.1f} GB free under {probe}")
     return f"{free:.0f} GB free under {probe}"
 
+# %% ../notebooks/00_setup.ipynb #ead17108
+def stray_processes() -> list[str]:
+    """What was left running: embedded PostgreSQL servers nobody uses, Spark JVMs whose Python has gone."""
+    from globalbev.postgres import embedded_servers
+
+    procs = list_processes()
+    strays = [f"PostgreSQL on {s.data_dir} (pid {s.pid})" for s in embedded_servers(procs) if s.stray]
+    return strays + [f"Spark JVM (pid {j.pid})" for j in spark_jvms(procs) if orphaned(j, procs)]
+
+
+def check_leftovers() -> Check:
+    """The doctor's Leftovers line: a warning naming every stray, with how to stop them."""
+    strays = stray_processes()
+    if not strays:
+        return Check("Leftovers", True, "no stray PostgreSQL server or Spark JVM")
+    fix = "`globalbev pg stop --all` stops stray servers (`globalbev pg status` lists them); `kill PID` a stray JVM."
+    return Check("Leftovers", True, f"{len(strays)} left running: " + "; ".join(strays), fix, warning=True)
+
+
+def leftover_processes(run_id: str | None = None) -> list[str]:
+    """This installation's PostgreSQL servers, Spark JVMs and watchdogs still running; only run `run_id`'s if given."""
+    from globalbev.postgres import embedded_servers
+
+    procs = [p for p in list_processes() if p.pid != os.getpid()]
+    found = [(s.pid, f"PostgreSQL on {s.data_dir}") for s in embedded_servers(procs)]
+    found += [(p.pid, "Spark JVM") for p in spark_jvms(procs)] + [(p.pid, "watchdog") for p in watchdogs(procs)]
+    if run_id:  # GLOBALBEV_RUN_ID in the process's environment; kept when the environment cannot be read
+        found = [
+            (pid, w) for pid, w in found if (env := process_env(pid)) is None or env.get("GLOBALBEV_RUN_ID") == run_id
+        ]
+    return [f"{what} (pid {pid})" for pid, what in found]
+
 # %% ../notebooks/00_setup.ipynb #dd6056aa
 def doctor(cfg: Config | None = None, postgres: bool = True) -> list[Check]:
     """Run every environment check and return the report (nothing raises)."""
@@ -109,6 +146,7 @@ def doctor(cfg: Config | None = None, postgres: bool = True) -> list[Check]:
         checks.append(
             _timed("Disk", lambda: check_disk(cfg), "Free some space or set GLOBALBEV_DATA_ROOT to a bigger disk.")
         )
+        checks.append(check_leftovers())
     checks.append(
         _timed(
             "Spark + Delta",
@@ -128,7 +166,7 @@ def doctor(cfg: Config | None = None, postgres: bool = True) -> list[Check]:
 
 
 def print_report(checks: list[Check]) -> bool:
-    """Print the doctor's report as a green/red table; True when everything is green."""
+    """Print the doctor's report as a green/yellow/red table; True when nothing is red."""
     from rich.console import Console
     from rich.table import Table
 
@@ -136,11 +174,8 @@ def print_report(checks: list[Check]) -> bool:
     for col in ("", "check", "result", "fix"):
         table.add_column(col, overflow="fold")
     for c in checks:
-        table.add_row(
-            "[green]✔[/]" if c.ok else "[red]✘[/]",
-            c.name,
-            f"[green]{c.detail}[/]" if c.ok else f"[red]{c.detail}[/]",
-            c.fix,
-        )
+        colour = "red" if not c.ok else "yellow" if c.warning else "green"
+        mark = {"red": "✘", "yellow": "!", "green": "✔"}[colour]
+        table.add_row(f"[{colour}]{mark}[/]", c.name, f"[{colour}]{c.detail}[/]", c.fix)
     Console(width=140).print(table)
     return all(c.ok for c in checks)

@@ -5,8 +5,10 @@
 # %% ../notebooks/00d_postgres.ipynb #79ea3544
 from __future__ import annotations
 
-import atexit
+import contextlib
 import os
+import re
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -18,10 +20,12 @@ from urllib.parse import quote, unquote, urlsplit
 
 from .config import Config, ConfigError, load_config
 from .errors import GlobalBevError
+from .processes import Proc, alive, forget, hold, holding, leases_locked, list_processes, read_leases, release
 
 # %% auto #0
-__all__ = ['PostgresServer', 'parse_pg_url', 'mask_url', 'PostgresError', 'start_embedded_postgres', 'embedded_postgres',
-           'connect_postgres', 'pg_query', 'read_postgres']
+__all__ = ['PostgresServer', 'parse_pg_url', 'mask_url', 'PostgresError', 'start_embedded_postgres', 'stop_embedded_server',
+           'embedded_postgres', 'connect_postgres', 'pg_query', 'EmbeddedServer', 'embedded_servers', 'register_cli',
+           'read_postgres']
 
 # %% ../notebooks/00d_postgres.ipynb #316e912c
 @dataclass
@@ -37,6 +41,7 @@ class PostgresServer:
     started_here: bool = False
     _bin: Path | None = field(default=None, repr=False)
     _system_user: str | None = field(default=None, repr=False)
+    _held: bool = field(default=False, repr=False)
 
     @property
     def url(self) -> str:
@@ -54,11 +59,10 @@ class PostgresServer:
         return {"user": self.user, "password": self.password, "driver": "org.postgresql.Driver"}
 
     def stop(self) -> None:
-        """Stop the server if this process started it (an external server is left alone)."""
-        if not (self.started_here and self.data_dir and (self.data_dir / "postmaster.pid").exists()):
-            return
-        _pg_run(self._bin, "pg_ctl", ["-D", str(self.data_dir), "-m", "fast", "-w", "stop"], self._system_user)
-        self.started_here = False
+        """Let go of an embedded server: it stops once no process uses it any more (an external one is left alone)."""
+        if self._held and self.data_dir:
+            self._held = False
+            release(str(self.data_dir))
 
     def __enter__(self) -> PostgresServer:
         return self
@@ -141,30 +145,26 @@ def _prepare_root_user(data_dir: Path, bin_dir: Path) -> str | None:
     return user
 
 
+def _postmaster(data_dir: Path) -> tuple[int, int, str] | None:
+    """(pid, port, socket folder) of the live server on `data_dir`, from its `postmaster.pid`."""
+    try:
+        lines = (data_dir / "postmaster.pid").read_text().splitlines()
+        pid, port, sockets = int(lines[0]), int(lines[3]), lines[4].strip()
+    except (OSError, IndexError, ValueError):
+        return None
+    return (pid, port, sockets) if alive(pid) else None
+
+
 def _running_port(data_dir: Path) -> int | None:
     """The TCP port of a live server already running on `data_dir`, if any."""
-    pid_file = data_dir / "postmaster.pid"
-    if not pid_file.exists():
-        return None
-    lines = pid_file.read_text().splitlines()
-    try:
-        pid, port = int(lines[0]), int(lines[3])
-        os.kill(pid, 0)
-    except (IndexError, ValueError, ProcessLookupError, PermissionError):
+    running = _postmaster(data_dir)
+    if running is None:
         return None
     with socket.socket() as s:
-        return port if s.connect_ex(("127.0.0.1", port)) == 0 else None
+        return running[1] if s.connect_ex(("127.0.0.1", running[1])) == 0 else None
 
 
-def start_embedded_postgres(data_dir: str | Path, port: int | None = None) -> PostgresServer:
-    """Start (or reuse) an embedded PostgreSQL server whose data lives in `data_dir`, listening on 127.0.0.1."""
-    data_dir = Path(data_dir).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    bin_dir = _embedded_binaries()
-    user = _prepare_root_user(data_dir, bin_dir)
-    live = _running_port(data_dir)
-    if live:
-        return PostgresServer("127.0.0.1", live, data_dir=data_dir, _bin=bin_dir, _system_user=user)
+def _start_server(data_dir: Path, bin_dir: Path, user: str | None, port: int | None) -> int:
     if not (data_dir / "PG_VERSION").exists():
         _pg_run(
             bin_dir,
@@ -182,14 +182,44 @@ def start_embedded_postgres(data_dir: str | Path, port: int | None = None) -> Po
         ["-D", str(data_dir), "-l", str(data_dir / "server.log"), "-o", opts, "-w", "-t", "60", "start"],
         user,
     )
-    server = PostgresServer("127.0.0.1", port, data_dir=data_dir, started_here=True, _bin=bin_dir, _system_user=user)
-    atexit.register(server.stop)
-    return server
+    return port
+
+
+def start_embedded_postgres(data_dir: str | Path, port: int | None = None) -> PostgresServer:
+    """Start (or reuse) the embedded server of `data_dir` on 127.0.0.1, held until `stop()` or this process ends."""
+    data_dir = Path(data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    bin_dir = _embedded_binaries()
+    user = _prepare_root_user(data_dir, bin_dir)
+    with leases_locked():  # no other process starts it, or stops it as its last holder, meanwhile
+        live = _running_port(data_dir)
+        port = live or _start_server(data_dir, bin_dir, user, port)
+        hold(str(data_dir), "globalbev.postgres:stop_embedded_server")
+    return PostgresServer(
+        "127.0.0.1", port, data_dir=data_dir, started_here=not live, _bin=bin_dir, _system_user=user, _held=True
+    )
+
+
+def stop_embedded_server(data_dir: str | Path) -> bool:
+    """Stop the server running on `data_dir`, whoever uses it, and remove its socket folder; False if none ran."""
+    data_dir = Path(data_dir)
+    running = _postmaster(data_dir)
+    if running is None:
+        return False
+    user = None
+    if os.name == "posix" and os.geteuid() == 0:  # as root the server runs as the data folder's owner
+        import pwd
+
+        user = pwd.getpwuid(data_dir.stat().st_uid).pw_name
+    _pg_run(_embedded_binaries(), "pg_ctl", ["-D", str(data_dir), "-m", "fast", "-w", "stop"], user)
+    if Path(running[2]).name.startswith("gbpg"):
+        shutil.rmtree(running[2], ignore_errors=True)
+    return True
 
 
 @contextmanager
 def embedded_postgres(data_dir: str | Path):
-    """`with embedded_postgres(folder) as pg:` — a real PostgreSQL for the block, stopped afterwards."""
+    """`with embedded_postgres(folder) as pg:` — a real PostgreSQL for the block, let go of afterwards."""
     server = start_embedded_postgres(data_dir)
     try:
         yield server
@@ -198,7 +228,7 @@ def embedded_postgres(data_dir: str | Path):
 
 # %% ../notebooks/00d_postgres.ipynb #92afbef6
 def connect_postgres(cfg: Config | None = None) -> PostgresServer:
-    """The environment's PostgreSQL: `GLOBALBEV_PG_URL`/`postgres.url` when set, else the embedded server under the data root."""
+    """The environment's PostgreSQL: `GLOBALBEV_PG_URL`/`postgres.url` if set, else the data root's embedded server."""
     cfg = cfg or load_config()
     url = cfg.postgres.get("url", "")
     if url:
@@ -216,6 +246,84 @@ def pg_query(server: PostgresServer, sql: str, params: tuple | None = None) -> l
         cur = conn.execute(sql, params)
         return cur.fetchall() if cur.description else []
 
+# %% ../notebooks/00d_postgres.ipynb #ee8cc9d8
+@dataclass
+class EmbeddedServer:
+    """An embedded PostgreSQL server running from this installation's binaries, and the processes holding it."""
+
+    data_dir: Path
+    pid: int
+    port: int | None
+    holders: list[int]
+
+    @property
+    def stray(self) -> bool:
+        """Nobody holds it: it was left behind."""
+        return not self.holders
+
+
+def _data_dir_of(proc: Proc) -> Path | None:
+    with contextlib.suppress(OSError):
+        return Path(os.readlink(f"/proc/{proc.pid}/cwd"))  # the server works in its data folder
+    m = re.search(r" -D (\S+)", proc.args)
+    return Path(m.group(1)) if m else None
+
+
+def embedded_servers(procs: list[Proc] | None = None) -> list[EmbeddedServer]:
+    """The embedded servers running on this machine from this installation's binaries, with their holders."""
+    try:
+        exe = str(_embedded_binaries() / "postgres")
+    except PostgresError:
+        return []
+    leases = {lease["key"]: lease for lease in read_leases()}
+    servers = []
+    for p in list_processes() if procs is None else procs:
+        if p.args.startswith(exe + " ") and (data_dir := _data_dir_of(p)):
+            holders = [h["pid"] for h in leases.get(str(data_dir), {}).get("holders", []) if holding(h)]
+            running = _postmaster(data_dir)
+            servers.append(EmbeddedServer(data_dir, p.pid, running[1] if running else None, holders))
+    return servers
+
+# %% ../notebooks/00d_postgres.ipynb #809a9fb8
+def register_cli(subparsers) -> None:
+    """Add the commands this module owns: `pg status` and `pg stop`."""
+    pg = subparsers.add_parser(
+        "pg",
+        help="the project's embedded PostgreSQL servers: status, stop",
+        description="List and stop the embedded PostgreSQL servers this project started.",
+    )
+    sub = pg.add_subparsers(dest="pg_command", metavar="SUBCOMMAND", required=True)
+    status = sub.add_parser("status", help="running servers: data folder, port, who uses them; strays")
+    status.set_defaults(func=_cmd_status)
+    stop = sub.add_parser("stop", help="stop the environment's server, the servers of DATA_DIRs, or --all")
+    stop.add_argument("data_dirs", nargs="*", metavar="DATA_DIR", help="a server's data folder (see `pg status`)")
+    stop.add_argument("--all", action="store_true", help="every embedded server of this project")
+    stop.set_defaults(func=_cmd_stop)
+
+
+def _cmd_status(args) -> int:
+    servers = embedded_servers()
+    print(f"{len(servers)} embedded PostgreSQL server(s) running")
+    for s in servers:
+        used = f"used by {', '.join(map(str, s.holders))}" if s.holders else "STRAY: nobody uses it"
+        print(f"  {s.data_dir}  port {s.port or '-'}  pid {s.pid}  {used}")
+    if any(s.stray for s in servers):
+        print("stop the strays with `globalbev pg stop --all` (or `globalbev pg stop DATA_DIR`)")
+    return 0
+
+
+def _cmd_stop(args) -> int:
+    if args.all:
+        targets = [s.data_dir for s in embedded_servers()]
+    elif args.data_dirs:
+        targets = [Path(d).resolve() for d in args.data_dirs]
+    else:
+        targets = [(Path(load_config().storage_root) / "postgres").resolve()]
+    for d in targets:
+        print(f"{'stopped' if stop_embedded_server(d) else 'not running'}: {d}")
+        forget(str(d))
+    return 0
+
 # %% ../notebooks/00d_postgres.ipynb #2acf2ddd
 def read_postgres(
     spark,
@@ -226,7 +334,7 @@ def read_postgres(
     fetchsize: int = 10_000,
     where: str | None = None,
 ):
-    """Read `table` (or a `(SELECT …) q` subquery) over JDBC, split on `partition_column` into `num_partitions` reads."""
+    """Read `table` (or a `(SELECT …) q` subquery) over JDBC, in `num_partitions` reads split on `partition_column`."""
     source = f"(SELECT * FROM {table} WHERE {where}) q" if where else table
     reader = (
         spark.read.format("jdbc")
