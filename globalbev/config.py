@@ -42,7 +42,7 @@ def expand_vars(value: Any, environ: dict | None = None) -> Any:
 
 # %% ../notebooks/00a_config.ipynb #188902e1
 def project_root(start: str | Path | None = None) -> Path | None:
-    """The folder holding `settings.ini` and `conf/`, searched upwards from `start` (default: cwd) and from this package."""
+    """The folder holding `settings.ini` and `conf/`, searched up from `start` (default: cwd) and from this package."""
     starts = [Path(start or Path.cwd()).resolve()]
     try:
         starts.append(Path(__file__).resolve().parent)
@@ -92,7 +92,7 @@ def _resolve_root(root: str, base: Path | None) -> str:
 
 
 def load_config(env: str | None = None, conf_dir: str | Path | None = None, environ: dict | None = None) -> Config:
-    """Read `conf/<env>.toml` (env from the argument, `GLOBALBEV_ENV`, else `dev` on Databricks and `local` elsewhere)."""
+    """Read `conf/<env>.toml` (env: the argument, `GLOBALBEV_ENV`, else `dev` on Databricks and `local` elsewhere)."""
     environ = os.environ if environ is None else environ
     env = env or environ.get("GLOBALBEV_ENV") or ("dev" if environ.get("DATABRICKS_RUNTIME_VERSION") else "local")
     if env not in ENVIRONMENTS:

@@ -107,7 +107,8 @@ def _package_dir() -> Path | None:
 
 
 def find_exams_dir(start: str | Path | None = None) -> Path:
-    """The project's `exams/` folder: `$GLOBALBEV_EXAMS_DIR`, else the first parent of `start` (or the cwd) or of this package holding `settings.ini` and `exams/bank`."""
+    """The project's `exams/` folder: `$GLOBALBEV_EXAMS_DIR`, else `exams/` in the first folder above `start` (or the
+    cwd) or above this package that holds `settings.ini` and `exams/bank`."""
     if env := os.environ.get("GLOBALBEV_EXAMS_DIR"):
         if not (Path(env).expanduser() / "bank").is_dir():
             raise BankError(f"GLOBALBEV_EXAMS_DIR={env} has no bank/ folder")
@@ -138,7 +139,7 @@ def required_answers(stem: str) -> int:
 
 # %% ../notebooks/90_exams.ipynb #c013
 def semantic_problems(q: dict) -> list[str]:
-    """What the schema cannot see in a question: unknown answer letters, missing explanations, the wrong number of answers."""
+    """What the schema cannot see: unknown answer letters, missing explanations, the wrong number of answers."""
     opts, answer, problems = set(q["options"]), q["answer"], []
     if bad := sorted(set(answer) - opts):
         problems.append(f"answer {bad} is not among the options {sorted(opts)}")
@@ -226,7 +227,7 @@ def _words(text: str) -> list[str]:
 
 
 def stem_similarity(a: str, b: str) -> tuple[float, float]:
-    """How alike two stems are: (difflib ratio of their content-word sequences, Jaccard index of their content-word sets)."""
+    """How alike two stems are: (difflib ratio of their content-word sequences, Jaccard index of their word sets)."""
     wa, wb = _words(a), _words(b)
     ratio = difflib.SequenceMatcher(None, wa, wb, autojunk=False).ratio()
     sa, sb = set(wa), set(wb)
@@ -236,7 +237,7 @@ def stem_similarity(a: str, b: str) -> tuple[float, float]:
 def similar_stems(
     questions: list[dict], ratio: float = RATIO_MAX, jaccard: float = JACCARD_MAX
 ) -> list[tuple[str, str, float, float]]:
-    """Pairs of questions whose stems are near-duplicates: (id, id, ratio, jaccard) with ratio >= `ratio` or jaccard >= `jaccard`."""
+    """Near-duplicate stems: (id, id, ratio, jaccard) for each pair with ratio >= `ratio` or jaccard >= `jaccard`."""
     out = []
     for i, q in enumerate(questions):
         for p in questions[i + 1 :]:
@@ -284,7 +285,7 @@ def shuffle_options(q: dict, seed: object) -> tuple[dict, dict[str, str]]:
         return dict(q), {x: x for x in letters}
     order = letters[:]
     random.Random(f"{seed}:{q['id']}").shuffle(order)
-    shown_to_bank = dict(zip(letters, order))
+    shown_to_bank = dict(zip(letters, order, strict=True))
     bank_to_shown = {b: s for s, b in shown_to_bank.items()}
     return (
         {
@@ -298,7 +299,7 @@ def shuffle_options(q: dict, seed: object) -> tuple[dict, dict[str, str]]:
 
 # %% ../notebooks/90_exams.ipynb #c036
 def parse_letters(answer: str | Iterable[str]) -> list[str]:
-    """Letters from "AC", "a, c" or ["A", "C"]: upper-case, sorted, without repeats; raises ValueError on anything else."""
+    """Letters from "AC", "a, c" or ["A", "C"]: upper-case, sorted, no repeats; raises ValueError on anything else."""
     text = answer if isinstance(answer, str) else " ".join(answer)
     if not re.fullmatch(r"\s*[A-Ea-e](?:[\s,;/]*[A-Ea-e])*\s*", text):
         raise ValueError(f"{text!r} is not an answer: give letters such as B or AC")
@@ -645,7 +646,7 @@ RUNNER_HELP = (
 
 
 def timed_input(prompt: str, timeout: float) -> str | None:
-    """Read a line from the terminal, or None when `timeout` seconds pass first (POSIX terminals; plain input() elsewhere)."""
+    """A line from the terminal, or None when `timeout` seconds pass (POSIX terminals; plain input() elsewhere)."""
     try:
         sys.stdin.fileno()
     except (AttributeError, OSError, ValueError):

@@ -105,7 +105,7 @@ def check_dataframe_equal(
     try:
         assertDataFrameEqual(actual() if callable(actual) else actual, expected, checkRowOrder=check_row_order)
     except AssertionError as e:
-        first = [l for l in str(e).splitlines() if l.strip()][:6]
+        first = [line for line in str(e).splitlines() if line.strip()][:6]
         return _emit(CheckResult(name, False, "the DataFrames differ: " + " | ".join(first), hint), quiet)
     except Exception as e:
         return _emit(CheckResult(name, False, _error(e), hint), quiet)

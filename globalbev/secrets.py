@@ -104,7 +104,7 @@ PROVIDERS = {"env": _from_env, "databricks": _from_databricks, "azure_keyvault":
 
 # %% ../notebooks/00c_secrets.ipynb #e886eb63
 def get_secret(scope: str, key: str, cfg: Config | None = None) -> str:
-    """The secret `scope/key` from the environment's provider (`env`, `databricks` or `azure_keyvault`); redacted from logs from now on."""
+    """The secret `scope/key` from the configured provider (`env`, `databricks`, `azure_keyvault`), redacted in logs."""
     cfg = cfg or load_config()
     provider = cfg.secrets.get("provider", "env")
     if provider not in PROVIDERS:
