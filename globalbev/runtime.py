@@ -170,13 +170,18 @@ def _start_local(cfg: Config, app_name: str):
     return spark
 
 # %% ../notebooks/00b_runtime.ipynb #fc45ed81
+def _has_commit(delta_log: Path) -> bool:
+    """True once a table's first commit is written (a write interrupted before it leaves an empty `_delta_log`)."""
+    return any(f.suffix == ".json" or ".checkpoint" in f.name for f in delta_log.iterdir())
+
+
 def register_local_tables(spark, cfg: Config) -> list[str]:
     """Create the layer schemas and register every Delta table found in the local warehouse; returns their names."""
     found = []
     warehouse = Path(cfg.storage_root) / "warehouse"
     for layer in LAYERS:
         spark.sql(f"CREATE DATABASE IF NOT EXISTS {layer}")
-        for tdir in sorted((warehouse / f"{layer}.db").glob("*/_delta_log")):
+        for tdir in sorted(d for d in (warehouse / f"{layer}.db").glob("*/_delta_log") if _has_commit(d)):
             name = f"{layer}.{tdir.parent.name}"
             spark.sql(f"CREATE TABLE IF NOT EXISTS {name} USING DELTA LOCATION '{tdir.parent.as_posix()}'")
             found.append(name)

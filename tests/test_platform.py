@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -64,7 +65,13 @@ def test_delta_time_travel_and_table_reregistration(spark, test_config):
     # Tables written by an earlier process are only files in the warehouse: a new session registers them.
     earlier = f"{test_config.storage_root}/warehouse/ops.db/written_earlier"
     spark.range(5).write.format("delta").mode("overwrite").save(earlier)
-    assert "ops.written_earlier" in register_local_tables(spark, test_config)
+    # A first write interrupted (Ctrl-C in the demo) before its commit leaves a _delta_log without one: not a table yet.
+    interrupted = (
+        Path(test_config.storage_root) / "warehouse" / "ops.db" / "interrupted" / "_delta_log" / "_staged_commits"
+    )
+    interrupted.mkdir(parents=True)
+    registered = register_local_tables(spark, test_config)
+    assert "ops.written_earlier" in registered and "ops.interrupted" not in registered
     assert spark.table("ops.written_earlier").count() == 5
 
 
