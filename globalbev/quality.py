@@ -161,7 +161,7 @@ def customer_duplicate_expectations() -> list[Expectation]:
         ),
     ]
 
-
+# %% ../notebooks/03b_quality.ipynb #7bd1836b
 def customer_contact_expectations() -> list[Expectation]:
     """Phone and e-mail: standardised (`_phone`, `_email`: fixed) or, when not valid, nulled."""
     return [
@@ -191,7 +191,7 @@ def customer_contact_expectations() -> list[Expectation]:
         ),
     ]
 
-
+# %% ../notebooks/03b_quality.ipynb #1011a0d7
 def customer_address_expectations() -> list[Expectation]:
     """Street and city standardised (`_street`: abbreviations, casing, spaces); no postal code kept and flagged."""
     return [
