@@ -674,6 +674,30 @@ def _list_screen(a: Attempt) -> Table:
     return t
 
 
+def _navigate(a: Attempt, cur: int, low: str) -> tuple[int, str] | None:
+    """The runner's moves that neither answer nor end the attempt: (question shown next, note), or None."""
+    if low in ("", "n"):
+        return min(cur + 1, len(a)), ""
+    if low == "p":
+        return max(cur - 1, 1), ""
+    if m := re.fullmatch(r"(?:g\s*)?(\d+)", low):
+        ok = 1 <= int(m.group(1)) <= len(a)
+        return (int(m.group(1)), "") if ok else (cur, f"No question {m.group(1)}: choose 1-{len(a)}.")
+    if low == "f":
+        a.flag(cur, on=cur not in a.flags)
+    elif low == "x":
+        a.clear(cur)
+    elif low == "l":
+        a.console.print(_list_screen(a))
+        flagged = ", ".join(map(str, a.flagged())) or "none"
+        return cur, f"Unanswered: {', '.join(map(str, a.unanswered())) or 'none'} · flagged: {flagged}"
+    elif low in ("h", "?", "help"):
+        return cur, RUNNER_HELP
+    else:
+        return None
+    return cur, ""
+
+
 def run_attempt(attempt: Attempt, input_fn: Callable[[str], str | None] | None = None) -> ExamResult | None:
     """Take `attempt` in the terminal one question at a time; the result, or None when the learner quits."""
     a, con = attempt, attempt.console
@@ -704,27 +728,8 @@ def run_attempt(attempt: Attempt, input_fn: Callable[[str], str | None] | None =
             if low == "\x04" or (ask("Quit without submitting? Nothing is saved. [y/N] ") or "").lower() == "y":
                 con.print("Attempt abandoned: not submitted, not saved.")
                 return None
-        elif low in ("", "n"):
-            cur = min(cur + 1, len(a))
-        elif low == "p":
-            cur = max(cur - 1, 1)
-        elif m := re.fullmatch(r"(?:g\s*)?(\d+)", low):
-            if 1 <= int(m.group(1)) <= len(a):
-                cur = int(m.group(1))
-            else:
-                note = f"No question {m.group(1)}: choose 1-{len(a)}."
-        elif low == "f":
-            a.flag(cur, on=cur not in a.flags)
-        elif low == "x":
-            a.clear(cur)
-        elif low == "l":
-            con.print(_list_screen(a))
-            note = (
-                f"Unanswered: {', '.join(map(str, a.unanswered())) or 'none'} · "
-                f"flagged: {', '.join(map(str, a.flagged())) or 'none'}"
-            )
-        elif low in ("h", "?", "help"):
-            note = RUNNER_HELP
+        elif moved := _navigate(a, cur, low):
+            cur, note = moved
         elif low == "s":
             confirm = ask(f"Submit with {len(a.unanswered())} unanswered and {len(a.flags)} flagged? [y/N] ")
             if confirm is None:
