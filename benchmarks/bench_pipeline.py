@@ -41,8 +41,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from data_generators import GenerationConfig, generate
     from globalbev.config import load_config
-    from globalbev.pipeline import reset_local_lakehouse, run_pipeline
+    from globalbev.demo import reset_local_lakehouse
+    from globalbev.pipeline import run_pipeline
     from globalbev.postgres import start_embedded_postgres
+    from globalbev.report import report_run
     from globalbev.runtime import get_spark
 
     console = Console(width=120)
@@ -73,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             manifest_dir=str(gen.manifest_dir),
             progress=lambda s: (marks.append((s, time.perf_counter())), console.print(f"  {s}", style="dim")),
         )
+        result = report_run(spark, cfg, result)  # KPIs and charts, as `globalbev run` does: timed with the checks
         total = time.perf_counter() - t0
     finally:
         server.stop()
@@ -81,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     s = result.summary
     mb = gen.total_bytes / 1e6
 
-    steps = [(name, end - start) for (name, start), (_, end) in zip(marks, marks[1:] + [("end", t0 + total)])]
+    steps = [
+        (name, end - start) for (name, start), (_, end) in zip(marks, marks[1:] + [("end", t0 + total)], strict=True)
+    ]
     if steps:  # the last mark ("gold") runs on through the checks, the report and the run log
         steps[-1] = (steps[-1][0] + " + checks, report, run log", steps[-1][1])
     layers = dict(s["timings"])

@@ -7,52 +7,31 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from functools import reduce
+from dataclasses import dataclass
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from . import gold
 from .bronze import add_ingestion_metadata, write_bronze
-from .config import Config, is_uri, load_config, schema_name, storage_path, table_name
+from .config import Config, is_uri, schema_name, storage_path, table_name
 from .delta_ops import create_table, latest_version, merge_upsert, table_exists
-from .flattening import build_silver_nutrition, build_silver_nutrition_ingredients
-from globalbev.gold import (
-    build_dim_customer,
-    build_dim_date,
-    build_dim_market,
-    build_dim_product,
-    load_silver,
-    refresh_fact_from_cdf,
-)
+from .detection import score_detection
+from .frames import union_all
 from .ingestion import LandingFileSource, PostgresTableSource, Source, commit_batch, ensure_state_tables
-from .postgres import PostgresServer, connect_postgres, start_embedded_postgres
-from globalbev.quality import (
-    build_silver_batches,
-    build_silver_customers,
-    build_silver_inventory_events,
-    build_silver_markets,
-    build_silver_order_lines,
-    build_silver_orders,
-    build_silver_partner_orders,
-    build_silver_payments,
-    build_silver_products,
-    build_silver_warehouses,
-    score_detection,
-)
-from .runtime import ensure_schemas, get_spark, runtime_kind
+from .postgres import PostgresServer
+from .runtime import ensure_schemas
+from .silver_steps import SILVER_STEPS, SilverStep, check_batch, reference_table
 
 # %% auto #0
-__all__ = ['SHOP_TABLES', 'LANDING_DATASETS', 'SILVER_STEPS', 'QUARANTINE_KEYS', 'FINDING_KEYS', 'GOLD_SOURCES', 'new_run_id',
-           'pipeline_sources', 'account', 'ingest_to_bronze', 'SilverStep', 'build_silver_layer', 'silver_tables',
-           'build_gold_layer', 'reconciliation', 'detection', 'top_kpis', 'plot_run_charts', 'write_run_log',
-           'RunResult', 'run_pipeline', 'reset_local_lakehouse', 'demo_config', 'run_demo', 'print_run_report',
-           'register_cli']
+__all__ = ['SHOP_TABLES', 'LANDING_DATASETS', 'QUARANTINE_KEYS', 'FINDING_KEYS', 'GOLD_SOURCES', 'QUARANTINE_SCHEMA',
+           'RUN_LOG_SCHEMA', 'new_run_id', 'pipeline_sources', 'account', 'ingest_to_bronze', 'build_silver_step',
+           'build_silver_layer', 'silver_tables', 'build_gold_layer', 'reconciliation', 'detection', 'write_summary',
+           'write_run_log', 'RunResult', 'run_pipeline']
 
 # %% ../notebooks/04b_pipeline.ipynb #3b11f888
 SHOP_TABLES = {  # PostgreSQL table -> numeric column for parallel JDBC reads (None: one read)
@@ -96,7 +75,7 @@ def account(dataset: str, layer: str, rows_in: int, rows_out: int, rows_quaranti
         **extra,
     }
 
-
+# %% ../notebooks/04b_pipeline.ipynb #5668a248
 def ingest_to_bronze(
     spark: SparkSession,
     cfg: Config,
@@ -104,7 +83,7 @@ def ingest_to_bronze(
     run_id: str,
     progress: Callable[[str], None] = lambda s: None,
 ) -> list[dict]:
-    """Read every source from its last state into `bronze.<dataset>`; commit each source's state after its bronze write."""
+    """Read every source from its last state into `bronze.<dataset>`; commit its state once bronze holds the batch."""
     rows = []
     ensure_state_tables(spark, cfg)
     states = {r["source"]: r["watermark"] for r in spark.table(table_name("ops", "watermarks", cfg)).collect()}
@@ -123,117 +102,68 @@ def ingest_to_bronze(
         rows.append(account(dataset, "bronze", read, written, batch_id=batch.batch_id, files=len(batch.files)))
     return rows
 
-# %% ../notebooks/04b_pipeline.ipynb #0ce4b9ef
-@dataclass(frozen=True)
-class SilverStep:
-    """How one silver table is built: from which bronze dataset, by which builder, keyed how, looking up what."""
-
-    table: str
-    bronze: str
-    builder: Callable
-    keys: tuple[str, ...]
-    references: tuple[str, ...] = ()
-
-
-SILVER_STEPS = (
-    SilverStep("markets", "markets", build_silver_markets, ("market_code",)),
-    SilverStep("warehouses", "warehouses", build_silver_warehouses, ("warehouse_id",), ("markets",)),
-    SilverStep("products", "products", build_silver_products, ("sku",)),
-    SilverStep("batches", "batches", build_silver_batches, ("batch_id",), ("products",)),
-    SilverStep("customers", "customers", build_silver_customers, ("customer_id",)),
-    SilverStep("orders", "orders", build_silver_orders, ("order_id",), ("customers",)),
-    SilverStep(
-        "order_lines",
-        "order_lines",
-        build_silver_order_lines,
-        ("order_id", "line_no"),
-        ("orders", "products", "batches", "markets", "quarantined_orders"),
-    ),
-    SilverStep("payments", "payments", build_silver_payments, ("payment_id",), ("orders", "quarantined_orders")),
-    SilverStep(
-        "partner_orders",
-        "partner_orders",
-        build_silver_partner_orders,
-        ("partner", "partner_order_id", "line_no"),
-        ("products", "markets"),
-    ),
-    SilverStep(
-        "inventory_events", "inventory_events", build_silver_inventory_events, ("event_id",), ("products", "warehouses")
-    ),
-    SilverStep("nutrition", "nutrition", build_silver_nutrition, ("sku",)),
-    SilverStep("nutrition_ingredients", "nutrition", build_silver_nutrition_ingredients, ("sku", "ingredient_no")),
-)
+# %% ../notebooks/04b_pipeline.ipynb #cbe4c9cf
 QUARANTINE_KEYS = ("dataset", "record_key", "rule")
 FINDING_KEYS = ("dataset", "record_key", "defect")
-
-# %% ../notebooks/04b_pipeline.ipynb #cbe4c9cf
-def _table_or_none(spark: SparkSession, name: str) -> DataFrame | None:
-    return spark.table(name) if table_exists(spark, name) else None
-
-
-def _references(
-    spark: SparkSession, cfg: Config, names: tuple[str, ...], rejected_now: list[DataFrame]
-) -> dict[str, DataFrame | None]:
-    """What the rules look up: every row ever received (bronze, all versions), and the order ids already rejected."""
-    refs = {}
-    for n in names:
-        if n == "quarantined_orders":
-            q = _table_or_none(spark, table_name("quarantine", "rejected_rows", cfg))
-            parts = ([q] if q is not None else []) + rejected_now
-            refs[n] = (
-                reduce(DataFrame.unionByName, parts)
-                .where(F.col("dataset") == "shop.orders")
-                .select(F.col("record_key").cast("long").alias("order_id"))
-                if parts
-                else None
-            )
-        else:
-            refs[n] = _table_or_none(spark, table_name("bronze", n, cfg))
-    return refs
 
 
 def _merge_log(spark: SparkSession, parts: list[DataFrame], table: str, keys: tuple[str, ...]) -> None:
     """MERGE quarantine/finding rows by their keys, so re-processing the same bronze rows never duplicates them."""
     if parts:
-        merge_upsert(spark, reduce(DataFrame.unionByName, parts).dropDuplicates(list(keys)), table, list(keys))
+        merge_upsert(spark, union_all(parts).dropDuplicates(list(keys)), table, list(keys))
+
+
+def build_silver_step(
+    spark: SparkSession, cfg: Config, step: SilverStep, bronze: DataFrame, run_id: str, rejected: list[DataFrame]
+) -> tuple[dict, DataFrame | None, DataFrame | None]:
+    """Build one silver table from this run's rows of `bronze` and MERGE the clean rows; returns the accounting row,
+    the quarantined rows and the findings (None when the run brought no rows)."""
+    batch = bronze.where(F.col("_run_id") == run_id).localCheckpoint()
+    n_in = batch.count()
+    if n_in == 0:
+        return account(step.table, "silver", 0, 0), None, None
+    first_load = bronze.agg(F.min("updated_at")).first()[0] if step.needs_initial_load else None
+    refs = {n: reference_table(spark, cfg, n, rejected) for n in step.references}
+    result = check_batch(step, batch, run_id, refs, first_load)
+    result.cache()  # clean, quarantined and findings are all read from the checked rows: compute those once
+    clean, quarantined = result.clean.localCheckpoint(), result.quarantined.localCheckpoint()
+    n_out = clean.count()
+    if step.counts_checked:
+        n_in = result.checked.count()
+    merge_upsert(spark, clean, table_name("silver", step.table, cfg), list(step.keys))
+    findings = result.findings.localCheckpoint()
+    result.unpersist()
+    by_rule = {r["rule"]: r["count"] for r in quarantined.groupBy("rule").count().collect()}
+    n_q = sum(by_rule.values())  # one rule per quarantined row: the per-rule counts add up to the rows
+    row = account(step.table, "silver", n_in, n_out, n_q, quarantined_by_rule=by_rule, unit=step.unit)
+    return row, quarantined, findings
 
 
 def build_silver_layer(
     spark: SparkSession, cfg: Config, run_id: str, progress: Callable[[str], None] = lambda s: None
 ) -> list[dict]:
-    """Build every silver table from this run's bronze rows; returns one accounting row per table."""
+    """Build every silver table from this run's bronze rows, in `SILVER_STEPS` order; one accounting row per table."""
     rows, rejected, found = [], [], []
     for step in SILVER_STEPS:
         progress(f"silver.{step.table}")
-        bronze = _table_or_none(spark, table_name("bronze", step.bronze, cfg))
-        if bronze is None:
+        bronze = table_name("bronze", step.bronze, cfg)
+        if not table_exists(spark, bronze):  # the source has never sent a row
             continue
-        batch = bronze.where(F.col("_run_id") == run_id).localCheckpoint()
-        n_in = batch.count()
-        if n_in == 0:
-            rows.append(account(step.table, "silver", 0, 0))
-            continue
-        extra = {"initial_load_at": bronze.agg(F.min("updated_at")).first()[0]} if step.table == "orders" else {}
-        result = step.builder(batch, run_id=run_id, **_references(spark, cfg, step.references, rejected), **extra)
-        result.cache()  # clean, quarantined and findings are all read from the checked rows: compute those once
-        clean, quarantined = result.clean.localCheckpoint(), result.quarantined.localCheckpoint()
-        n_out = clean.count()
-        unit = "rows"
-        if step.table == "nutrition_ingredients":  # one bronze document becomes one row per ingredient line
-            n_in, unit = result.checked.count(), "ingredient lines"
-        merge_upsert(spark, clean, table_name("silver", step.table, cfg), list(step.keys))
-        rejected.append(quarantined)
-        found.append(result.findings.localCheckpoint())
-        result.unpersist()
-        by_rule = {r["rule"]: r["count"] for r in quarantined.groupBy("rule").count().collect()}
-        n_q = sum(by_rule.values())  # one rule per quarantined row: the per-rule counts add up to the rows
-        rows.append(account(step.table, "silver", n_in, n_out, n_q, quarantined_by_rule=by_rule, unit=unit))
+        row, quarantined, findings = build_silver_step(spark, cfg, step, spark.table(bronze), run_id, rejected)
+        rows.append(row)
+        if quarantined is not None:
+            rejected.append(quarantined)
+            found.append(findings)
     _merge_log(spark, rejected, table_name("quarantine", "rejected_rows", cfg), QUARANTINE_KEYS)
     _merge_log(spark, found, table_name("ops", "dq_findings", cfg), FINDING_KEYS)
     return rows
 
 # %% ../notebooks/04b_pipeline.ipynb #7ef1f8ad
 GOLD_SOURCES = ("order_lines", "orders", "partner_orders", "markets", "inventory_events", "warehouses")
+QUARANTINE_SCHEMA = (
+    "dataset string, record_key string, rule string, reason string, record string, _source string, _run_id string, "
+    "quarantined_at timestamp"
+)
 
 
 def silver_tables(cfg: Config) -> dict[str, str]:
@@ -242,66 +172,53 @@ def silver_tables(cfg: Config) -> dict[str, str]:
     return {**names, "quarantine": table_name("quarantine", "rejected_rows", cfg)}
 
 
-def _progress_table(spark: SparkSession, cfg: Config) -> str:
-    name = table_name("ops", "cdf_progress", cfg)
-    spark.sql(f"CREATE TABLE IF NOT EXISTS {name} (`table` string, next_version bigint) USING DELTA")
-    return name
-
-
-def _ensure_quarantine(spark: SparkSession, cfg: Config) -> None:
-    """Create an empty quarantine table when no row has been rejected yet (gold reads it)."""
-    name = table_name("quarantine", "rejected_rows", cfg)
-    if not table_exists(spark, name):
-        create_table(
-            spark.createDataFrame(
-                [],
-                "dataset string, record_key string, rule string, reason string, record string, "
-                "_source string, _run_id string, quarantined_at timestamp",
-            ),
-            name,
-        )
+def _refresh_fact(spark: SparkSession, cfg: Config, silver: gold.Silver, tables: dict[str, str]) -> dict:
+    """The first run (or an emptied `ops.cdf_progress`) builds the fact in full; later runs refresh it from the CDF."""
+    fact, progress = table_name("gold", "fact_sku_market_performance", cfg), table_name("ops", "cdf_progress", cfg)
+    spark.sql(f"CREATE TABLE IF NOT EXISTS {progress} (`table` string, next_version bigint) USING DELTA")
+    since = {r["table"]: r["next_version"] for r in spark.table(progress).collect()}
+    if table_exists(spark, fact) and since:
+        refreshed = gold.refresh_fact_from_cdf(spark, tables, fact, since)
+        nxt, out = refreshed.pop("next_versions"), {"full_build": False, **refreshed}
+    else:
+        if table_exists(spark, fact):
+            merge_upsert(spark, silver.fact(), fact, ["sku", "market_code", "date"])
+        else:
+            create_table(silver.fact(), fact)
+        nxt = {k: latest_version(spark, tables[k]) + 1 for k in tables}
+        out = {"full_build": True, "rows": spark.table(fact).count()}
+    versions = spark.createDataFrame(list(nxt.items()), "`table` string, next_version bigint")
+    merge_upsert(spark, versions, progress, "table")
+    return out
 
 
 def build_gold_layer(spark: SparkSession, cfg: Config, customers_changed: DataFrame | None) -> dict:
     """Refresh the gold dimensions and `fact_sku_market_performance`; returns what changed."""
-    _ensure_quarantine(spark, cfg)
+    quarantine = table_name("quarantine", "rejected_rows", cfg)
+    if not table_exists(spark, quarantine):  # gold reads it: an empty one when no row has been rejected yet
+        create_table(spark.createDataFrame([], QUARANTINE_SCHEMA), quarantine)
     tables = silver_tables(cfg)
-    silver = load_silver(spark, tables)
+    silver = gold.load_silver(spark, tables)
     out = {}
     for dim, df, key in (
-        ("dim_market", build_dim_market(silver.markets), "market_code"),
-        ("dim_product", build_dim_product(spark.table(table_name("silver", "products", cfg))), "sku"),
+        ("dim_market", gold.build_dim_market(silver.markets), "market_code"),
+        ("dim_product", gold.build_dim_product(spark.table(table_name("silver", "products", cfg))), "sku"),
     ):
         out[dim] = merge_upsert(spark, df, table_name("gold", dim, cfg), key)
     lo, hi = silver.orders.agg(F.min("order_date"), F.max("order_date")).first()
     if lo is not None:
-        out["dim_date"] = merge_upsert(
-            spark, build_dim_date(spark, lo, hi), table_name("gold", "dim_date", cfg), "date"
-        )
+        dates = gold.build_dim_date(spark, lo, hi)
+        out["dim_date"] = merge_upsert(spark, dates, table_name("gold", "dim_date", cfg), "date")
     if customers_changed is not None:
-        out["dim_customer"] = build_dim_customer(spark, customers_changed, table_name("gold", "dim_customer", cfg))
-    fact = table_name("gold", "fact_sku_market_performance", cfg)
-    progress = _progress_table(spark, cfg)
-    since = {r["table"]: r["next_version"] for r in spark.table(progress).collect()}
-    if not table_exists(spark, fact) or not since:
-        create_table(silver.fact(), fact) if not table_exists(spark, fact) else merge_upsert(
-            spark, silver.fact(), fact, ["sku", "market_code", "date"]
-        )
-        nxt = {k: latest_version(spark, tables[k]) + 1 for k in tables}
-        out["fact"] = {"full_build": True, "rows": spark.table(fact).count()}
-    else:
-        refreshed = refresh_fact_from_cdf(spark, tables, fact, since)
-        nxt = refreshed.pop("next_versions")
-        out["fact"] = {"full_build": False, **refreshed}
-    merge_upsert(
-        spark, spark.createDataFrame(list(nxt.items()), "`table` string, next_version bigint"), progress, "table"
-    )
+        dim_customer = table_name("gold", "dim_customer", cfg)
+        out["dim_customer"] = gold.build_dim_customer(spark, customers_changed, dim_customer)
+    out["fact"] = _refresh_fact(spark, cfg, silver, tables)
     return out
 
 # %% ../notebooks/04b_pipeline.ipynb #f4024c61
 def reconciliation(spark: SparkSession, cfg: Config) -> tuple[DataFrame, bool]:
     """Gold's totals per market against silver's, and whether they all match exactly."""
-    silver = load_silver(spark, silver_tables(cfg))
+    silver = gold.load_silver(spark, silver_tables(cfg))
     return silver.reconcile(spark.table(table_name("gold", "fact_sku_market_performance", cfg)))
 
 
@@ -309,81 +226,28 @@ def detection(spark: SparkSession, cfg: Config, manifest_dir: str | Path) -> Dat
     """Per injected defect type: injected, caught, missed and false alarms, from `ops.dq_findings` and the manifest."""
     return score_detection(spark.table(table_name("ops", "dq_findings", cfg)), manifest_dir)
 
-
-def top_kpis(spark: SparkSession, cfg: Config, n: int = 6) -> list[dict]:
-    """Net revenue (USD), units, orders and stockout days per market, largest revenue first."""
-    fact = spark.table(table_name("gold", "fact_sku_market_performance", cfg))
-    rows = (
-        fact.groupBy("market_code")
-        .agg(
-            F.sum("net_revenue_usd").cast("double").alias("net_revenue_usd"),
-            F.sum("units").alias("units"),
-            F.sum("orders").alias("orders"),
-            F.sum("stockout_days").alias("stockout_days"),
-        )
-        .orderBy(F.desc("net_revenue_usd"))
-        .limit(n)
-        .collect()
-    )
-    return [r.asDict() for r in rows]
-
 # %% ../notebooks/04b_pipeline.ipynb #5da0fa5f
-def plot_run_charts(spark: SparkSession, cfg: Config, kpis: list[dict], folder: str) -> dict[str, str]:
-    """Save `kpis_by_market.png` and `quarantine_by_rule.png` under `folder`; returns their paths."""
-    import matplotlib
+RUN_LOG_SCHEMA = "run_id string, env string, started_at string, finished_at string, status string, summary_json string"
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    paths = {}
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    ax.bar([k["market_code"] for k in kpis], [k["net_revenue_usd"] for k in kpis], color="#2b6cb0")
-    ax.set_title("Net revenue by market (USD, gold)"), ax.set_ylabel("USD")
-    (
-        fig.tight_layout(),
-        fig.savefig(paths.setdefault("kpis_by_market", f"{folder}/kpis_by_market.png"), dpi=110),
-        plt.close(fig),
-    )
-    q = (
-        spark.table(table_name("quarantine", "rejected_rows", cfg))
-        .groupBy("dataset", "rule")
-        .count()
-        .orderBy(F.desc("count"))
-        .collect()
-    )
-    fig, ax = plt.subplots(figsize=(7, max(2.5, 0.3 * len(q) + 1)))
-    ax.barh([f"{r['dataset']}: {r['rule']}" for r in q][::-1], [r["count"] for r in q][::-1], color="#c05621")
-    ax.set_title("Quarantined rows by rule"), ax.set_xlabel("rows")
-    (
-        fig.tight_layout(),
-        fig.savefig(paths.setdefault("quarantine_by_rule", f"{folder}/quarantine_by_rule.png"), dpi=110),
-        plt.close(fig),
-    )
-    return paths
+def write_summary(summary: dict) -> None:
+    """Write `summary` as JSON to its `summary_path` (skipped for a cloud URI such as `abfss://`)."""
+    path = summary["summary_path"]
+    if not is_uri(path):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
 
 
 def write_run_log(spark: SparkSession, cfg: Config, summary: dict) -> None:
     """Append (idempotently, by run id) one row to `ops.run_log` with the run's JSON summary."""
-    row = spark.createDataFrame(
-        [
-            (
-                summary["run_id"],
-                cfg.env,
-                summary["started_at"],
-                summary["finished_at"],
-                summary["status"],
-                json.dumps(summary, default=str),
-            )
-        ],
-        "run_id string, env string, started_at string, finished_at string, status string, summary_json string",
-    )
+    fields = [summary[k] for k in ("run_id", "env", "started_at", "finished_at", "status")]
+    row = spark.createDataFrame([(*fields, json.dumps(summary, default=str))], RUN_LOG_SCHEMA)
     merge_upsert(spark, row, table_name("ops", "run_log", cfg), "run_id")
 
 # %% ../notebooks/04b_pipeline.ipynb #78893e2f
 @dataclass
 class RunResult:
-    """What one pipeline run did: its summary (also written as JSON) and where the outputs are."""
+    """What one pipeline run did: its summary (also written as JSON) and the checks' DataFrames."""
 
     summary: dict
     accounting: list[dict]
@@ -400,7 +264,14 @@ def run_pipeline(
     run_id: str | None = None,
     progress: Callable[[str], None] = lambda s: None,
 ) -> RunResult:
-    """Run ingestion → bronze → silver → gold once on everything new, prove it, and write the summary and run log."""
+    """Run ingestion → bronze → silver → gold once on everything new, prove it, and write the summary and run log.
+
+    Draws and prints nothing (`globalbev.report` does). For example, one pass on what `globalbev generate` wrote:
+
+        cfg = load_config("local")
+        result = run_pipeline(get_spark(cfg), cfg, connect_postgres(cfg), manifest_dir="data/manifest")
+        result.summary["status"]  # 'succeeded': every layer balanced and gold reconciles with silver
+    """
     run_id = run_id or new_run_id()
     started, t0 = dt.datetime.now(dt.timezone.utc), time.perf_counter()
     ensure_schemas(spark, cfg)
@@ -414,13 +285,10 @@ def run_pipeline(
     progress("gold")
     customers = table_name("silver", "customers", cfg)
     changed = spark.table(customers).where(F.col("_run_id") == run_id) if table_exists(spark, customers) else None
-    gold = build_gold_layer(spark, cfg, changed)
+    gold_changes = build_gold_layer(spark, cfg, changed)
     timings["gold_s"] = round(time.perf_counter() - t2, 1)
     recon, matches = reconciliation(spark, cfg)
     score = detection(spark, cfg, manifest_dir) if manifest_dir and Path(manifest_dir).is_dir() else None
-    kpis = top_kpis(spark, cfg)
-    out_dir = storage_path("runs", run_id, cfg=cfg)
-    charts = plot_run_charts(spark, cfg, kpis, out_dir) if not out_dir.startswith(("abfss:", "dbfs:")) else {}
     summary = {
         "run_id": run_id,
         "env": cfg.env,
@@ -430,192 +298,14 @@ def run_pipeline(
         "timings": timings,
         "accounting": rows,
         "all_balanced": all(r["balanced"] for r in rows),
-        "gold": gold,
+        "gold": gold_changes,
         "reconciliation_matches": matches,
         "reconciliation": [r.asDict() for r in recon.collect()],
-        "kpis": kpis,
-        "charts": charts,
         "detection": [r.asDict() for r in score.collect()] if score is not None else None,
         "schemas": {layer: schema_name(layer, cfg) for layer in ("bronze", "silver", "gold", "quarantine", "ops")},
-        "summary_path": f"{out_dir}/summary.json",
+        "summary_path": storage_path("runs", run_id, "summary.json", cfg=cfg),
+        "status": "succeeded" if all(r["balanced"] for r in rows) and matches else "failed_checks",
     }
-    summary["status"] = "succeeded" if summary["all_balanced"] and matches else "failed_checks"
-    if not out_dir.startswith(("abfss:", "dbfs:")):
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-        Path(out_dir, "summary.json").write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
+    write_summary(summary)
     write_run_log(spark, cfg, summary)
     return RunResult(summary, rows, score, recon)
-
-# %% ../notebooks/04b_pipeline.ipynb #e9bb6922
-def reset_local_lakehouse(spark: SparkSession, cfg: Config) -> None:
-    """Drop the five layer schemas of a LOCAL environment and delete their folders (refused anywhere else)."""
-    if runtime_kind() != "local" or cfg.catalog or is_uri(cfg.storage_root):
-        raise RuntimeError("reset_local_lakehouse only resets a local environment")
-    for layer in ("bronze", "silver", "gold", "quarantine", "ops"):
-        spark.sql(f"DROP SCHEMA IF EXISTS {layer} CASCADE")
-        shutil.rmtree(Path(cfg.storage_root) / "warehouse" / f"{layer}.db", ignore_errors=True)
-    ensure_schemas(spark, cfg)
-
-
-def demo_config(cfg: Config | None = None) -> Config:
-    """The demo's configuration: the local one with its storage root moved to `<data root>/demo`."""
-    cfg = cfg or load_config("local")
-    return replace(cfg, storage_root=storage_path("demo", cfg=cfg))
-
-
-def run_demo(
-    scale: float = 0.002,
-    days: int = 3,
-    seed: int = 7,
-    cfg: Config | None = None,
-    progress: Callable[[str], None] = lambda s: None,
-) -> list[RunResult]:
-    """Generate fresh data day by day and run the pipeline after each day; returns every run's result."""
-    from data_generators import GenerationConfig, generate
-
-    cfg = demo_config(cfg)
-    spark = get_spark(cfg, app_name="globalbev-demo")
-    warehouse = spark.conf.get("spark.sql.warehouse.dir").removeprefix("file:")
-    if Path(warehouse).resolve() != (Path(cfg.storage_root) / "warehouse").resolve():
-        raise RuntimeError(
-            f"this Spark session's warehouse is {warehouse}; the demo needs its own: run it in a new "
-            "process or kernel (e.g. `globalbev demo`)"
-        )
-    reset_local_lakehouse(spark, cfg)
-    server = start_embedded_postgres(Path(cfg.storage_root) / "postgres")
-    results = []
-    try:
-        for upto in range(1, days + 1):
-            progress(f"day {upto - 1}: generating")
-            gen = generate(
-                GenerationConfig(root=cfg.storage_root, pg_url=server.url, scale=scale, days=upto, seed=seed)
-            )
-            results.append(
-                run_pipeline(
-                    spark,
-                    cfg,
-                    server,
-                    manifest_dir=str(gen.manifest_dir),
-                    progress=lambda s, d=upto - 1: progress(f"day {d}: {s}"),
-                )
-            )
-    finally:
-        server.stop()
-    return results
-
-# %% ../notebooks/04b_pipeline.ipynb #ff87573d
-def print_run_report(results: list[RunResult], console=None) -> None:
-    """Print accounting, detection, reconciliation, KPIs and where the outputs are, as rich tables."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = console or Console(width=150)
-    last = results[-1].summary
-    t = Table(title="Every row accounted for (all runs): rows in = rows out + rows quarantined")
-    for c in ("run", "dataset", "layer", "rows in", "rows out", "quarantined", "by rule", ""):
-        t.add_column(c, justify="right" if c.startswith(("rows", "quar")) else "left", overflow="fold")
-    for i, res in enumerate(results):
-        for a in res.accounting:
-            if a["rows_in"] or a["rows_out"]:
-                rules = ", ".join(f"{k} {v}" for k, v in sorted(a.get("quarantined_by_rule", {}).items()))
-                t.add_row(
-                    str(i),
-                    a["dataset"],
-                    a["layer"],
-                    f"{a['rows_in']:,}",
-                    f"{a['rows_out']:,}",
-                    f"{a['rows_quarantined']:,}",
-                    rules,
-                    "[green]✔[/]" if a["balanced"] else "[red]✘[/]",
-                )
-    console.print(t)
-    if last["detection"] is not None:  # the score run_pipeline already collected, not a second Spark job
-        d = Table(title="Detection against the generator's defect manifest (all days)")
-        for c in ("defect", "injected", "caught", "missed", "false alarms"):
-            d.add_column(c, justify="left" if c == "defect" else "right")
-        rows = last["detection"]
-        for r in rows:
-            ok = r["missed"] == 0 and r["false_alarms"] == 0
-            d.add_row(
-                r["defect_id"],
-                str(r["injected"]),
-                str(r["caught"]),
-                f"[{'green' if ok else 'red'}]{r['missed']}[/]",
-                f"[{'green' if ok else 'red'}]{r['false_alarms']}[/]",
-            )
-        inj, caught = sum(r["injected"] for r in rows), sum(r["caught"] for r in rows)
-        console.print(d)
-        console.print(
-            f"recall {caught}/{inj} = {caught / inj:.3f}, false alarms {sum(r['false_alarms'] for r in rows)}"
-            if inj
-            else "no defects injected"
-        )
-    k = Table(title="Top gold KPIs by market (fact_sku_market_performance)")
-    for c in ("market", "net revenue USD", "units", "orders", "stockout days"):
-        k.add_column(c, justify="left" if c == "market" else "right")
-    for r in last["kpis"]:
-        k.add_row(
-            r["market_code"],
-            f"{r['net_revenue_usd']:,.2f}",
-            f"{r['units']:,}",
-            f"{r['orders']:,}",
-            str(r["stockout_days"]),
-        )
-    console.print(k)
-    console.print(
-        f"gold reconciles with silver: {'[green]yes[/]' if last['reconciliation_matches'] else '[red]NO[/]'}; "
-        f"status [bold]{last['status']}[/] ({len(results)} run(s), last {last['run_id']}, {last['seconds']} s: {last['timings']})"
-    )
-    console.print("tables: " + ", ".join(f"{k} → {v}.*" for k, v in last["schemas"].items()))
-    console.print(f"summary: {last['summary_path']}")
-    for name, path in last["charts"].items():
-        console.print(f"chart {name}: {path}")
-
-# %% ../notebooks/04b_pipeline.ipynb #1a6b1d40
-def register_cli(subparsers) -> None:
-    """Add `demo` and `run` to the `globalbev` command line."""
-    d = subparsers.add_parser(
-        "demo",
-        help="generate small messy data, run the medallion pipeline locally, report",
-        description="Generate GlobalBev data day by day under <data root>/demo, run the pipeline after "
-        "each day, and print accounting, detection score, KPIs and where the results are.",
-    )
-    d.add_argument("--scale", type=float, default=0.005, help="generator scale factor (1 = about 1 GB)")
-    d.add_argument("--days", type=int, default=3, help="days to generate and process (day 0 = initial load)")
-    d.add_argument("--seed", type=int, default=7)
-    d.set_defaults(func=_demo)
-    r = subparsers.add_parser(
-        "run",
-        help="run the pipeline once on existing data (PostgreSQL + landing zone)",
-        description="Ingest everything new since the last run through bronze, silver and gold.",
-    )
-    r.add_argument(
-        "--landing-root", default=None, help="folder holding landing/ (default: the environment's storage root)"
-    )
-    r.add_argument("--manifest", default=None, help="a generator manifest folder, to print the detection score")
-    r.set_defaults(func=_run)
-
-
-def _progress_printer():
-    from rich.console import Console
-
-    console, t0 = Console(stderr=True), time.perf_counter()
-    return lambda s: console.print(f"[dim]{time.perf_counter() - t0:7.1f}s[/] {s}")
-
-
-def _demo(args) -> int:
-    results = run_demo(args.scale, args.days, args.seed, load_config(args.env or "local"), progress=_progress_printer())
-    print_run_report(results)
-    return 0 if all(r.summary["status"] == "succeeded" for r in results) else 1
-
-
-def _run(args) -> int:
-    cfg = load_config(args.env)
-    spark = get_spark(cfg)
-    server = connect_postgres(cfg)
-    manifest = args.manifest or (
-        storage_path("manifest", cfg=cfg) if Path(storage_path("manifest", cfg=cfg)).is_dir() else None
-    )
-    result = run_pipeline(spark, cfg, server, args.landing_root, manifest, progress=_progress_printer())
-    print_run_report([result])
-    return 0 if result.summary["status"] == "succeeded" else 1

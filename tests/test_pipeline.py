@@ -14,14 +14,18 @@ from pyspark.sql import functions as F
 
 from globalbev.config import table_name
 from globalbev.delta_ops import latest_version
-from globalbev.pipeline import SILVER_STEPS, reset_local_lakehouse, run_pipeline
+from globalbev.demo import reset_local_lakehouse
+from globalbev.pipeline import run_pipeline
+from globalbev.report import report_run
+from globalbev.silver_steps import SILVER_STEPS, SilverStep, WiringError, reference_table, required_table
 
 DAYS = 3
 
 
 @pytest.fixture(scope="module")
 def runs(spark, test_config, pg_server, tmp_path_factory):
-    """Generate day 0, run; add day 1, run; add day 2 (drift day), run; then run once more with nothing new."""
+    """Generate day 0, run and report; add day 1, run and report; add day 2 (drift day), run and report; then run once
+    more with nothing new."""
     from data_generators import GenerationConfig, generate
 
     root = tmp_path_factory.mktemp("pipeline") / "data"
@@ -29,9 +33,8 @@ def runs(spark, test_config, pg_server, tmp_path_factory):
     results = []
     for upto in range(1, DAYS + 1):
         gen = generate(GenerationConfig(root=str(root), pg_url=pg_server.url, scale=0.002, days=upto, seed=7))
-        results.append(
-            run_pipeline(spark, test_config, pg_server, landing_root=str(root), manifest_dir=str(gen.manifest_dir))
-        )
+        result = run_pipeline(spark, test_config, pg_server, landing_root=str(root), manifest_dir=str(gen.manifest_dir))
+        results.append(report_run(spark, test_config, result))
     versions = {s.table: latest_version(spark, table_name("silver", s.table, test_config)) for s in SILVER_STEPS}
     again = run_pipeline(spark, test_config, pg_server, landing_root=str(root), manifest_dir=str(root / "manifest"))
     return {"results": results, "again": again, "versions_before_again": versions, "root": root}
@@ -100,3 +103,20 @@ def test_run_summary_and_log_written(spark, test_config, runs):
     assert all(Path(p).is_file() for p in summary["charts"].values())
     log = spark.table(table_name("ops", "run_log", test_config))
     assert log.where(F.col("run_id") == summary["run_id"]).count() == 1
+
+
+@pytest.mark.unit
+def test_a_wrongly_wired_step_is_refused_when_it_is_made():
+    orders = next(s for s in SILVER_STEPS if s.table == "orders")
+    with pytest.raises(WiringError, match=r"unknown reference\(s\) \['custmers'\]"):
+        SilverStep("orders", orders.builder, ("order_id",), ("custmers",), needs_initial_load=True)
+    with pytest.raises(WiringError, match=r"does not take \['products'\]"):
+        SilverStep("orders", orders.builder, ("order_id",), ("customers", "products"), needs_initial_load=True)
+
+
+@pytest.mark.unit
+def test_an_unknown_reference_or_a_missing_table_is_an_error(spark, test_config):
+    with pytest.raises(WiringError, match="unknown reference 'custmers'"):
+        reference_table(spark, test_config, "custmers")
+    with pytest.raises(WiringError, match="table bronze.no_such_table does not exist: ingest it first"):
+        required_table(spark, "bronze.no_such_table", "ingest it first")
