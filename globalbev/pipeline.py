@@ -30,7 +30,8 @@ from globalbev.gold import (
     load_silver,
     refresh_fact_from_cdf,
 )
-from .ingestion import LandingFileSource, PostgresTableSource, Source, commit_batch, ensure_state_tables
+from .ingestion import PostgresTableSource, Source, commit_batch, ensure_state_tables
+from .landing import LandingFileSource
 from .postgres import PostgresServer, connect_postgres, start_embedded_postgres
 from globalbev.quality import (
     build_silver_batches,
