@@ -13,6 +13,7 @@ import sys
 import threading
 
 import globalbev
+from .config import ENVIRONMENTS
 from .errors import GlobalBevError
 
 # %% auto #0
@@ -23,7 +24,7 @@ COMMAND_MODULES = [
     "globalbev.cli",
     "globalbev.postgres",
     "data_generators.cli",
-    "globalbev.pipeline",
+    "globalbev.demo",
     "globalbev.exams",
 ]
 
@@ -55,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--env",
         default=None,
-        choices=["local", "dev", "test", "prod"],
+        choices=ENVIRONMENTS,
         help="configuration to use (default: $GLOBALBEV_ENV or local)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -66,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument(
                 "--env",
                 default=argparse.SUPPRESS,
-                choices=["local", "dev", "test", "prod"],
+                choices=ENVIRONMENTS,
                 help="configuration to use (same as the global --env)",
             )
     return parser

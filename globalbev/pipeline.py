@@ -22,16 +22,17 @@ from .config import Config, is_uri, schema_name, storage_path, table_name
 from .delta_ops import create_table, latest_version, merge_upsert, table_exists
 from .detection import score_detection
 from .frames import union_all
-from .ingestion import LandingFileSource, PostgresTableSource, Source, commit_batch, ensure_state_tables
+from .ingestion import PostgresTableSource, Source, commit_batch, ensure_state_tables
+from .landing import LANDING_DATASETS, LandingFileSource
 from .postgres import PostgresServer
 from .runtime import ensure_schemas
 from .silver_steps import SILVER_STEPS, SilverStep, check_batch, reference_table
 
 # %% auto #0
-__all__ = ['SHOP_TABLES', 'LANDING_DATASETS', 'QUARANTINE_KEYS', 'FINDING_KEYS', 'GOLD_SOURCES', 'QUARANTINE_SCHEMA',
-           'RUN_LOG_SCHEMA', 'new_run_id', 'pipeline_sources', 'account', 'ingest_to_bronze', 'build_silver_step',
-           'build_silver_layer', 'silver_tables', 'build_gold_layer', 'reconciliation', 'detection', 'write_summary',
-           'write_run_log', 'RunResult', 'run_pipeline']
+__all__ = ['SHOP_TABLES', 'QUARANTINE_KEYS', 'FINDING_KEYS', 'GOLD_SOURCES', 'QUARANTINE_SCHEMA', 'RUN_LOG_SCHEMA', 'new_run_id',
+           'pipeline_sources', 'account', 'ingest_to_bronze', 'build_silver_step', 'build_silver_layer',
+           'silver_tables', 'build_gold_layer', 'reconciliation', 'detection', 'write_summary', 'write_run_log',
+           'RunResult', 'run_pipeline']
 
 # %% ../notebooks/04b_pipeline.ipynb #3b11f888
 SHOP_TABLES = {  # PostgreSQL table -> numeric column for parallel JDBC reads (None: one read)
@@ -45,7 +46,6 @@ SHOP_TABLES = {  # PostgreSQL table -> numeric column for parallel JDBC reads (N
     "payments": "payment_id",
     "inventory": None,
 }
-LANDING_DATASETS = ("partner_orders", "inventory_events", "nutrition")
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:

@@ -27,7 +27,7 @@ from globalbev.expectations import (
     split_by_rules,
     superseded,
 )
-from .ingestion import PARTNER_COLUMNS, PARTNER_DIALECTS
+from .landing import PARTNER_COLUMNS, PARTNER_DIALECTS
 
 # %% auto #0
 __all__ = ['EVENT_TYPES', 'declared_date', 'parse_partner_values', 'partner_order_expectations', 'build_silver_partner_orders',

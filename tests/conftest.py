@@ -74,3 +74,13 @@ def data_root(tmp_path) -> Path:
     root = tmp_path / "data"
     root.mkdir()
     return root
+
+
+@pytest.fixture(scope="session")
+def generated(tmp_path_factory):
+    """A tiny three-day GlobalBev landing zone (operational tables as files; the drift day is day 2), read-only."""
+    from data_generators import GenerationConfig, generate
+
+    root = tmp_path_factory.mktemp("gen")
+    generate(GenerationConfig(root=str(root), pg_url=None, scale=0.001, days=3, seed=7))
+    return root
