@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from .config import Config, is_uri, load_config, storage_path
+from .config import LAYERS, Config, is_uri, load_config, storage_path
 from .pipeline import RunResult, run_pipeline
 from .postgres import connect_postgres, start_embedded_postgres
 from .report import print_run_report, report_run
@@ -27,7 +27,7 @@ def reset_local_lakehouse(spark: SparkSession, cfg: Config) -> None:
     """Drop the five layer schemas of a LOCAL environment and delete their folders (refused anywhere else)."""
     if runtime_kind() != "local" or cfg.catalog or is_uri(cfg.storage_root):
         raise RuntimeError("reset_local_lakehouse only resets a local environment")
-    for layer in ("bronze", "silver", "gold", "quarantine", "ops"):
+    for layer in LAYERS:
         spark.sql(f"DROP SCHEMA IF EXISTS {layer} CASCADE")
         shutil.rmtree(Path(cfg.storage_root) / "warehouse" / f"{layer}.db", ignore_errors=True)
     ensure_schemas(spark, cfg)

@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 
 from . import gold
 from .bronze import add_ingestion_metadata, write_bronze
-from .config import Config, is_uri, schema_name, storage_path, table_name
+from .config import LAYERS, Config, is_uri, schema_name, storage_path, table_name
 from .delta_ops import create_table, latest_version, merge_upsert, table_exists
 from .detection import score_detection
 from .frames import union_all
@@ -302,7 +302,7 @@ def run_pipeline(
         "reconciliation_matches": matches,
         "reconciliation": [r.asDict() for r in recon.collect()],
         "detection": [r.asDict() for r in score.collect()] if score is not None else None,
-        "schemas": {layer: schema_name(layer, cfg) for layer in ("bronze", "silver", "gold", "quarantine", "ops")},
+        "schemas": {layer: schema_name(layer, cfg) for layer in LAYERS},
         "summary_path": storage_path("runs", run_id, "summary.json", cfg=cfg),
         "status": "succeeded" if all(r["balanced"] for r in rows) and matches else "failed_checks",
     }
