@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def main(argv: list[str] | None = None) -> int:
+def _args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", type=float, default=1.0, help="generator scale factor (1 = about 1 GB of raw data)")
     ap.add_argument("--seed", type=int, default=7)
@@ -32,12 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--keep", action="store_true", help="keep --root afterwards (a temporary folder is removed otherwise)"
     )
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
 
+
+def _measure(args: argparse.Namespace, root: Path, console) -> dict:
+    """Generate one day, run the pipeline and its report once; the raw figures of the run."""
     from dataclasses import replace
-
-    from rich.console import Console
-    from rich.table import Table
 
     from data_generators import GenerationConfig, generate
     from globalbev.config import load_config
@@ -47,11 +47,6 @@ def main(argv: list[str] | None = None) -> int:
     from globalbev.report import report_run
     from globalbev.runtime import get_spark
 
-    console = Console(width=120)
-    temporary = args.root is None
-    root = Path(args.root or tempfile.mkdtemp(prefix="globalbev-bench-")).resolve()
-    root.mkdir(parents=True, exist_ok=True)
-    root.chmod(0o755)  # the embedded PostgreSQL runs as another user when this runs as root
     cfg = replace(load_config("local"), storage_root=str(root))
     load_before = os.getloadavg()[0]
     t = time.perf_counter()
@@ -59,9 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     session_s = time.perf_counter() - t
     reset_local_lakehouse(spark, cfg)
     server = start_embedded_postgres(root / "postgres")
+    marks: list[tuple[str, float]] = []
     try:
         gen = generate(GenerationConfig(root=str(root), pg_url=server.url, scale=args.scale, days=1, seed=args.seed))
-        marks: list[tuple[str, float]] = []
         console.print(
             f"generated {gen.total_bytes / 1e6:,.1f} MB, {sum(gen.rows.values()):,} rows in {gen.seconds:.1f} s; "
             "running the pipeline",
@@ -80,26 +75,32 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.stop()
         spark.stop()
-    load_after = os.getloadavg()[0]
-    s = result.summary
-    mb = gen.total_bytes / 1e6
-
     steps = [
         (name, end - start) for (name, start), (_, end) in zip(marks, marks[1:] + [("end", t0 + total)], strict=True)
     ]
     if steps:  # the last mark ("gold") runs on through the checks, the report and the run log
         steps[-1] = (steps[-1][0] + " + checks, report, run log", steps[-1][1])
+    return {"gen": gen, "summary": result.summary, "total": total, "steps": steps, "session_s": session_s,
+            "load": (load_before, os.getloadavg()[0])}  # fmt: skip
+
+
+def _print_tables(args: argparse.Namespace, m: dict, console) -> None:
+    """The run's headline, per-layer and per-step tables."""
+    from rich.table import Table
+
+    s, gen, total = m["summary"], m["gen"], m["total"]
+    mb = gen.total_bytes / 1e6
     layers = dict(s["timings"])
     layers["checks, report, run log"] = round(total - sum(layers.values()), 1)
     head = Table(title=f"pipeline benchmark, SF {args.scale:g}, one day (day 0), {os.cpu_count()} CPUs, local Spark")
     head.add_column("measure"), head.add_column("value", justify="right")
     for k, v in (
         ("raw input", f"{mb:,.1f} MB, {sum(gen.rows.values()):,} rows"),
-        ("Spark session start", f"{session_s:.1f} s"),
+        ("Spark session start", f"{m['session_s']:.1f} s"),
         ("pipeline wall time", f"{total:.1f} s"),
         ("throughput", f"{mb / total:.2f} MB/s of raw input, {sum(gen.rows.values()) / total:,.0f} rows/s"),
         ("status", f"{s['status']}; all balanced: {s['all_balanced']}; gold reconciles: {s['reconciliation_matches']}"),
-        ("load average (1 min)", f"{load_before:.1f} before, {load_after:.1f} after"),
+        ("load average (1 min)", f"{m['load'][0]:.1f} before, {m['load'][1]:.1f} after"),
     ):
         head.add_row(k, v)
     if s["detection"]:
@@ -119,14 +120,27 @@ def main(argv: list[str] | None = None) -> int:
     st = Table(title="per step (from the pipeline's progress marks)")
     for c in ("step", "seconds", "share"):
         st.add_column(c, justify="left" if c == "step" else "right")
-    for name, sec in steps:
+    for name, sec in m["steps"]:
         st.add_row(name, f"{sec:.1f}", f"{sec / total:.0%}")
     console.print(st)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _args(argv)
+    from rich.console import Console
+
+    console = Console(width=120)
+    temporary = args.root is None
+    root = Path(args.root or tempfile.mkdtemp(prefix="globalbev-bench-")).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o755)  # the embedded PostgreSQL runs as another user when this runs as root
+    m = _measure(args, root, console)
+    _print_tables(args, m, console)
     if temporary and not args.keep:
         shutil.rmtree(root, ignore_errors=True)
     else:
         console.print(f"data kept under {root}")
-    return 0 if s["status"] == "succeeded" else 1
+    return 0 if m["summary"]["status"] == "succeeded" else 1
 
 
 if __name__ == "__main__":

@@ -110,6 +110,41 @@ def test_score_detection_on_a_tiny_manifest(spark, tmp_path):
     assert isinstance(e.value, ManifestNotFound) and "nowhere" in str(e.value)
 
 
+def _silver_day(batch: dict, known: dict, run_id: str, first_load: str) -> dict:
+    """Every shop and landing silver table of one generated day, built from that day's rows."""
+    run = {"run_id": run_id}
+    results = {
+        "markets": build_silver_markets(batch["markets"], **run),
+        "warehouses": build_silver_warehouses(batch["warehouses"], markets=known["markets"], **run),
+        "products": build_silver_products(batch["products"], **run),
+        "batches": build_silver_batches(batch["batches"], products=known["products"], **run),
+        "customers": build_silver_customers(batch["customers"], **run),
+        "orders": build_silver_orders(batch["orders"], customers=known["customers"], initial_load_at=first_load, **run),
+    }
+    rejected = (
+        results["orders"].quarantined.select(F.col("record_key").cast("long").alias("order_id")).localCheckpoint()
+    )
+    results["order_lines"] = build_silver_order_lines(
+        batch["order_lines"],
+        orders=known["orders"],
+        products=known["products"],
+        batches=known["batches"],
+        markets=known["markets"],
+        quarantined_orders=rejected,
+        **run,
+    )
+    results["payments"] = build_silver_payments(
+        batch["payments"], orders=known["orders"], quarantined_orders=rejected, **run
+    )
+    results["partner_orders"] = build_silver_partner_orders(
+        batch["partner_orders"], products=known["products"], markets=known["markets"], **run
+    )
+    results["inventory_events"] = build_silver_inventory_events(
+        batch["inventory_events"], products=known["products"], warehouses=known["warehouses"], **run
+    )
+    return results
+
+
 @pytest.fixture(scope="module")
 def detection(spark, pg_url, tmp_path_factory):
     """Three days at scale 0.005 (seed 7), each read after it was generated, built into silver day by day."""
@@ -125,38 +160,7 @@ def detection(spark, pg_url, tmp_path_factory):
         batch = read_day(spark, pg, root, day, as_of)
         for t in ("markets", "warehouses", "products", "batches", "customers", "orders"):
             known[t] = batch[t] if t not in known else known[t].unionByName(batch[t], allowMissingColumns=True)
-        run = {"run_id": f"test-day-{day}"}
-        results = {
-            "markets": build_silver_markets(batch["markets"], **run),
-            "warehouses": build_silver_warehouses(batch["warehouses"], markets=known["markets"], **run),
-            "products": build_silver_products(batch["products"], **run),
-            "batches": build_silver_batches(batch["batches"], products=known["products"], **run),
-            "customers": build_silver_customers(batch["customers"], **run),
-            "orders": build_silver_orders(
-                batch["orders"], customers=known["customers"], initial_load_at=first_load, **run
-            ),
-        }
-        rejected = (
-            results["orders"].quarantined.select(F.col("record_key").cast("long").alias("order_id")).localCheckpoint()
-        )
-        results["order_lines"] = build_silver_order_lines(
-            batch["order_lines"],
-            orders=known["orders"],
-            products=known["products"],
-            batches=known["batches"],
-            markets=known["markets"],
-            quarantined_orders=rejected,
-            **run,
-        )
-        results["payments"] = build_silver_payments(
-            batch["payments"], orders=known["orders"], quarantined_orders=rejected, **run
-        )
-        results["partner_orders"] = build_silver_partner_orders(
-            batch["partner_orders"], products=known["products"], markets=known["markets"], **run
-        )
-        results["inventory_events"] = build_silver_inventory_events(
-            batch["inventory_events"], products=known["products"], warehouses=known["warehouses"], **run
-        )
+        results = _silver_day(batch, known, f"test-day-{day}", first_load)
         for name, r in results.items():
             r.cache()
             accounting.append((day, name, batch[name].count(), r.clean.count(), r.quarantined.count()))
