@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 from .cleaning import DATE_FORMATS
 from .delta_ops import apply_scd2, latest_version, merge_upsert, read_changes
 from .frames import union_all
+from .quality import CUSTOMER_COLUMNS
 
 # %% auto #0
 __all__ = ['MONEY', 'LOCAL', 'SLICE', 'DIM_CUSTOMER_ATTRIBUTES', 'SALES_DATASETS', 'COPY_RULES', 'FACT_SOURCES',
@@ -71,19 +72,7 @@ def build_dim_date(spark, start: dt.date, end: dt.date) -> DataFrame:
     )
 
 # %% ../notebooks/04_gold.ipynb #3898268f
-DIM_CUSTOMER_ATTRIBUTES = (
-    "market_code",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "street",
-    "city",
-    "postal_code",
-    "signup_date",
-    "marketing_consent",
-    "loyalty_tier",
-)
+DIM_CUSTOMER_ATTRIBUTES = tuple(c for c in CUSTOMER_COLUMNS if c != "deleted_at")  # silver's customer attributes
 
 
 def build_dim_customer(spark, customers: DataFrame, table: str) -> dict[str, int]:
