@@ -97,6 +97,16 @@ def run_summary(run: RunResult | dict | str | Path) -> dict:
     return run if isinstance(run, dict) else json.loads(Path(run).read_text(encoding="utf-8"))
 
 # %% ../notebooks/04c_report.ipynb #df6676fb
+def _table(title: str, columns: tuple[str, ...]):
+    """A rich table with these columns: the first left-aligned (the names), the others right-aligned (the numbers)."""
+    from rich.table import Table
+
+    t = Table(title=title)
+    for c in columns:
+        t.add_column(c, justify="left" if c == columns[0] else "right")
+    return t
+
+
 def accounting_table(summaries: list[dict]):
     """Every layer of every run with rows: rows in, out, quarantined (by rule), and whether they balance."""
     from rich.table import Table
@@ -123,11 +133,10 @@ def accounting_table(summaries: list[dict]):
 
 def detection_table(rows: list[dict]):
     """Per defect type: injected, caught, missed and false alarms (misses and false alarms in red)."""
-    from rich.table import Table
-
-    d = Table(title="Detection against the generator's defect manifest (all days)")
-    for c in ("defect", "injected", "caught", "missed", "false alarms"):
-        d.add_column(c, justify="left" if c == "defect" else "right")
+    d = _table(
+        "Detection against the generator's defect manifest (all days)",
+        ("defect", "injected", "caught", "missed", "false alarms"),
+    )
     for r in rows:
         ok = r["missed"] == 0 and r["false_alarms"] == 0
         d.add_row(
@@ -142,11 +151,10 @@ def detection_table(rows: list[dict]):
 
 def kpi_table(kpis: list[dict]):
     """The top gold KPIs by market, as `top_kpis` returns them."""
-    from rich.table import Table
-
-    k = Table(title="Top gold KPIs by market (fact_sku_market_performance)")
-    for c in ("market", "net revenue USD", "units", "orders", "stockout days"):
-        k.add_column(c, justify="left" if c == "market" else "right")
+    k = _table(
+        "Top gold KPIs by market (fact_sku_market_performance)",
+        ("market", "net revenue USD", "units", "orders", "stockout days"),
+    )
     for r in kpis:
         k.add_row(
             r["market_code"],
