@@ -12,7 +12,8 @@ from pyspark.sql.types import StructField, StructType
 
 from globalbev.detection import ManifestNotFound, score_detection
 from globalbev.frames import union_all
-from globalbev.ingestion import INVENTORY_EVENTS_SCHEMA, PARTNER_DIALECTS
+from globalbev.ingestion import INVENTORY_EVENTS_SCHEMA
+from globalbev.landing import PARTNER_DIALECTS
 from globalbev.postgres import parse_pg_url, read_postgres
 from globalbev.quality import (
     build_silver_batches,
