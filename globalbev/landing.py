@@ -204,8 +204,8 @@ def partner_file_verdicts(lines: DataFrame, files: list[str], sep: str) -> tuple
         F.count("*").alias("n"),
         F.sum(F.col("_is_header").cast("int")).alias("headers"),
         F.sum(F.col("_corrupt_record").isNotNull().cast("int")).alias("bad"),
-        F.first(text).alias("first"),
-        F.first("_corrupt_record", ignorenulls=True).alias("bad_line"),
+        F.substring(F.first(text), 1, 1000).alias("first"),
+        F.substring(F.first("_corrupt_record", ignorenulls=True), 1, 1000).alias("bad_line"),
     )
     seen = {relative_path(r._source_file, None): r for r in stats.collect()}
     expected, rejected, again = f"{','.join(PARTNER_COLUMNS)} (separator {sep!r})", {}, []
@@ -215,9 +215,9 @@ def partner_file_verdicts(lines: DataFrame, files: list[str], sep: str) -> tuple
             rejected[f] = RejectedFile("empty file: not even a header line")
         elif not r.headers:
             hint = " (NUL bytes: UTF-16 or binary, not UTF-8 text)" if "\x00" in r.first else ""
-            rejected[f] = RejectedFile(f"header: expected {expected}, found {_clip(r.first)}{hint}", r.first[:1000])
+            rejected[f] = RejectedFile(f"header: expected {expected}, found {_clip(r.first, 160) + hint}", r.first)
         elif r.bad and r.bad == r.n - r.headers:
-            rejected[f] = RejectedFile(f"malformed: none of its {r.bad} lines has the nine columns", r.bad_line[:1000])
+            rejected[f] = RejectedFile(f"malformed: none of its {r.bad} lines has the nine columns", r.bad_line)
         elif r.headers > 1:
             again.append((f, sep.join(PARTNER_COLUMNS), r.headers - 1, "the header line appears again inside the file"))
     return rejected, again

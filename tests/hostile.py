@@ -5,6 +5,7 @@ Every good row uses product `SKU-000001` and market `US`/`DE` (present in any ge
 generated file uses (`HX…`, event ids from 9·10¹⁵), so a test can put these files next to a generated landing zone.
 """
 
+# ruff: noqa: E501  (one hostile file per line, as written)
 from __future__ import annotations
 
 import json
