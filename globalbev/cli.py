@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "globalbev.cli",
     "globalbev.postgres",
     "data_generators.cli",
+    "globalbev.rejected_files",
     "globalbev.demo",
     "globalbev.exams",
 ]

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from .errors import GlobalBevError
 
@@ -20,7 +21,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 # %% auto #0
 __all__ = ['ENVIRONMENTS', 'LAYERS', 'expand_vars', 'project_root', 'ConfigError', 'Config', 'is_uri', 'load_config',
-           'table_name', 'schema_name', 'storage_path', 'data_root']
+           'table_name', 'schema_name', 'storage_path', 'data_root', 'relative_path']
 
 # %% ../notebooks/00a_config.ipynb #88526f01
 ENVIRONMENTS = ("local", "dev", "test", "prod")
@@ -143,3 +144,14 @@ def storage_path(*parts: str, cfg: Config | None = None) -> str:
 def data_root(cfg: Config | None = None) -> str:
     """The environment's storage root (a local folder when running locally)."""
     return (cfg or load_config()).storage_root
+
+# %% ../notebooks/00a_config.ipynb #40f4f72e
+def relative_path(path: str, root: str | None) -> str:
+    """`path` relative to `root` when it lies under it (else whole), `file:` URIs and %-escapes as plain paths."""
+
+    def plain(p: str) -> str:
+        p = unquote(p) if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:", p) else p
+        return re.sub(r"^file:/+", "/", p).rstrip("/")
+
+    p, r = plain(path), plain(root) if root else ""
+    return p[len(r) + 1 :] if r and p.startswith(r + "/") else p

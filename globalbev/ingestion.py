@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -24,18 +24,25 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from .config import Config, table_name
+from .config import Config, relative_path, table_name
 from .errors import GlobalBevError
 from .postgres import PostgresServer, pg_query, read_postgres
 from .secrets import SecretNotFound, get_secret
 
 # %% auto #0
-__all__ = ['WATERMARKS_DDL', 'INGESTED_FILES_DDL', 'INVENTORY_EVENTS_SCHEMA', 'Batch', 'Source', 'batch_id_for',
-           'ensure_state_tables', 'file_dataset', 'get_state', 'ingested_paths', 'commit_batch', 'reset_state',
-           'with_credentials', 'watermark_text', 'PostgresTableSource', 'misfit_fields', 'ApiPageError', 'check_page',
-           'new_fields', 'WarehouseApiSource']
+__all__ = ['WATERMARKS_DDL', 'INGESTED_FILES_DDL', 'REJECTED_FILES_DDL', 'STATE_TABLES', 'INVENTORY_EVENTS_SCHEMA',
+           'RejectedFile', 'Batch', 'Source', 'batch_id_for', 'ensure_state_tables', 'file_dataset', 'get_state',
+           'ingested_paths', 'commit_batch', 'reset_state', 'with_credentials', 'watermark_text', 'PostgresTableSource',
+           'misfit_fields', 'ApiPageError', 'check_page', 'new_fields', 'WarehouseApiSource']
 
 # %% ../notebooks/01_ingestion.ipynb #9657d6cf
+class RejectedFile(NamedTuple):
+    """Why a whole file was not read (one line), and the first line that could not be read."""
+
+    reason: str
+    line: str | None = None
+
+
 @dataclass
 class Batch:
     """What one read of a source returns: the new rows, the state to store once they are safe, and their identity."""
@@ -45,6 +52,9 @@ class Batch:
     batch_id: str
     files: list[str] = field(default_factory=list)
     file_meta: dict[str, tuple[int, int]] = field(default_factory=dict)  # path -> (size, modified ms), file sources
+    rejected: dict[str, RejectedFile] = field(default_factory=dict)  # path -> why: files not read at all
+    rejected_lines: list[tuple[str, str, int, str]] = field(default_factory=list)  # (path, line, count, reason)
+    root: str | None = None  # the folder file paths are recorded relative to (so a lake can move)
 
 
 class Source(Protocol):
@@ -62,16 +72,29 @@ def batch_id_for(source_name: str, *parts: object) -> str:
 
 # %% ../notebooks/01_ingestion.ipynb #cbfa77d2
 WATERMARKS_DDL = "source string, watermark string, run_id string, updated_at timestamp"
-INGESTED_FILES_DDL = "dataset string, path string, size long, modified long, run_id string, ingested_at timestamp"
+INGESTED_FILES_DDL = (
+    "dataset string, path string, size long, modified long, run_id string, ingested_at timestamp, status string"
+)
+REJECTED_FILES_DDL = (
+    "dataset string, path string, size long, modified long, sha256 string, reason string, example_line string, "
+    "run_id string, rejected_at timestamp"
+)
+STATE_TABLES = {
+    ("ops", "watermarks"): WATERMARKS_DDL,
+    ("ops", "ingested_files"): INGESTED_FILES_DDL,
+    ("quarantine", "rejected_files"): REJECTED_FILES_DDL,
+}
 
 
 def ensure_state_tables(spark: SparkSession, cfg: Config) -> None:
-    """Create `ops.watermarks` and `ops.ingested_files` (Delta) if they do not exist."""
-    for table, ddl in (("watermarks", WATERMARKS_DDL), ("ingested_files", INGESTED_FILES_DDL)):
-        name = table_name("ops", table, cfg)
+    """Create `ops.watermarks`, `ops.ingested_files` and `quarantine.rejected_files` (Delta) if they do not exist."""
+    for (layer, table), ddl in STATE_TABLES.items():
+        name = table_name(layer, table, cfg)
         if not spark.catalog.tableExists(name):
             spark.sql(f"CREATE SCHEMA IF NOT EXISTS {name.rsplit('.', 1)[0]}")
             spark.sql(f"CREATE TABLE IF NOT EXISTS {name} ({ddl}) USING DELTA")
+        elif table == "ingested_files" and "status" not in spark.table(name).columns:  # recorded before `status`
+            spark.sql(f"ALTER TABLE {name} ADD COLUMNS (status string)")
 
 
 def file_dataset(source_name: str) -> str:
@@ -89,31 +112,55 @@ def get_state(spark: SparkSession, cfg: Config, source_name: str) -> str | None:
 
 
 def ingested_paths(spark: SparkSession, cfg: Config, source_name: str) -> DataFrame:
-    """The paths already ingested by a file source (one column, `path`)."""
+    """The paths a file source already took, read or rejected (one column, `path`, as recorded)."""
     name = table_name("ops", "ingested_files", cfg)
     if not spark.catalog.tableExists(name):
         return spark.createDataFrame([], "path string")
     return spark.table(name).where(F.col("dataset") == file_dataset(source_name)).select("path")
 
 # %% ../notebooks/01_ingestion.ipynb #46b3ed1d
+def _insert_new(table: str, new: DataFrame) -> None:
+    from delta.tables import DeltaTable
+
+    on = "t.dataset = s.dataset AND t.path = s.path"
+    DeltaTable.forName(new.sparkSession, table).alias("t").merge(new.alias("s"), on).whenNotMatchedInsertAll().execute()
+
+
+def _rejected_files(spark: SparkSession, dataset: str, batch: Batch, run_id: str) -> DataFrame:
+    """The batch's rejected files as `quarantine.rejected_files` rows, with the sha256 of their content."""
+    found = spark.read.format("binaryFile").load(list(batch.rejected)).select("path", F.sha2("content", 256))
+    sums = {relative_path(p, batch.root): h for p, h in found.collect()}  # Spark skips empty files:
+    empty, zero = hashlib.sha256(b"").hexdigest(), {p for p, (size, _) in batch.file_meta.items() if size == 0}
+    rows = [
+        (
+            *_recorded(dataset, batch, p),
+            sums.get(relative_path(p, batch.root), empty if p in zero else None),
+            *why,
+            run_id,
+        )
+        for p, why in batch.rejected.items()
+    ]
+    out = spark.createDataFrame(rows, REJECTED_FILES_DDL.rsplit(",", 1)[0])
+    return out.withColumn("rejected_at", F.current_timestamp())
+
+
+def _recorded(dataset: str, batch: Batch, path: str) -> tuple:
+    return (dataset, relative_path(path, batch.root), *batch.file_meta.get(path, (None, None)))
+
+
 def commit_batch(spark: SparkSession, cfg: Config, source: Source, batch: Batch, run_id: str) -> None:
-    """Record a batch as ingested (new state, its files); call it only once bronze holds the batch."""
+    """Record a batch as ingested (new state, its files, the files it rejected); call it only once bronze holds it."""
     from delta.tables import DeltaTable
 
     ensure_state_tables(spark, cfg)
-    now = F.current_timestamp()
-    if batch.files:
-        rows = [(file_dataset(source.name), p, *batch.file_meta.get(p, (None, None)), run_id) for p in batch.files]
-        new = spark.createDataFrame(
-            rows, "dataset string, path string, size long, modified long, run_id string"
-        ).withColumn("ingested_at", now)
-        (
-            DeltaTable.forName(spark, table_name("ops", "ingested_files", cfg))
-            .alias("t")
-            .merge(new.alias("s"), "t.dataset = s.dataset AND t.path = s.path")
-            .whenNotMatchedInsertAll()
-            .execute()
-        )
+    now, dataset = F.current_timestamp(), file_dataset(source.name)
+    taken = [(p, "ingested") for p in batch.files] + [(p, "rejected") for p in batch.rejected]
+    if taken:
+        rows = [(*_recorded(dataset, batch, p), run_id, status) for p, status in taken]
+        new = spark.createDataFrame(rows, INGESTED_FILES_DDL.replace("ingested_at timestamp, ", ""))
+        _insert_new(table_name("ops", "ingested_files", cfg), new.withColumn("ingested_at", now))
+    if batch.rejected:
+        _insert_new(table_name("quarantine", "rejected_files", cfg), _rejected_files(spark, dataset, batch, run_id))
     if batch.next_state is not None and batch.next_state != get_state(spark, cfg, source.name):
         new = spark.createDataFrame(
             [(source.name, batch.next_state, run_id)], "source string, watermark string, run_id string"
@@ -133,10 +180,10 @@ def reset_state(spark: SparkSession, cfg: Config, *source_names: str) -> None:
     from delta.tables import DeltaTable
 
     ensure_state_tables(spark, cfg)
+    datasets = [file_dataset(n) for n in source_names]
     DeltaTable.forName(spark, table_name("ops", "watermarks", cfg)).delete(F.col("source").isin(*source_names))
-    DeltaTable.forName(spark, table_name("ops", "ingested_files", cfg)).delete(
-        F.col("dataset").isin(*[file_dataset(n) for n in source_names])
-    )
+    for layer, table in (("ops", "ingested_files"), ("quarantine", "rejected_files")):
+        DeltaTable.forName(spark, table_name(layer, table, cfg)).delete(F.col("dataset").isin(*datasets))
 
 # %% ../notebooks/01_ingestion.ipynb #f831a9f1
 def with_credentials(server: PostgresServer, cfg: Config) -> PostgresServer:

@@ -16,31 +16,33 @@ from pyspark.sql.types import (
     DateType,
     DoubleType,
     IntegerType,
+    MapType,
     StringType,
     StructField,
     StructType,
 )
 
-from .config import Config
-from .frames import union_all
-from .ingestion import INVENTORY_EVENTS_SCHEMA, Batch, batch_id_for, ingested_paths, misfit_fields
+from .config import Config, relative_path
+from .frames import column_named, union_all
+from globalbev.ingestion import (
+    INVENTORY_EVENTS_SCHEMA,
+    Batch,
+    RejectedFile,
+    batch_id_for,
+    ingested_paths,
+    misfit_fields,
+)
 
 # %% auto #0
-__all__ = ['PARTNER_COLUMNS', 'PARTNER_ORDERS_SCHEMA', 'PARTNER_DIALECTS', 'NUTRITION_SCHEMA', 'LANDING_DATASETS', 'merge_schema',
-           'rescued_data', 'list_files', 'read_partner_csv', 'read_json_evolving', 'LandingFileSource']
+__all__ = ['PARTNER_COLUMNS', 'PARTNER_ORDERS_SCHEMA', 'PARTNER_DIALECTS', 'NUTRITION_SCHEMA', 'LANDING_DATASETS', 'Lines',
+           'Read', 'DECLARED', 'merge_schema', 'oversized_fields', 'rescued_data', 'list_files', 'one_line_reason',
+           'partner_file_verdicts', 'read_partner_csv', 'infer_json_schema', 'json_file_verdicts', 'read_json_evolving',
+           'LandingFileSource']
 
 # %% ../notebooks/01a_landing.ipynb #86674d53
 PARTNER_COLUMNS = [
-    "partner",
-    "partner_order_id",
-    "line_no",
-    "order_date",
-    "market",
-    "sku",
-    "quantity",
-    "unit_price",
-    "currency",
-]
+    "partner", "partner_order_id", "line_no", "order_date", "market", "sku", "quantity", "unit_price", "currency",
+]  # fmt: skip
 PARTNER_ORDERS_SCHEMA = StructType([StructField(c, StringType()) for c in PARTNER_COLUMNS])
 # each partner's export dialect: Spark needs the delimiter; quoting, CRLF and the header's case are handled by the
 # reader.
@@ -99,25 +101,38 @@ def merge_schema(declared: StructType, observed: StructType) -> StructType:
         out + [StructField(o.name, o.dataType, True) for o in seen.values() if o.name != "_corrupt_record"]
     )
 
+# %% ../notebooks/01a_landing.ipynb #bad9273e
+def _depth(dt: DataType) -> int:
+    if isinstance(dt, ArrayType | MapType):
+        return _depth(dt.elementType if isinstance(dt, ArrayType) else dt.valueType)
+    return 1 + max((_depth(f.dataType) for f in dt.fields), default=0) if isinstance(dt, StructType) else 0
+
+
+def oversized_fields(declared: StructType, observed: StructType, max_depth=4, max_name_length=64) -> list[str]:
+    """The new top-level fields of `observed` nested deeper than `max_depth` or named longer than `max_name_length`."""
+    known = {f.name.lower() for f in declared.fields} | {"_corrupt_record"}
+    too_big = lambda f: _depth(f.dataType) > max_depth or len(f.name) > max_name_length
+    return [f.name for f in observed.fields if f.name.lower() not in known and too_big(f)]
+
 # %% ../notebooks/01a_landing.ipynb #cecb35fd
-def rescued_data(schema: StructType, raw: str = "_corrupt_record") -> Column:
+def rescued_data(schema: StructType, raw: str = "_corrupt_record", extra: list[str] | tuple = ()) -> Column:
     """`_rescued_data` for a file read: a JSON object of the values that did not fit `schema`, null when all fit.
 
     Spark keeps a record it could not fully parse in the `raw` column; the fields it could not convert are rescued with
-    their raw value, and a record nothing could be taken from (bad JSON, wrong CSV column count) is kept whole."""
+    their raw value, and a record nothing could be taken from (bad JSON, wrong CSV column count) is kept whole. The
+    `extra` columns (fields kept out of the schema, read as text) are rescued whenever they hold a value."""
     raw_col, found = F.col(raw), misfit_fields(schema, F.col(raw))
+    if extra:
+        pair = lambda c: F.struct(F.lit(c).alias("k"), column_named(c).alias("v"))
+        kept = [F.when(column_named(c).isNotNull(), pair(c)) for c in extra]
+        found = F.concat(found, F.filter(F.array(*kept), lambda x: x.isNotNull()))
     whole = F.to_json(F.create_map(F.lit("_corrupt_record"), raw_col))
-    return (
-        F.when(raw_col.isNull(), F.lit(None).cast("string"))
-        .when(F.size(found) > 0, F.to_json(F.map_from_entries(found)))
-        .otherwise(whole)
-    )
+    return F.when(F.size(found) > 0, F.to_json(F.map_from_entries(found))).when(raw_col.isNotNull(), whole)
 
 # %% ../notebooks/01a_landing.ipynb #5be70136
 def list_files(spark: SparkSession, folder: str, glob: str = "*") -> DataFrame:
     """Every file under `folder` (recursively) whose name matches `glob`: `path`,
     `size` (bytes), `modified` (epoch ms)."""
-    empty = spark.createDataFrame([], "path string, size long, modified long")
     try:
         found = (
             spark.read.format("binaryFile")
@@ -128,72 +143,204 @@ def list_files(spark: SparkSession, folder: str, glob: str = "*") -> DataFrame:
         )
     except Exception as e:  # a landing folder that does not exist yet simply has no files
         if "PATH_NOT_FOUND" in str(e) or "Path does not exist" in str(e):
-            return empty
+            return spark.createDataFrame([], "path string, size long, modified long")
         raise
     return found
 
 # %% ../notebooks/01a_landing.ipynb #cad7d14d
 LANDING_DATASETS = {"partner_orders": "*.csv", "inventory_events": "*.jsonl", "nutrition": "*.json"}
+Lines = list[tuple[str, str, int, str]]  # lines dropped from accepted files: (path, line, count, reason)
+Read = tuple[DataFrame, dict[str, RejectedFile], Lines]  # the rows, the files rejected whole (path -> why), lines
 
 
-def _partner_of(path: str) -> str:
+def _partner_of(path: str) -> str | RejectedFile:
     m = re.search(r"/partner=([^/]+)/", path)
-    if not m or m.group(1) not in PARTNER_DIALECTS:
-        raise ValueError(
-            f"{path}: unknown partner {m.group(1) if m else '(no partner=<name> folder)'}; "
-            f"declare its CSV dialect in PARTNER_DIALECTS (known: {', '.join(PARTNER_DIALECTS)})"
-        )
-    return m.group(1)
+    if m and m.group(1) in PARTNER_DIALECTS:
+        return m.group(1)
+    why = f"unknown partner {m.group(1) if m else '(no partner=<name> folder)'}"
+    return RejectedFile(f"{why}: declare its CSV dialect in PARTNER_DIALECTS (known: {', '.join(PARTNER_DIALECTS)})")
 
 
-def read_partner_csv(spark: SparkSession, files: list[str], partner: str) -> DataFrame:
-    """One partner's CSV files as all-string columns (lower-case names), malformed lines kept in `_rescued_data`."""
+def _clip(text: str | None, n: int = 80) -> str:
+    """A line fit for a one-line reason: control characters as `?`, at most `n` characters."""
+    t = re.sub(r"[\x00-\x1f\x7f]", "?", text or "")
+    return t if len(t) <= n else t[: n - 1] + "…"
+
+
+def one_line_reason(error: Exception) -> str:
+    """A Spark error as one readable line without the JVM stack; `duplicate key "sku"` for a key given twice."""
+    text = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    dup = re.search(r"COLUMN_ALREADY_EXISTS\].*?`([^`]+)`", text)
+    return f'duplicate key "{dup.group(1)}"' if dup else _clip(re.sub(r"^\[[A-Z_.]+\]\s*", "", text), 200)
+
+# %% ../notebooks/01a_landing.ipynb #11273ae3
+def _empty(spark: SparkSession, declared: StructType) -> DataFrame:
+    extra = [StructField("_rescued_data", StringType()), StructField("_source_file", StringType())]
+    return spark.createDataFrame([], StructType(declared.fields + extra))
+
+
+def _partner_lines(spark: SparkSession, files: list[str], sep: str) -> DataFrame:
+    """Every line of the files as the nine string columns, `_corrupt_record` when it has the wrong shape, and whether
+    it is the header (the column names in any case)."""
     schema = StructType(PARTNER_ORDERS_SCHEMA.fields + [StructField("_corrupt_record", StringType())])
-    df = (
+    raw = (
         spark.read.schema(schema)
-        .option("header", True)
-        .option("enforceSchema", False)  # header checked, any case
-        .option("sep", PARTNER_DIALECTS[partner]["sep"])
+        .option("header", False)  # checked per file below: one bad header must not fail the read of every file
+        .option("sep", sep)
         .option("mode", "PERMISSIVE")
         .option("columnNameOfCorruptRecord", "_corrupt_record")
         .csv(files)
     )
-    return df.select(
-        *PARTNER_COLUMNS,
-        rescued_data(PARTNER_ORDERS_SCHEMA).alias("_rescued_data"),
-        F.col("_metadata.file_path").alias("_source_file"),
+    header = F.col("_corrupt_record").isNull()
+    for c in PARTNER_COLUMNS:
+        header = header & F.lower(F.trim(c)).eqNullSafe(c)
+    return raw.select("*", header.alias("_is_header"), F.col("_metadata.file_path").alias("_source_file"))
+
+
+def partner_file_verdicts(lines: DataFrame, files: list[str], sep: str) -> tuple[dict[str, RejectedFile], Lines]:
+    """The files rejected whole (no header line, nothing readable) and the header lines repeated inside the others."""
+    text = F.coalesce("_corrupt_record", F.concat_ws(sep, *PARTNER_COLUMNS))
+    stats = lines.groupBy("_source_file").agg(
+        F.count("*").alias("n"),
+        F.sum(F.col("_is_header").cast("int")).alias("headers"),
+        F.sum(F.col("_corrupt_record").isNotNull().cast("int")).alias("bad"),
+        F.substring(F.first(text), 1, 1000).alias("first"),
+        F.substring(F.first("_corrupt_record", ignorenulls=True), 1, 1000).alias("bad_line"),
     )
+    seen = {relative_path(r._source_file, None): r for r in stats.collect()}
+    expected, rejected, again = f"{','.join(PARTNER_COLUMNS)} (separator {sep!r})", {}, []
+    for f in files:
+        r = seen.get(relative_path(f, None))
+        if r is None:
+            rejected[f] = RejectedFile("empty file: not even a header line")
+        elif not r.headers:
+            hint = " (NUL bytes: UTF-16 or binary, not UTF-8 text)" if "\x00" in r.first else ""
+            rejected[f] = RejectedFile(f"header: expected {expected}, found {_clip(r.first, 160) + hint}", r.first)
+        elif r.bad and r.bad == r.n - r.headers:
+            rejected[f] = RejectedFile(f"malformed: none of its {r.bad} lines has the nine columns", r.bad_line)
+        elif r.headers > 1:
+            again.append((f, sep.join(PARTNER_COLUMNS), r.headers - 1, "the header line appears again inside the file"))
+    return rejected, again
+
+
+def read_partner_csv(spark: SparkSession, files: list[str], partner: str) -> Read:
+    """One partner's CSV files as all-string columns (lower-case names), malformed lines kept in `_rescued_data`; the
+    files that are not this partner's CSV (rejected whole, with why); the repeated header lines dropped."""
+    sep = PARTNER_DIALECTS[partner]["sep"]
+    lines = _partner_lines(spark, files, sep)
+    rejected, again = partner_file_verdicts(lines, files, sep)
+    kept = [f for f in files if f not in rejected]
+    if not kept:
+        return _empty(spark, PARTNER_ORDERS_SCHEMA), rejected, again
+    df = _partner_lines(spark, kept, sep).where(~F.col("_is_header"))  # the accepted files read again, lazily
+    df = df.select(*PARTNER_COLUMNS, rescued_data(PARTNER_ORDERS_SCHEMA).alias("_rescued_data"), "_source_file")
+    return df, rejected, again
+
+# %% ../notebooks/01a_landing.ipynb #bc7e4612
+def _inferred(spark: SparkSession, files: list[str], multiline: bool) -> StructType:
+    return spark.read.option("multiLine", multiline).json(files).schema
+
+
+def _failing_files(spark: SparkSession, files: list[str], multiline: bool, error: Exception) -> dict[str, RejectedFile]:
+    """The files that make schema inference fail (`error`: the failure of all of them), found by halving the list."""
+    if len(files) == 1:
+        return {files[0]: RejectedFile(one_line_reason(error))}
+    out: dict[str, RejectedFile] = {}
+    for half in (files[: len(files) // 2], files[len(files) // 2 :]):
+        try:
+            _inferred(spark, half, multiline)
+        except Exception as e:  # noqa: BLE001 - narrowed down to the file at fault, whatever the error
+            out.update(_failing_files(spark, half, multiline, e))
+    return out
+
+
+def infer_json_schema(
+    spark: SparkSession, files: list[str], multiline=False
+) -> tuple[StructType, dict[str, RejectedFile]]:
+    """The schema Spark infers from the files, and the files no schema can be inferred from (e.g. a duplicate key):
+    one file's fault never fails the others."""
+    try:
+        return _inferred(spark, files, multiline), {}
+    except Exception as e:  # noqa: BLE001
+        rejected = _failing_files(spark, files, multiline, e)
+    good = [f for f in files if f not in rejected]
+    return (_inferred(spark, good, multiline) if good else StructType()), rejected
+
+
+def json_file_verdicts(rows: DataFrame, files: list[str], multiline: bool) -> dict[str, RejectedFile]:
+    """The files with no record in them: JSON lines none of whose lines is an object; a document file that is not
+    exactly one JSON object (an array of documents, or not JSON)."""
+    raw = F.col("_corrupt_record")
+    is_object = raw.isNull() | F.json_object_keys(raw).isNotNull()
+    stats = rows.groupBy("_source_file").agg(
+        F.count("*").alias("n"),
+        F.sum(is_object.cast("int")).alias("objects"),
+        F.first(raw, ignorenulls=True).alias("bad"),
+        F.count(column_named(rows.columns[0])).alias("parsed"),  # Spark refuses a query of `_corrupt_record` alone
+    )
+    seen, rejected = {relative_path(r._source_file, None): r for r in stats.collect()}, {}
+    for f in files:
+        r = seen.get(relative_path(f, None))
+        if r is None:
+            rejected[f] = RejectedFile("empty file: no JSON in it")
+        elif multiline and r.n > 1:
+            rejected[f] = RejectedFile(f"a JSON array of {r.n} documents, expected one JSON object per file")
+        elif not r.objects:
+            what = "not valid JSON" if multiline else "not JSON lines (no line is a JSON object)"
+            rejected[f] = RejectedFile(f"{what}: {_clip(r.bad)}", (r.bad or "")[:1000])
+    return rejected
 
 
 def read_json_evolving(
-    spark: SparkSession, files: list[str], declared: StructType, multiline: bool = False
-) -> DataFrame:
-    """JSON files read with the declared schema plus the fields they newly carry; misfits go to `_rescued_data`."""
-    observed = spark.read.option("multiLine", multiline).json(files).schema
-    schema = merge_schema(declared, observed)
-    df = (
-        spark.read.schema(StructType(schema.fields + [StructField("_corrupt_record", StringType())]))
+    spark: SparkSession,
+    files: list[str],
+    declared: StructType,
+    multiline: bool = False,
+    max_depth=4,
+    max_name_length=64,
+) -> tuple[DataFrame, dict[str, RejectedFile]]:
+    """JSON files read with the declared schema plus the fields they newly carry (within the limits); misfits go to
+    `_rescued_data`; the files that cannot be read as JSON records are returned apart, with why."""
+    observed, rejected = infer_json_schema(spark, files, multiline)
+    good = [f for f in files if f not in rejected]
+    if not good:
+        return _empty(spark, declared), rejected
+    big = oversized_fields(declared, observed, max_depth, max_name_length)
+    schema = merge_schema(declared, StructType([f for f in observed.fields if f.name not in big]))
+    extra = [StructField(n, StringType()) for n in big] + [StructField("_corrupt_record", StringType())]
+    read = (
+        spark.read.schema(StructType(schema.fields + extra))
         .option("multiLine", multiline)
         .option("mode", "PERMISSIVE")
         .option("columnNameOfCorruptRecord", "_corrupt_record")
-        .json(files)
     )
-    return df.select(
-        *[F.col(f.name) for f in schema.fields],
-        rescued_data(schema).alias("_rescued_data"),
-        F.col("_metadata.file_path").alias("_source_file"),
+    source = F.col("_metadata.file_path").alias("_source_file")
+    bad = json_file_verdicts(read.json(good).select("*", source), good, multiline)
+    kept = [f for f in good if f not in bad]
+    if not kept:
+        return _empty(spark, declared), {**rejected, **bad}
+    df = read.json(kept).select(  # the accepted files read again, lazily
+        *[column_named(f.name) for f in schema.fields], rescued_data(schema, extra=big).alias("_rescued_data"), source
     )
+    return df, {**rejected, **bad}
 
 # %% ../notebooks/01a_landing.ipynb #81a28046
+DECLARED = dict(
+    partner_orders=PARTNER_ORDERS_SCHEMA, inventory_events=INVENTORY_EVENTS_SCHEMA, nutrition=NUTRITION_SCHEMA
+)
+
+
 @dataclass
 class LandingFileSource:
     """A landing dataset (`partner_orders`, `inventory_events`, `nutrition`) under `<root>/landing/`: only files not yet
-    ingested."""
+    taken; a file that cannot be read as the dataset is rejected whole (`Batch.rejected`), the others are read."""
 
     dataset: str
     root: str
     max_files: int | None = None
     name: str = ""
+    max_depth: int = 4  # a new JSON field nested deeper goes to `_rescued_data`, not into the schema
+    max_name_length: int = 64  # likewise a new field with a longer name
 
     def __post_init__(self):
         if self.dataset not in LANDING_DATASETS:
@@ -205,42 +352,49 @@ class LandingFileSource:
         return f"{self.root.rstrip('/')}/landing/{self.dataset}"
 
     def new_files(self, spark: SparkSession, cfg: Config) -> list[tuple[str, int, int]]:
-        """(path, size, modified) of the files not yet recorded in `ops.ingested_files`, in path order."""
-        listed = list_files(spark, self.folder, LANDING_DATASETS[self.dataset])
-        new = listed.join(ingested_paths(spark, cfg, self.name), "path", "left_anti").orderBy("path").collect()
-        return [(r.path, r.size, r.modified) for r in new][: self.max_files]
+        """(path, size, modified) of the files not yet recorded in `ops.ingested_files` (read or rejected), in path
+        order; recorded paths are relative to `root`, so a lake moved elsewhere finds nothing new."""
+        found = list_files(spark, self.folder, LANDING_DATASETS[self.dataset])
+        listed = [(r.path, r.size, r.modified) for r in found.collect()]
+        sized = {relative_path(p, None) for p, _, _ in listed}  # Spark's scans skip empty files; its listing has them:
+        listed += [(p, 0, None) for p in found.inputFiles() if relative_path(p, None) not in sized]
+        seen = {r.path for r in ingested_paths(spark, cfg, self.name).collect()}
+        new = [f for f in sorted(listed, key=lambda f: f[0]) if not {f[0], relative_path(f[0], self.root)} & seen]
+        return new[: self.max_files]
+
+    def read_checked(self, spark: SparkSession, files: list[str]) -> Read:
+        """The rows of the given files, parsed the way this dataset is declared; the files that cannot be read as it
+        (with why); the lines dropped from the others (path, line, count, reason)."""
+        if self.dataset != "partner_orders":
+            limits = (
+                self.dataset == "nutrition",
+                self.max_depth,
+                self.max_name_length,
+            )  # multiLine: one document a file
+            df, rejected = read_json_evolving(spark, files, DECLARED[self.dataset], *limits)
+            return df, rejected, []
+        partner = {f: _partner_of(f) for f in files}
+        rejected = {f: p for f, p in partner.items() if isinstance(p, RejectedFile)}  # no known partner folder
+        names = sorted({p for p in partner.values() if isinstance(p, str)})
+        parts = [read_partner_csv(spark, [f for f in files if partner[f] == p], p) for p in names]
+        rejected.update({f: why for _, r, _ in parts for f, why in r.items()})
+        frames = [df for df, _, _ in parts] or [self.empty(spark)]
+        return union_all(frames), rejected, [line for _, _, again in parts for line in again]
 
     def read_files(self, spark: SparkSession, files: list[str]) -> DataFrame:
-        """The rows of the given files, parsed the way this dataset is declared."""
-        if self.dataset == "partner_orders":
-            by_partner: dict[str, list[str]] = {}
-            for f in files:
-                by_partner.setdefault(_partner_of(f), []).append(f)
-            parts = [read_partner_csv(spark, fs, p) for p, fs in sorted(by_partner.items())]
-            return union_all(parts)
-        if self.dataset == "inventory_events":
-            return read_json_evolving(spark, files, INVENTORY_EVENTS_SCHEMA)
-        return read_json_evolving(spark, files, NUTRITION_SCHEMA, multiline=True)
+        """The rows of the given files that can be read as this dataset (`read_checked` says which cannot, and why)."""
+        return self.read_checked(spark, files)[0]
 
     def empty(self, spark: SparkSession) -> DataFrame:
         """A batch with no rows and the declared columns."""
-        declared = {
-            "partner_orders": PARTNER_ORDERS_SCHEMA,
-            "inventory_events": INVENTORY_EVENTS_SCHEMA,
-            "nutrition": NUTRITION_SCHEMA,
-        }[self.dataset]
-        return spark.createDataFrame(
-            [],
-            StructType(
-                declared.fields
-                + [StructField("_rescued_data", StringType()), StructField("_source_file", StringType())]
-            ),
-        )
+        return _empty(spark, DECLARED[self.dataset])
 
     def read(self, spark: SparkSession, cfg: Config, state: str | None) -> Batch:
         new = self.new_files(spark, cfg)
         if not new:
-            return Batch(self.empty(spark), state, batch_id_for(self.name, state), [])
+            return Batch(self.empty(spark), state, batch_id_for(self.name, state), [], root=self.root)
         files = [p for p, _, _ in new]
-        df = self.read_files(spark, files)
-        return Batch(df, files[-1], batch_id_for(self.name, *files), files, {p: (s, m) for p, s, m in new})
+        df, rejected, again = self.read_checked(spark, files)
+        taken, recorded = [f for f in files if f not in rejected], [relative_path(f, self.root) for f in files]
+        meta = {p: (s, m) for p, s, m in new}
+        return Batch(df, recorded[-1], batch_id_for(self.name, *recorded), taken, meta, rejected, again, self.root)

@@ -18,11 +18,11 @@ from pyspark.sql import functions as F
 
 from . import gold
 from .bronze import add_ingestion_metadata, write_bronze
-from .config import LAYERS, Config, is_uri, schema_name, storage_path, table_name
+from .config import LAYERS, Config, is_uri, relative_path, schema_name, storage_path, table_name
 from .delta_ops import create_table, latest_version, merge_upsert, table_exists
 from .detection import score_detection
 from .frames import union_all
-from .ingestion import PostgresTableSource, Source, commit_batch, ensure_state_tables
+from .ingestion import Batch, PostgresTableSource, Source, commit_batch, ensure_state_tables, file_dataset
 from .landing import LANDING_DATASETS, LandingFileSource
 from .postgres import PostgresServer
 from .runtime import ensure_schemas
@@ -30,9 +30,9 @@ from .silver_steps import SILVER_STEPS, SilverStep, check_batch, reference_table
 
 # %% auto #0
 __all__ = ['SHOP_TABLES', 'QUARANTINE_KEYS', 'FINDING_KEYS', 'GOLD_SOURCES', 'QUARANTINE_SCHEMA', 'RUN_LOG_SCHEMA', 'new_run_id',
-           'pipeline_sources', 'account', 'ingest_to_bronze', 'build_silver_step', 'build_silver_layer',
-           'silver_tables', 'build_gold_layer', 'reconciliation', 'detection', 'write_summary', 'write_run_log',
-           'RunResult', 'run_pipeline']
+           'pipeline_sources', 'account', 'rejected_line_rows', 'ingest_to_bronze', 'build_silver_step',
+           'build_silver_layer', 'silver_tables', 'build_gold_layer', 'reconciliation', 'detection', 'write_summary',
+           'write_run_log', 'RunResult', 'run_pipeline']
 
 # %% ../notebooks/04b_pipeline.ipynb #3b11f888
 SHOP_TABLES = {  # PostgreSQL table -> numeric column for parallel JDBC reads (None: one read)
@@ -76,6 +76,23 @@ def account(dataset: str, layer: str, rows_in: int, rows_out: int, rows_quaranti
     }
 
 # %% ../notebooks/04b_pipeline.ipynb #5668a248
+def rejected_line_rows(spark: SparkSession, source: Source, batch: Batch, run_id: str) -> DataFrame:
+    """Quarantine rows for the lines a reader took out of files it accepted (e.g. a header repeated mid-file)."""
+    rows = [
+        (file_dataset(source.name), f"{relative_path(path, batch.root)}#{k + 1}", "rejected_line", reason, line)
+        for path, line, count, reason in batch.rejected_lines
+        for k in range(count)
+    ]
+    return spark.createDataFrame(
+        rows, "dataset string, record_key string, rule string, reason string, record string"
+    ).select(
+        "*",
+        F.lit(source.name).alias("_source"),
+        F.lit(run_id).alias("_run_id"),
+        F.current_timestamp().alias("quarantined_at"),
+    )
+
+
 def ingest_to_bronze(
     spark: SparkSession,
     cfg: Config,
@@ -97,9 +114,14 @@ def ingest_to_bronze(
         df = add_ingestion_metadata(batch.df, source.name, batch.batch_id, run_id).cache()
         read = df.count()
         written = write_bronze(spark, cfg, dataset, df, batch_id=batch.batch_id) if read else 0
+        lines = sum(count for _, _, count, _ in batch.rejected_lines)  # rows of the file that never became rows
+        if lines:
+            quarantine = table_name("quarantine", "rejected_rows", cfg)
+            _merge_log(spark, [rejected_line_rows(spark, source, batch, run_id)], quarantine, QUARANTINE_KEYS)
         commit_batch(spark, cfg, source, batch, run_id)
         df.unpersist()
-        rows.append(account(dataset, "bronze", read, written, batch_id=batch.batch_id, files=len(batch.files)))
+        files = {"files": len(batch.files), "files_rejected": len(batch.rejected)}
+        rows.append(account(dataset, "bronze", read + lines, written, lines, batch_id=batch.batch_id, **files))
     return rows
 
 # %% ../notebooks/04b_pipeline.ipynb #cbe4c9cf
