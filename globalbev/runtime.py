@@ -98,6 +98,9 @@ def local_spark_conf(cfg: Config, app_name: str = "globalbev") -> dict[str, str]
         "spark.sql.execution.arrow.pythonUDF.columnarInput.enabled": "false",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.driver.extraJavaOptions": "-Dio.netty.tryReflectionSetAccessible=true",
+        # collect() hands results to Python over a local socket the JVM keeps open 15 s by default; on a busy 2-core
+        # laptop (or CI running two test halves) Python can be later than that and gets "Connection refused"
+        "spark.python.authenticate.socketTimeout": "120s",
         **{k: str(v) for k, v in s.get("conf", {}).items()},
     }
 

@@ -64,35 +64,81 @@ def partner_files() -> list[Hostile]:
         _partner("good", _csv(ok("HX-P1"), ok("HX-P2")), good=("HX-P1", "HX-P2")),
         _partner("wrong_delimiter", _csv(_line(_order("HX-WD1"), ";"), sep=";"), file_reason="header"),
         _partner("extra_column", _csv(ok("HX-EC1") + ',"x"', header=PARTNER_HEADER + ["note"]), file_reason="header"),
-        _partner("missing_column", _csv(_line(_order("HX-MC1")[:-1]), header=PARTNER_HEADER[:-1]), file_reason="header"),
+        _partner(
+            "missing_column", _csv(_line(_order("HX-MC1")[:-1]), header=PARTNER_HEADER[:-1]), file_reason="header"
+        ),
         _partner("empty_file", b"", file_reason="empty"),
         _partner("utf16_file", _csv(ok("HX-U16")).decode().encode("utf-16"), file_reason="header"),
-        _partner("duplicated_header", _csv(ok("HX-DH1"), _line(PARTNER_HEADER), ok("HX-DH2")),
-                 good=("HX-DH1", "HX-DH2"), bad=("header",)),  # fmt: skip
-        _partner("quoted_newline", _csv(_line(_order("HX-QN1", sku="SKU-0\n00001")), ok("HX-QN2")),
-                 good=("HX-QN2",), bad=("malformed", "malformed")),  # fmt: skip
-        _partner("unbalanced_quote", _csv(ok("HX-UQ1").replace('"SKU-000001"', '"SKU-000001'), ok("HX-UQ2")),
-                 good=("HX-UQ2",), bad=("malformed",)),  # fmt: skip
+        _partner(
+            "duplicated_header",
+            _csv(ok("HX-DH1"), _line(PARTNER_HEADER), ok("HX-DH2")),
+            good=("HX-DH1", "HX-DH2"),
+            bad=("header",),
+        ),  # fmt: skip
+        _partner(
+            "quoted_newline",
+            _csv(_line(_order("HX-QN1", sku="SKU-0\n00001")), ok("HX-QN2")),
+            good=("HX-QN2",),
+            bad=("malformed", "malformed"),
+        ),  # fmt: skip
+        _partner(
+            "unbalanced_quote",
+            _csv(ok("HX-UQ1").replace('"SKU-000001"', '"SKU-000001'), ok("HX-UQ2")),
+            good=("HX-UQ2",),
+            bad=("malformed",),
+        ),  # fmt: skip
         _partner("bom", b"\xef\xbb\xbf" + _csv(ok("HX-BOM1")), good=("HX-BOM1",)),
         _partner("crlf", _csv(ok("HX-CR1"), ok("HX-CR2"), end="\r\n"), good=("HX-CR1", "HX-CR2")),
-        _partner("nul_byte", _csv(_line(_order("HX-NUL1", sku="SKU-00\x000001")), ok("HX-NUL2")),
-                 good=("HX-NUL2",), bad=("control character",)),  # fmt: skip
-        _partner("invalid_utf8", _csv(ok("HX-IU1")).replace(b"HX-IU1", b"HX-\xff\xfe1") + _line(_order("HX-IU2")).encode() + b"\n",
-                 good=("HX-IU2",), bad=("invalid",)),  # fmt: skip
-        _partner("mixed_encodings", _csv(ok("HX-MÉ1")) + _line(_order("HX-MÉ2")).encode("latin-1") + b"\n",
-                 good=("HX-MÉ1",), bad=("invalid",)),  # fmt: skip
-        _partner("huge_field", _csv(_line(_order("HX-HF1", sku="S" * 200_000)), ok("HX-HF2")),
-                 good=("HX-HF2",), bad=("sku",)),  # fmt: skip
-        _partner("huge_integer", _csv(_line(_order("HX-HI1", qty="99999999999999999999")), ok("HX-HI2")),
-                 good=("HX-HI2",), bad=("quantity",)),  # fmt: skip
-        _partner("nan_number", _csv(_line(_order("HX-NAN1", qty="NaN")), _line(_order("HX-NAN2", price="Infinity"))),
-                 bad=("quantity", "unit_price")),  # fmt: skip
-        _partner("unquoted_decimal_comma", _csv(_line(_order("HX-DC1")).replace('"1.09"', "1,09"), ok("HX-DC2")),
-                 good=("HX-DC2",), bad=("malformed",)),  # fmt: skip
-        _partner("truncated_line", _csv(ok("HX-TL1")) + b'"shelfly","HX-TL2","1","07/0', good=("HX-TL1",), bad=("malformed",)),
-        _partner("sql_text", _csv(_line(_order("HX-SQL1'); DROP TABLE silver.partner_orders; --")),
-                                  _line(_order("HX-SQL2", sku="x' OR '1'='1"))),
-                 good=("HX-SQL1'); DROP TABLE silver.partner_orders; --",), bad=("sku",)),  # fmt: skip
+        _partner(
+            "nul_byte",
+            _csv(_line(_order("HX-NUL1", sku="SKU-00\x000001")), ok("HX-NUL2")),
+            good=("HX-NUL2",),
+            bad=("control character",),
+        ),  # fmt: skip
+        _partner(
+            "invalid_utf8",
+            _csv(ok("HX-IU1")).replace(b"HX-IU1", b"HX-\xff\xfe1") + _line(_order("HX-IU2")).encode() + b"\n",
+            good=("HX-IU2",),
+            bad=("invalid",),
+        ),  # fmt: skip
+        _partner(
+            "mixed_encodings",
+            _csv(ok("HX-MÉ1")) + _line(_order("HX-MÉ2")).encode("latin-1") + b"\n",
+            good=("HX-MÉ1",),
+            bad=("invalid",),
+        ),  # fmt: skip
+        _partner(
+            "huge_field", _csv(_line(_order("HX-HF1", sku="S" * 200_000)), ok("HX-HF2")), good=("HX-HF2",), bad=("sku",)
+        ),  # fmt: skip
+        _partner(
+            "huge_integer",
+            _csv(_line(_order("HX-HI1", qty="99999999999999999999")), ok("HX-HI2")),
+            good=("HX-HI2",),
+            bad=("quantity",),
+        ),  # fmt: skip
+        _partner(
+            "nan_number",
+            _csv(_line(_order("HX-NAN1", qty="NaN")), _line(_order("HX-NAN2", price="Infinity"))),
+            bad=("quantity", "unit_price"),
+        ),  # fmt: skip
+        _partner(
+            "unquoted_decimal_comma",
+            _csv(_line(_order("HX-DC1")).replace('"1.09"', "1,09"), ok("HX-DC2")),
+            good=("HX-DC2",),
+            bad=("malformed",),
+        ),  # fmt: skip
+        _partner(
+            "truncated_line", _csv(ok("HX-TL1")) + b'"shelfly","HX-TL2","1","07/0', good=("HX-TL1",), bad=("malformed",)
+        ),
+        _partner(
+            "sql_text",
+            _csv(
+                _line(_order("HX-SQL1'); DROP TABLE silver.partner_orders; --")),
+                _line(_order("HX-SQL2", sku="x' OR '1'='1")),
+            ),
+            good=("HX-SQL1'); DROP TABLE silver.partner_orders; --",),
+            bad=("sku",),
+        ),  # fmt: skip
     ]
 
 
@@ -134,11 +180,21 @@ def event_files() -> list[Hostile]:
         _events("crlf", _jl(ev(15), ev(16), end="\r\n"), good=(key(15), key(16))),
         _events("deep_nesting", _jl(ev(17, payload=_deep(100)), ev(18)), good=(key(18),), bad=("payload",)),
         _events("long_field_name", _jl(ev(19, **{"f" * 300: 1}), ev(20)), good=(key(20),), bad=("fff",)),
-        _events("invalid_utf8", _jl(ev(21)).replace(b"SKU-000001", b"SKU-\xff\xfe0001") + _jl(ev(22)),
-                good=(key(22),), bad=("invalid",)),  # fmt: skip
-        _events("nul_in_string", _jl(ev(23, sku="SKU-00\u00000001"), ev(24)), good=(key(24),), bad=("control character",)),
-        _events("sql_text", _jl(ev(25, sku="'; DELETE FROM silver.inventory_events; --"), ev(26)),
-                good=(key(26),), bad=("sku",)),  # fmt: skip
+        _events(
+            "invalid_utf8",
+            _jl(ev(21)).replace(b"SKU-000001", b"SKU-\xff\xfe0001") + _jl(ev(22)),
+            good=(key(22),),
+            bad=("invalid",),
+        ),  # fmt: skip
+        _events(
+            "nul_in_string", _jl(ev(23, sku="SKU-00\u00000001"), ev(24)), good=(key(24),), bad=("control character",)
+        ),
+        _events(
+            "sql_text",
+            _jl(ev(25, sku="'; DELETE FROM silver.inventory_events; --"), ev(26)),
+            good=(key(26),),
+            bad=("sku",),
+        ),  # fmt: skip
     ]
 
 
@@ -164,8 +220,11 @@ def nutrition_files() -> list[Hostile]:
         _nutrition("truncated_document", js(_doc())[:-40], file_reason="JSON"),
         _nutrition("array_of_documents", js([_doc(version=901), _doc(version=902)]), file_reason="one JSON object"),
         _nutrition("duplicate_key", js(_doc())[:-2] + b',\n  "sku": "SKU-000002"\n}', file_reason="duplicate"),
-        _nutrition("number_as_string", js(_doc(version=903, serving={"size_ml": "330 ml", "servings_per_container": 1})),
-                   bad=("size_ml",)),  # fmt: skip
+        _nutrition(
+            "number_as_string",
+            js(_doc(version=903, serving={"size_ml": "330 ml", "servings_per_container": 1})),
+            bad=("size_ml",),
+        ),  # fmt: skip
         _nutrition("deep_nesting", js(_doc(version=904, extra=_deep(100))), bad=("extra",)),
     ]
 
