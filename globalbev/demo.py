@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -17,6 +18,7 @@ from .config import LAYERS, Config, is_uri, load_config, storage_path
 from .pipeline import RunResult, run_pipeline
 from .postgres import connect_postgres, start_embedded_postgres
 from .report import print_run_report, report_run
+from .run_state import EXIT_CODES, PipelineCrashed
 from .runtime import ensure_schemas, get_spark, runtime_kind
 
 # %% auto #0
@@ -89,7 +91,9 @@ def register_cli(subparsers) -> None:
     r = subparsers.add_parser(
         "run",
         help="run the pipeline once on existing data (PostgreSQL + landing zone)",
-        description="Ingest everything new since the last run through bronze, silver and gold.",
+        description="Ingest everything new since the last run through bronze, silver and gold. Exit code: 0 "
+        "succeeded, 1 a check failed (accounting or reconciliation), 2 a usage error, 3 the run crashed (its summary "
+        "and ops.run_log say why; the next run resumes what it left).",
     )
     r.add_argument(
         "--landing-root", default=None, help="folder holding landing/ (default: the environment's storage root)"
@@ -105,10 +109,25 @@ def _progress_printer():
     return lambda s: console.print(f"[dim]{time.perf_counter() - t0:7.1f}s[/] {s}")
 
 
+def _exit_code(results: list[RunResult]) -> int:
+    """0 when every run succeeded, else the code of a failed check (`EXIT_CODES`)."""
+    return EXIT_CODES["succeeded" if all(r.summary["status"] == "succeeded" for r in results) else "failed_checks"]
+
+
+def _crash(e: PipelineCrashed) -> int:
+    print(f"error: {e}", file=sys.stderr)
+    return e.exit_code
+
+
 def _demo(args) -> int:
-    results = run_demo(args.scale, args.days, args.seed, load_config(args.env or "local"), progress=_progress_printer())
+    try:
+        results = run_demo(
+            args.scale, args.days, args.seed, load_config(args.env or "local"), progress=_progress_printer()
+        )
+    except PipelineCrashed as e:
+        return _crash(e)
     print_run_report(results)
-    return 0 if all(r.summary["status"] == "succeeded" for r in results) else 1
+    return _exit_code(results)
 
 
 def _run(args) -> int:
@@ -118,7 +137,10 @@ def _run(args) -> int:
     manifest = args.manifest or (
         storage_path("manifest", cfg=cfg) if Path(storage_path("manifest", cfg=cfg)).is_dir() else None
     )
-    result = run_pipeline(spark, cfg, server, args.landing_root, manifest, progress=_progress_printer())
+    try:
+        result = run_pipeline(spark, cfg, server, args.landing_root, manifest, progress=_progress_printer())
+    except PipelineCrashed as e:
+        return _crash(e)
     result = report_run(spark, cfg, result)
     print_run_report([result])
-    return 0 if result.summary["status"] == "succeeded" else 1
+    return _exit_code([result])

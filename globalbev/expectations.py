@@ -8,8 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from .bronze import METADATA_COLUMNS
 from .cleaning import mark_latest
@@ -17,10 +18,11 @@ from .errors import GlobalBevError
 from .frames import as_column
 
 # %% auto #0
-__all__ = ['Action', 'ACTIONS', 'REJECTING', 'QUARANTINE_COLUMNS', 'FINDING_COLUMNS', 'ExpectationError', 'Expectation', 'shown',
-           'says', 'not_null', 'in_range', 'in_set', 'matches', 'business_rule', 'MissingReferenceError',
-           'require_references', 'lookup', 'references', 'apply_expectations', 'is_rejected', 'first_rejection',
-           'quarantine_rows', 'finding_rows', 'source_columns', 'prepare', 'newest_first', 'keep_latest', 'superseded',
+__all__ = ['Action', 'ACTIONS', 'REJECTING', 'QUARANTINE_COLUMNS', 'FINDING_COLUMNS', 'CONTROL_CHARACTERS',
+           'REPLACEMENT_CHARACTER', 'ExpectationError', 'Expectation', 'shown', 'says', 'not_null', 'in_range',
+           'in_set', 'matches', 'business_rule', 'MissingReferenceError', 'require_references', 'lookup', 'references',
+           'apply_expectations', 'is_rejected', 'first_rejection', 'row_id', 'quarantine_rows', 'finding_rows',
+           'source_columns', 'prepare', 'integrity_expectations', 'newest_first', 'keep_latest', 'superseded',
            'SilverResult', 'split_by_rules']
 
 # %% ../notebooks/03b_expectations.ipynb #05acaa82
@@ -170,18 +172,31 @@ def first_rejection(dq: Column | str = "_dq") -> Column:
     return F.get(F.filter(as_column(dq), lambda h: h["action"].isin(*REJECTING)), 0)
 
 # %% ../notebooks/03b_expectations.ipynb #4f096b47
-QUARANTINE_COLUMNS = ["dataset", "record_key", "rule", "reason", "record", "_source", "_run_id", "quarantined_at"]
+QUARANTINE_COLUMNS = [
+    "dataset", "record_key", "row_id", "rule", "reason", "record", "_source", "_run_id", "quarantined_at",
+]  # fmt: skip
 FINDING_COLUMNS = ["dataset", "record_key", "defect", "action", "rule", "reason", "_run_id", "found_at"]
 
 
+def row_id(record: Column | str = "_record", within: tuple[str, ...] = ("_dataset", "_record_key")) -> Column:
+    """A rejected row's own id: a hash of the whole row as JSON (bronze's `_batch_id`, `_source_file`, ... included)
+    and, for identical copies, their number among them — so no two rejected rows share a key, even with an empty
+    business key, and re-checking the same bronze row gives it the same id."""
+    digest = F.substring(F.sha2(as_column(record), 256), 1, 20)
+    copies = Window.partitionBy(*within, digest).orderBy(as_column(record))
+    return F.concat(digest, F.lit("-"), F.row_number().over(copies).cast("string"))
+
+
 def quarantine_rows(checked: DataFrame) -> DataFrame:
-    """The rejected rows in the quarantine schema: the first rejecting rule names the row's fate."""
+    """The rejected rows in the quarantine schema: the first rejecting rule names the row's fate; `row_id` tells
+    rows with the same business key apart (`row_id`)."""
     first = first_rejection()
     return (
         checked.where(is_rejected())
         .select(
             "_dataset",
             "_record_key",
+            row_id(),
             first["rule"].alias("rule"),
             first["reason"].alias("reason"),
             "_record",
@@ -227,11 +242,78 @@ def prepare(bronze: DataFrame, dataset: str, key: list[Column | str], run_id: st
         .withColumn("_run_id", run)
     )
 
+# %% ../notebooks/03b_expectations.ipynb #7c33e7eb
+CONTROL_CHARACTERS = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]"  # Java regex: C0 controls and DEL, but tab, LF, CR
+REPLACEMENT_CHARACTER = "\ufffd"  # what a decoder puts where the bytes were not valid UTF-8
+
+
+def _first_offender(columns: list[str], broken, shown_as=None) -> Column:
+    """`col = 'value'` for the first of `columns` where `broken(col)` holds (the value cut to 200 characters)."""
+    show = shown_as or (lambda c: c.cast("string"))
+    parts = [F.when(broken(F.col(c)), F.concat(F.lit(f"{c} = '"), F.substring(show(F.col(c)), 1, 200), F.lit("'")))
+             for c in columns]  # fmt: skip
+    return F.coalesce(*parts) if len(parts) > 1 else parts[0]
+
+
+def _any(columns: list[str], broken) -> Column:
+    out = F.lit(False)
+    for c in columns:
+        out = out | F.coalesce(broken(F.col(c)), F.lit(False))
+    return out
+
+
+def integrity_expectations(df: DataFrame) -> list[Expectation]:
+    """The input-integrity rules for `df`'s source columns and its `_rescued_data`, the root cause first (bytes that
+    are not UTF-8 often make the whole line unparsable): `split_by_rules` puts them before every rulebook, so a row's
+    first reason is the real one."""
+    fields = {f.name: f.dataType for f in df.schema.fields if f.name in source_columns(df)}
+    text = [c for c, t in fields.items() if isinstance(t, T.StringType)]
+    floats = [c for c, t in fields.items() if isinstance(t, (T.DoubleType, T.FloatType))]
+    rescued = ["_rescued_data"] if "_rescued_data" in df.columns else []
+    invalid = lambda c: c.contains(REPLACEMENT_CHARACTER)  # noqa: E731
+    control = lambda c: c.rlike(CONTROL_CHARACTERS)  # noqa: E731
+    as_text = lambda c: F.regexp_replace(c, CONTROL_CHARACTERS, "<ctrl>")  # noqa: E731
+    odd = lambda c: F.isnan(c) | c.isin(float("inf"), float("-inf"))  # noqa: E731
+    rules = []
+    if text + rescued:
+        rules.append(
+            business_rule(
+                "invalid_bytes",
+                _any(text + rescued, invalid),
+                says(_first_offender(text + rescued, invalid), " has invalid bytes (not UTF-8)"),
+            )
+        )
+    if text:
+        rules.append(
+            business_rule(
+                "control_character",
+                _any(text, control),
+                says(_first_offender(text, control, as_text), " has a control character (shown as <ctrl>)"),
+            )
+        )
+    if rescued:
+        rules.append(
+            business_rule(
+                "malformed_row",
+                F.col("_rescued_data").isNotNull(),
+                says("malformed row: what did not fit the schema: ", F.substring("_rescued_data", 1, 300)),
+            )
+        )
+    if floats:
+        rules.append(
+            business_rule(
+                "not_a_number", _any(floats, odd), says(_first_offender(floats, odd), " is not a finite number")
+            )
+        )
+    return rules  # fmt: skip
+
 # %% ../notebooks/03b_expectations.ipynb #3bacc1f3
 def newest_first(df: DataFrame) -> list[Column]:
-    """Order of versions of one key: latest `updated_at`, then latest ingestion, then latest file."""
+    """Order of versions of one key: a parsed row before one with rescued values, then latest `updated_at`, latest
+    ingestion, latest file."""
     order = [F.col(c).desc_nulls_last() for c in ("updated_at", "_ingested_at", "_source_file") if c in df.columns]
-    return order or [F.lit(1)]
+    parsed = [F.col("_rescued_data").isNull().desc()] if "_rescued_data" in df.columns else []
+    return parsed + order or [F.lit(1)]
 
 
 def keep_latest(df: DataFrame, key: list[str], copies: Column | None = None) -> DataFrame:
@@ -274,8 +356,9 @@ class SilverResult:
 def split_by_rules(
     prepared: DataFrame, expectations: list[Expectation], clean_columns: list[Column | str]
 ) -> SilverResult:
-    """Apply the expectations in one pass and split the rows: clean rows flow on, rejected rows go to quarantine."""
-    checked = apply_expectations(prepared, expectations)
+    """Apply the input-integrity rules and then the expectations in one pass, and split the rows: clean rows flow on,
+    rejected rows go to quarantine."""
+    checked = apply_expectations(prepared, integrity_expectations(prepared) + expectations)
     clean = checked.where(~is_rejected()).select(
         *clean_columns, "_run_id", F.current_timestamp().alias("_updated_run_at")
     )

@@ -15,6 +15,7 @@ from globalbev.expectations import (
     apply_expectations,
     business_rule,
     first_rejection,
+    integrity_expectations,
     is_rejected,
     not_null,
     prepare,
@@ -93,6 +94,8 @@ def nutrition_documents(bronze_nutrition_df: DataFrame, run_id: str | None = Non
     df = flatten(prepare(bronze_nutrition_df, NUTRITION_DATASET, ["sku"], run_id), explode_arrays=False)
     df = df.withColumn("_percent_total", ingredient_percent_total(F.col("ingredients")))
     valid = F.col("doc_version").isNotNull() & F.coalesce(F.col("_percent_total") <= 100, F.lit(True))
+    if "_rescued_data" in df.columns:  # a document with values that did not fit is never the one kept
+        valid = valid & F.col("_rescued_data").isNull()
     order = [valid.desc(), F.col("doc_version").desc_nulls_last()] + [
         F.col(c).desc_nulls_last() for c in ("_ingested_at", "_source_file") if c in df.columns
     ]
@@ -159,7 +162,8 @@ def build_silver_nutrition_ingredients(bronze_nutrition_df: DataFrame, *, run_id
     """One row per [sku, ingredient_no] of each sku's kept document; the lines of rejected documents quarantined.
 
     Rules: `nutrition_ingredient_expectations`; the unit of counting is the ingredient line, not the document."""
-    docs = apply_expectations(nutrition_documents(bronze_nutrition_df, run_id), nutrition_expectations())
+    docs = nutrition_documents(bronze_nutrition_df, run_id)
+    docs = apply_expectations(docs, integrity_expectations(docs) + nutrition_expectations())
     lines = flatten(
         docs.select(
             "sku",
@@ -167,6 +171,7 @@ def build_silver_nutrition_ingredients(bronze_nutrition_df: DataFrame, *, run_id
             "ingredients",
             "_source",
             "_run_id",
+            *[c for c in ("_batch_id",) if c in docs.columns],  # so the same line sent twice has two row ids
             is_rejected().alias("_parent_rejected"),
             first_rejection()["rule"].alias("_parent_rule"),
         )

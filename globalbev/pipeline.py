@@ -19,19 +19,31 @@ from pyspark.sql import functions as F
 from . import gold
 from .bronze import add_ingestion_metadata, write_bronze
 from .config import LAYERS, Config, is_uri, relative_path, schema_name, storage_path, table_name
-from .delta_ops import create_table, latest_version, merge_upsert, table_exists
+from .delta_ops import create_table, latest_version, merge_upsert, read_changes, table_exists
 from .detection import score_detection
 from .frames import union_all
 from .ingestion import Batch, PostgresTableSource, Source, commit_batch, ensure_state_tables, file_dataset
 from .landing import LANDING_DATASETS, LandingFileSource
 from .postgres import PostgresServer
+from globalbev.run_state import (
+    QUARANTINE_KEYS,
+    PipelineCrashed,
+    describe_error,
+    ensure_run_tables,
+    mark_taken,
+    missing_from_table,
+    pending_batches,
+    quarantined_in_table,
+    record_bronze_batch,
+    table_balance,
+)
 from .runtime import ensure_schemas
 from .silver_steps import SILVER_STEPS, SilverStep, check_batch, reference_table
 
 # %% auto #0
-__all__ = ['SHOP_TABLES', 'QUARANTINE_KEYS', 'FINDING_KEYS', 'GOLD_SOURCES', 'QUARANTINE_SCHEMA', 'RUN_LOG_SCHEMA', 'new_run_id',
-           'pipeline_sources', 'account', 'rejected_line_rows', 'ingest_to_bronze', 'build_silver_step',
-           'build_silver_layer', 'silver_tables', 'build_gold_layer', 'reconciliation', 'detection', 'write_summary',
+__all__ = ['SHOP_TABLES', 'FINDING_KEYS', 'GOLD_SOURCES', 'CDF_PROGRESS_DDL', 'RUN_LOG_SCHEMA', 'new_run_id', 'pipeline_sources',
+           'account', 'rejected_line_rows', 'ingest_to_bronze', 'build_silver_step', 'build_silver_layer',
+           'silver_tables', 'customers_changed', 'build_gold_layer', 'reconciliation', 'detection', 'write_summary',
            'write_run_log', 'RunResult', 'run_pipeline']
 
 # %% ../notebooks/04b_pipeline.ipynb #3b11f888
@@ -77,14 +89,16 @@ def account(dataset: str, layer: str, rows_in: int, rows_out: int, rows_quaranti
 
 # %% ../notebooks/04b_pipeline.ipynb #5668a248
 def rejected_line_rows(spark: SparkSession, source: Source, batch: Batch, run_id: str) -> DataFrame:
-    """Quarantine rows for the lines a reader took out of files it accepted (e.g. a header repeated mid-file)."""
+    """Quarantine rows for the lines a reader took out of files it accepted (e.g. a header repeated mid-file): keyed
+    by the file's relative path and the repeat's number, `row_id` the batch that read them."""
     rows = [
-        (file_dataset(source.name), f"{relative_path(path, batch.root)}#{k + 1}", "rejected_line", reason, line)
+        (file_dataset(source.name), f"{relative_path(path, batch.root)}#{k + 1}", batch.batch_id, "rejected_line",
+         reason, line)
         for path, line, count, reason in batch.rejected_lines
         for k in range(count)
-    ]
+    ]  # fmt: skip
     return spark.createDataFrame(
-        rows, "dataset string, record_key string, rule string, reason string, record string"
+        rows, "dataset string, record_key string, row_id string, rule string, reason string, record string"
     ).select(
         "*",
         F.lit(source.name).alias("_source"),
@@ -100,9 +114,11 @@ def ingest_to_bronze(
     run_id: str,
     progress: Callable[[str], None] = lambda s: None,
 ) -> list[dict]:
-    """Read every source from its last state into `bronze.<dataset>`; commit its state once bronze holds the batch."""
+    """Read every source from its last state into `bronze.<dataset>`; write the batch down for silver and commit the
+    source's state once bronze holds it. Rows in bronze and lines quarantined are counted in the tables."""
     rows = []
     ensure_state_tables(spark, cfg)
+    ensure_run_tables(spark, cfg)
     states = {r["source"]: r["watermark"] for r in spark.table(table_name("ops", "watermarks", cfg)).collect()}
     for dataset, source in sources.items():
         progress(f"bronze.{dataset}")
@@ -114,18 +130,22 @@ def ingest_to_bronze(
         df = add_ingestion_metadata(batch.df, source.name, batch.batch_id, run_id).cache()
         read = df.count()
         written = write_bronze(spark, cfg, dataset, df, batch_id=batch.batch_id) if read else 0
+        if read:
+            record_bronze_batch(spark, cfg, dataset, batch.batch_id, run_id, written)
         lines = sum(count for _, _, count, _ in batch.rejected_lines)  # rows of the file that never became rows
+        stored = 0
         if lines:
             quarantine = table_name("quarantine", "rejected_rows", cfg)
             _merge_log(spark, [rejected_line_rows(spark, source, batch, run_id)], quarantine, QUARANTINE_KEYS)
+            stored = quarantined_in_table(spark, cfg, run_id, "rejected_line").get(file_dataset(source.name), 0)
         commit_batch(spark, cfg, source, batch, run_id)
         df.unpersist()
-        files = {"files": len(batch.files), "files_rejected": len(batch.rejected)}
-        rows.append(account(dataset, "bronze", read + lines, written, lines, batch_id=batch.batch_id, **files))
+        extra = {"batch_id": batch.batch_id, "files": len(batch.files), "files_rejected": len(batch.rejected)}
+        row = account(dataset, "bronze", read + lines, written, stored, **extra)
+        rows.append({**row, "balanced": row["balanced"] and stored == lines})
     return rows
 
 # %% ../notebooks/04b_pipeline.ipynb #cbe4c9cf
-QUARANTINE_KEYS = ("dataset", "record_key", "rule")
 FINDING_KEYS = ("dataset", "record_key", "defect")
 
 
@@ -136,14 +156,21 @@ def _merge_log(spark: SparkSession, parts: list[DataFrame], table: str, keys: tu
 
 
 def build_silver_step(
-    spark: SparkSession, cfg: Config, step: SilverStep, bronze: DataFrame, run_id: str, rejected: list[DataFrame]
+    spark: SparkSession,
+    cfg: Config,
+    step: SilverStep,
+    bronze: DataFrame,
+    run_id: str,
+    rejected: list[DataFrame],
+    batch_ids: list[str],
 ) -> tuple[dict, DataFrame | None, DataFrame | None]:
-    """Build one silver table from this run's rows of `bronze` and MERGE the clean rows; returns the accounting row,
-    the quarantined rows and the findings (None when the run brought no rows)."""
-    batch = bronze.where(F.col("_run_id") == run_id).localCheckpoint()
-    n_in = batch.count()
-    if n_in == 0:
+    """Build one silver table from the bronze batches `batch_ids` (those the step has not taken yet) and MERGE the
+    clean rows; returns the accounting row (the clean rows' keys checked in the table), the quarantined rows and the
+    findings (None when there was nothing to take)."""
+    if not batch_ids:
         return account(step.table, "silver", 0, 0), None, None
+    batch = bronze.where(F.col("_batch_id").isin(*batch_ids)).localCheckpoint()
+    n_in = batch.count()
     first_load = bronze.agg(F.min("updated_at")).first()[0] if step.needs_initial_load else None
     refs = {n: reference_table(spark, cfg, n, rejected) for n in step.references}
     result = check_batch(step, batch, run_id, refs, first_load)
@@ -152,40 +179,60 @@ def build_silver_step(
     n_out = clean.count()
     if step.counts_checked:
         n_in = result.checked.count()
-    merge_upsert(spark, clean, table_name("silver", step.table, cfg), list(step.keys))
+    table = table_name("silver", step.table, cfg)
+    merge_upsert(spark, clean, table, list(step.keys))
+    missing = missing_from_table(spark, clean, table, step.keys) if n_out else 0
     findings = result.findings.localCheckpoint()
     result.unpersist()
-    by_rule = {r["rule"]: r["count"] for r in quarantined.groupBy("rule").count().collect()}
+    by_rule, by_dataset = {}, {}
+    for r in quarantined.groupBy("dataset", "rule").count().collect():
+        by_rule[r["rule"]] = by_rule.get(r["rule"], 0) + r["count"]
+        by_dataset[r["dataset"]] = by_dataset.get(r["dataset"], 0) + r["count"]
     n_q = sum(by_rule.values())  # one rule per quarantined row: the per-rule counts add up to the rows
     row = account(step.table, "silver", n_in, n_out, n_q, quarantined_by_rule=by_rule, unit=step.unit)
+    row.update(batches=len(batch_ids), quarantined_by_dataset=by_dataset, missing_in_table=missing)
+    row["balanced"] = row["balanced"] and missing == 0
     return row, quarantined, findings
 
 
 def build_silver_layer(
     spark: SparkSession, cfg: Config, run_id: str, progress: Callable[[str], None] = lambda s: None
 ) -> list[dict]:
-    """Build every silver table from this run's bronze rows, in `SILVER_STEPS` order; one accounting row per table."""
-    rows, rejected, found = [], [], []
+    """Build every silver table, in `SILVER_STEPS` order, from the bronze batches it has not taken yet (this run's,
+    or those a crashed run left); one accounting row per table, its quarantine rows counted in the table."""
+    ensure_run_tables(spark, cfg)
+    rows, rejected, found, taken = [], [], [], {}
+    pending = pending_batches(spark, cfg, {s.table: s.bronze for s in SILVER_STEPS})
     for step in SILVER_STEPS:
         progress(f"silver.{step.table}")
         bronze = table_name("bronze", step.bronze, cfg)
         if not table_exists(spark, bronze):  # the source has never sent a row
             continue
-        row, quarantined, findings = build_silver_step(spark, cfg, step, spark.table(bronze), run_id, rejected)
+        row, quarantined, findings = build_silver_step(
+            spark, cfg, step, spark.table(bronze), run_id, rejected, pending[step.table]
+        )
         rows.append(row)
+        taken[step.table] = pending[step.table]
         if quarantined is not None:
             rejected.append(quarantined)
             found.append(findings)
     _merge_log(spark, rejected, table_name("quarantine", "rejected_rows", cfg), QUARANTINE_KEYS)
     _merge_log(spark, found, table_name("ops", "dq_findings", cfg), FINDING_KEYS)
+    expected = {}
+    for row in rows:
+        for d, n in row.get("quarantined_by_dataset", {}).items():
+            expected[d] = expected.get(d, 0) + n
+    differ = table_balance(expected, quarantined_in_table(spark, cfg, run_id))
+    for row in rows:
+        off = {d: differ[d] for d in row.get("quarantined_by_dataset", {}) if d in differ}
+        if off:  # the quarantine table does not hold what the rules rejected: (rejected, in the table)
+            row.update(balanced=False, quarantine_in_table=off)
+    mark_taken(spark, cfg, taken, run_id)  # only now: silver, quarantine and findings hold every taken batch
     return rows
 
 # %% ../notebooks/04b_pipeline.ipynb #7ef1f8ad
 GOLD_SOURCES = ("order_lines", "orders", "partner_orders", "markets", "inventory_events", "warehouses")
-QUARANTINE_SCHEMA = (
-    "dataset string, record_key string, rule string, reason string, record string, _source string, _run_id string, "
-    "quarantined_at timestamp"
-)
+CDF_PROGRESS_DDL = "`table` string, next_version bigint"
 
 
 def silver_tables(cfg: Config) -> dict[str, str]:
@@ -197,8 +244,7 @@ def silver_tables(cfg: Config) -> dict[str, str]:
 def _refresh_fact(spark: SparkSession, cfg: Config, silver: gold.Silver, tables: dict[str, str]) -> dict:
     """The first run (or an emptied `ops.cdf_progress`) builds the fact in full; later runs refresh it from the CDF."""
     fact, progress = table_name("gold", "fact_sku_market_performance", cfg), table_name("ops", "cdf_progress", cfg)
-    spark.sql(f"CREATE TABLE IF NOT EXISTS {progress} (`table` string, next_version bigint) USING DELTA")
-    since = {r["table"]: r["next_version"] for r in spark.table(progress).collect()}
+    since = {r["table"]: r["next_version"] for r in spark.table(progress).collect() if r["table"] in tables}
     if table_exists(spark, fact) and since:
         refreshed = gold.refresh_fact_from_cdf(spark, tables, fact, since)
         nxt, out = refreshed.pop("next_versions"), {"full_build": False, **refreshed}
@@ -209,16 +255,34 @@ def _refresh_fact(spark: SparkSession, cfg: Config, silver: gold.Silver, tables:
             create_table(silver.fact(), fact)
         nxt = {k: latest_version(spark, tables[k]) + 1 for k in tables}
         out = {"full_build": True, "rows": spark.table(fact).count()}
-    versions = spark.createDataFrame(list(nxt.items()), "`table` string, next_version bigint")
+    versions = spark.createDataFrame(list(nxt.items()), CDF_PROGRESS_DDL)
     merge_upsert(spark, versions, progress, "table")
     return out
 
 
-def build_gold_layer(spark: SparkSession, cfg: Config, customers_changed: DataFrame | None) -> dict:
-    """Refresh the gold dimensions and `fact_sku_market_performance`; returns what changed."""
-    quarantine = table_name("quarantine", "rejected_rows", cfg)
-    if not table_exists(spark, quarantine):  # gold reads it: an empty one when no row has been rejected yet
-        create_table(spark.createDataFrame([], QUARANTINE_SCHEMA), quarantine)
+def customers_changed(spark: SparkSession, cfg: Config) -> tuple[DataFrame | None, int | None]:
+    """The silver customers `dim_customer` has not seen yet — read from the Change Data Feed since the version stored
+    in `ops.cdf_progress` (all of them the first time) — and the version to store once applied."""
+    customers, progress = table_name("silver", "customers", cfg), table_name("ops", "cdf_progress", cfg)
+    if not table_exists(spark, customers):
+        return None, None
+    latest = latest_version(spark, customers)
+    stored = spark.table(progress).where(F.col("table") == "dim_customer").select("next_version").first()
+    if stored is None:
+        return spark.table(customers), latest + 1
+    if stored[0] > latest:
+        return None, None
+    changes = read_changes(spark, customers, stored[0], to_version=latest).where(F.col("_change_type") != "delete")
+    cols = spark.table(customers).columns
+    return changes.select(*cols).dropDuplicates(["customer_id", "updated_at"]), latest + 1
+
+
+def build_gold_layer(spark: SparkSession, cfg: Config) -> dict:
+    """Refresh the gold dimensions and `fact_sku_market_performance` from what silver holds and what gold has not seen
+    yet (so a run that crashed before gold is caught up by the next); returns what changed."""
+    ensure_run_tables(spark, cfg)  # gold reads the quarantine: an empty one when no row has been rejected yet
+    progress = table_name("ops", "cdf_progress", cfg)
+    spark.sql(f"CREATE TABLE IF NOT EXISTS {progress} ({CDF_PROGRESS_DDL}) USING DELTA")
     tables = silver_tables(cfg)
     silver = gold.load_silver(spark, tables)
     out = {}
@@ -231,9 +295,11 @@ def build_gold_layer(spark: SparkSession, cfg: Config, customers_changed: DataFr
     if lo is not None:
         dates = gold.build_dim_date(spark, lo, hi)
         out["dim_date"] = merge_upsert(spark, dates, table_name("gold", "dim_date", cfg), "date")
-    if customers_changed is not None:
-        dim_customer = table_name("gold", "dim_customer", cfg)
-        out["dim_customer"] = gold.build_dim_customer(spark, customers_changed, dim_customer)
+    changed, next_version = customers_changed(spark, cfg)
+    if changed is not None:
+        out["dim_customer"] = gold.build_dim_customer(spark, changed, table_name("gold", "dim_customer", cfg))
+        done = spark.createDataFrame([("dim_customer", next_version)], CDF_PROGRESS_DDL)
+        merge_upsert(spark, done, progress, "table")
     out["fact"] = _refresh_fact(spark, cfg, silver, tables)
     return out
 
@@ -277,6 +343,27 @@ class RunResult:
     reconciliation: DataFrame | None = None
 
 
+def _crashed(spark: SparkSession, cfg: Config, run_id: str, started: dt.datetime, stage: str, error: Exception):
+    """Write the crashed run's summary and run-log row (as far as the engine still lets us) and say why it stopped."""
+    summary = {
+        "run_id": run_id,
+        "env": cfg.env,
+        "started_at": started.isoformat(),
+        "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "status": "crashed",
+        "stage": stage,
+        "error": describe_error(error),
+        "summary_path": storage_path("runs", run_id, "summary.json", cfg=cfg),
+    }
+    write_summary(summary)
+    try:
+        write_run_log(spark, cfg, summary)
+    except Exception as e:  # the engine itself may be what failed: the summary file still says what happened
+        summary["run_log_error"] = describe_error(e)
+        write_summary(summary)
+    return PipelineCrashed(run_id, stage, error, summary["summary_path"])
+
+
 def run_pipeline(
     spark: SparkSession,
     cfg: Config,
@@ -286,7 +373,9 @@ def run_pipeline(
     run_id: str | None = None,
     progress: Callable[[str], None] = lambda s: None,
 ) -> RunResult:
-    """Run ingestion → bronze → silver → gold once on everything new, prove it, and write the summary and run log.
+    """Run ingestion → bronze → silver → gold once on everything new (and on whatever a crashed run left), prove it,
+    and write the summary and run log. An unexpected error writes them with status `crashed` and raises
+    `PipelineCrashed`.
 
     Draws and prints nothing (`globalbev.report` does). For example, one pass on what `globalbev generate` wrote:
 
@@ -296,6 +385,19 @@ def run_pipeline(
     """
     run_id = run_id or new_run_id()
     started, t0 = dt.datetime.now(dt.timezone.utc), time.perf_counter()
+    stage = ["start"]
+
+    def step(s: str) -> None:
+        stage[0] = s
+        progress(s)
+
+    try:
+        return _run(spark, cfg, server, landing_root, manifest_dir, run_id, step, started, t0)
+    except Exception as e:
+        raise _crashed(spark, cfg, run_id, started, stage[0], e) from e
+
+
+def _run(spark, cfg, server, landing_root, manifest_dir, run_id, progress, started, t0) -> RunResult:
     ensure_schemas(spark, cfg)
     timings = {}
     rows = ingest_to_bronze(spark, cfg, pipeline_sources(server, landing_root or cfg.storage_root), run_id, progress)
@@ -305,10 +407,9 @@ def run_pipeline(
     timings["silver_s"] = round(time.perf_counter() - t1, 1)
     t2 = time.perf_counter()
     progress("gold")
-    customers = table_name("silver", "customers", cfg)
-    changed = spark.table(customers).where(F.col("_run_id") == run_id) if table_exists(spark, customers) else None
-    gold_changes = build_gold_layer(spark, cfg, changed)
+    gold_changes = build_gold_layer(spark, cfg)
     timings["gold_s"] = round(time.perf_counter() - t2, 1)
+    progress("checks")
     recon, matches = reconciliation(spark, cfg)
     score = detection(spark, cfg, manifest_dir) if manifest_dir and Path(manifest_dir).is_dir() else None
     summary = {

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+from hostile import hostile_files
 from pyspark.sql import functions as F
 
 from globalbev.config import table_name
@@ -17,32 +18,61 @@ from globalbev.delta_ops import latest_version
 from globalbev.demo import reset_local_lakehouse
 from globalbev.pipeline import run_pipeline
 from globalbev.report import report_run
+from globalbev.run_state import PipelineCrashed
 from globalbev.silver_steps import SILVER_STEPS, SilverStep, WiringError, reference_table, required_table
 
 DAYS = 3
 
 
+def crash_at(stage: str):
+    """A progress callback that stops the run when it reaches `stage` — a crash between two steps or layers."""
+
+    def progress(s: str) -> None:
+        if s == stage:
+            raise RuntimeError(f"injected crash at {stage}\n\tat org.apache.spark.Fake(Fake.java:1)")
+
+    return progress
+
+
 @pytest.fixture(scope="module")
 def runs(spark, test_config, pg_server, tmp_path_factory):
-    """Generate day 0, run and report; add day 1, run and report; add day 2 (drift day), run and report; then run once
-    more with nothing new."""
+    """Generate day 0, run and report; add day 1, crash the run in the middle of silver, run again and report; add
+    day 2 (drift day), crash the run between silver and gold, run again and report; run once more with nothing new;
+    then put the hostile landing files (tests/hostile.py) next to the generated ones and run."""
     from data_generators import GenerationConfig, generate
 
     root = tmp_path_factory.mktemp("pipeline") / "data"
     reset_local_lakehouse(spark, test_config)
-    results = []
-    for upto in range(1, DAYS + 1):
+    results, crashes = [], []
+    for upto, crash in zip(range(1, DAYS + 1), (None, "silver.order_lines", "gold"), strict=True):
         gen = generate(GenerationConfig(root=str(root), pg_url=pg_server.url, scale=0.002, days=upto, seed=7))
-        result = run_pipeline(spark, test_config, pg_server, landing_root=str(root), manifest_dir=str(gen.manifest_dir))
+        args = dict(landing_root=str(root), manifest_dir=str(gen.manifest_dir))
+        if crash:
+            with pytest.raises(PipelineCrashed) as stopped:
+                run_pipeline(spark, test_config, pg_server, progress=crash_at(crash), **args)
+            crashes.append(stopped.value)
+        result = run_pipeline(spark, test_config, pg_server, **args)
         results.append(report_run(spark, test_config, result))
     versions = {s.table: latest_version(spark, table_name("silver", s.table, test_config)) for s in SILVER_STEPS}
     again = run_pipeline(spark, test_config, pg_server, landing_root=str(root), manifest_dir=str(root / "manifest"))
-    return {"results": results, "again": again, "versions_before_again": versions, "root": root}
+    after = {s.table: latest_version(spark, table_name("silver", s.table, test_config)) for s in SILVER_STEPS}
+    for h in hostile_files():
+        h.write(root)
+    hostile = run_pipeline(spark, test_config, pg_server, landing_root=str(root))
+    return {
+        "results": results,
+        "crashes": crashes,
+        "again": again,
+        "hostile": hostile,
+        "versions_before_again": versions,
+        "versions_after_again": after,
+        "root": root,
+    }
 
 
 @pytest.mark.integration
 def test_every_row_accounted_for_at_every_layer(runs):
-    for res in runs["results"] + [runs["again"]]:
+    for res in runs["results"] + [runs["again"], runs["hostile"]]:
         unbalanced = [a for a in res.accounting if not a["balanced"]]
         assert not unbalanced, unbalanced
     day0 = {(a["dataset"], a["layer"]): a for a in runs["results"][0].accounting}
@@ -78,8 +108,7 @@ def test_schema_drift_absorbed(spark, test_config, runs):
 def test_a_run_with_nothing_new_changes_nothing(spark, test_config, runs):
     again = runs["again"]
     assert all(a["rows_in"] == 0 for a in again.accounting), [a for a in again.accounting if a["rows_in"]]
-    after = {s.table: latest_version(spark, table_name("silver", s.table, test_config)) for s in SILVER_STEPS}
-    assert after == runs["versions_before_again"]
+    assert runs["versions_after_again"] == runs["versions_before_again"]
 
 
 @pytest.mark.integration
@@ -120,3 +149,57 @@ def test_an_unknown_reference_or_a_missing_table_is_an_error(spark, test_config)
         reference_table(spark, test_config, "custmers")
     with pytest.raises(WiringError, match="table bronze.no_such_table does not exist: ingest it first"):
         required_table(spark, "bronze.no_such_table", "ingest it first")
+
+
+@pytest.mark.integration
+def test_a_crashed_run_is_recorded_and_the_next_run_resumes(spark, test_config, runs):
+    """Crashed in the middle of silver (day 1) and between silver and gold (day 2): each crash left a `crashed` summary
+    and run-log row naming the stage and the error (no JVM stack), and the re-run took what it left — the checks
+    above (every row accounted for, every defect caught, gold reconciled) ran on the resumed lakehouse."""
+    assert [(c.stage, c.exit_code) for c in runs["crashes"]] == [("silver.order_lines", 3), ("gold", 3)]
+    log = spark.table(table_name("ops", "run_log", test_config))
+    for crash in runs["crashes"]:
+        summary = json.loads(Path(crash.summary_path).read_text())
+        assert summary["status"] == "crashed" and summary["stage"] == crash.stage
+        assert summary["error"] == f"RuntimeError: injected crash at {crash.stage}"
+        assert log.where((F.col("run_id") == crash.run_id) & (F.col("status") == "crashed")).count() == 1
+    resumed = {a["dataset"]: a for a in runs["results"][1].accounting if a["layer"] == "silver"}
+    assert resumed["orders"]["rows_in"] > 0, "the re-run took the batches the crashed run left in bronze"
+    assert runs["results"][2].summary["gold"]["dim_customer"], "the re-run brought gold up to date"
+
+
+def _rows_of(df, name: str):
+    return df.where(F.col("record").contains(name) | F.col("record_key").contains(name)).collect()
+
+
+@pytest.mark.integration
+def test_hostile_files_next_to_good_ones(spark, test_config, runs):
+    """The run over the hostile landing zone succeeds; file by file: a broken file is quarantined whole with its
+    reason, every good row is in silver, every bad row is in quarantine with the reason its contract names."""
+    result = runs["hostile"]
+    assert result.summary["status"] == "succeeded", [a for a in result.accounting if not a["balanced"]]
+    files = spark.table(table_name("quarantine", "rejected_files", test_config)).collect()
+    quarantine = spark.table(table_name("quarantine", "rejected_rows", test_config))
+    keys = {
+        "partner_orders": ("partner_orders", "partner_order_id"),
+        "inventory_events": ("inventory_events", "event_id"),
+    }
+    problems = []
+    for h in hostile_files():
+        name = f"{h.dataset}/{h.path}"  # e.g. inventory_events/day=000/hostile-bom.jsonl
+        if h.file_reason:
+            reasons = [f.reason for f in files if f.path.endswith(name)]
+            if not (reasons and h.file_reason.lower() in reasons[0].lower()):
+                problems.append((h.dataset, h.name, "file", reasons))
+            continue
+        if h.good:
+            table, key = keys[h.dataset]
+            silver = spark.table(table_name("silver", table, test_config))
+            found = {str(r[0]) for r in silver.where(F.col(key).cast("string").isin(*h.good)).select(key).collect()}
+            if found != set(h.good):
+                problems.append((h.dataset, h.name, "good rows missing from silver", set(h.good) - found))
+        mine = _rows_of(quarantine, name)
+        reasons = [r.reason for r in mine]
+        if len(mine) != len(h.bad) or not all(any(f.lower() in x.lower() for x in reasons) for f in h.bad):
+            problems.append((h.dataset, h.name, "quarantine", h.bad, [x[:120] for x in reasons]))
+    assert not problems, problems

@@ -173,3 +173,27 @@ def test_a_users_mistake_is_one_line_on_stderr_and_exit_2():
         [str(script), "exam", "review", "no-such-attempt"], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 2 and done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
+
+
+@pytest.mark.unit
+def test_a_crashed_run_exits_3_with_one_line(monkeypatch, capsys):
+    """`globalbev run`: a crash is exit code 3 with one line naming the run, stage, error and summary (not 1, which is
+    a failed check, nor 2, a usage error); the codes are `EXIT_CODES`."""
+    import argparse
+
+    from globalbev import demo
+    from globalbev.run_state import EXIT_CODES, PipelineCrashed
+
+    def crash(*args, **kwargs):
+        boom = RuntimeError("No space left on device\n\tat org.apache.spark.Foo(Foo.java:1)")
+        raise PipelineCrashed("run-1", "silver.orders", boom, "/lake/runs/run-1/summary.json")
+
+    monkeypatch.setattr(demo, "get_spark", lambda cfg: None)
+    monkeypatch.setattr(demo, "connect_postgres", lambda cfg: None)
+    monkeypatch.setattr(demo, "run_pipeline", crash)
+    args = argparse.Namespace(env="local", landing_root=None, manifest=None)
+    assert demo._run(args) == EXIT_CODES["crashed"] == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "at org." not in err
+    assert err.startswith("error: run run-1 crashed in silver.orders: RuntimeError: No space left on device; summary:")
+    assert EXIT_CODES == {"succeeded": 0, "failed_checks": 1, "usage_error": 2, "crashed": 3}
