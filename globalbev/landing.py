@@ -5,6 +5,7 @@
 # %% ../notebooks/01a_landing.ipynb #3e770c79
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -35,9 +36,9 @@ from globalbev.ingestion import (
 
 # %% auto #0
 __all__ = ['PARTNER_COLUMNS', 'PARTNER_ORDERS_SCHEMA', 'PARTNER_DIALECTS', 'NUTRITION_SCHEMA', 'LANDING_DATASETS', 'Lines',
-           'Read', 'DECLARED', 'merge_schema', 'oversized_fields', 'rescued_data', 'list_files', 'one_line_reason',
-           'partner_file_verdicts', 'read_partner_csv', 'infer_json_schema', 'json_file_verdicts', 'read_json_evolving',
-           'LandingFileSource']
+           'Read', 'DECLARED', 'merge_schema', 'oversized_fields', 'reshape_fields', 'rescued_data', 'list_files',
+           'one_line_reason', 'partner_file_verdicts', 'read_partner_csv', 'infer_json_schema', 'json_file_verdicts',
+           'read_json_evolving', 'LandingFileSource']
 
 # %% ../notebooks/01a_landing.ipynb #86674d53
 PARTNER_COLUMNS = [
@@ -108,23 +109,56 @@ def _depth(dt: DataType) -> int:
     return 1 + max((_depth(f.dataType) for f in dt.fields), default=0) if isinstance(dt, StructType) else 0
 
 
-def oversized_fields(declared: StructType, observed: StructType, max_depth=4, max_name_length=64) -> list[str]:
-    """The new top-level fields of `observed` nested deeper than `max_depth` or named longer than `max_name_length`."""
-    known = {f.name.lower() for f in declared.fields} | {"_corrupt_record"}
-    too_big = lambda f: _depth(f.dataType) > max_depth or len(f.name) > max_name_length
-    return [f.name for f in observed.fields if f.name.lower() not in known and too_big(f)]
+def oversized_fields(
+    declared: StructType, observed: StructType, max_depth=4, max_name_length=64, _level: int = 0
+) -> list[tuple[str, ...]]:
+    """The paths of the new fields of `observed` — at the top or inside a struct `declared` has too — that reach more
+    than `max_depth` levels below the top, or are named longer than `max_name_length`."""
+    known = {f.name.lower(): f for f in declared.fields}
+    out = []
+    for f in observed.fields:
+        d = known.get(f.name.lower())
+        if d is None and f.name != "_corrupt_record":
+            if _level + _depth(f.dataType) > max_depth or len(f.name) > max_name_length:
+                out.append((f.name,))
+        elif d is not None and isinstance(d.dataType, StructType) and isinstance(f.dataType, StructType):
+            inner = oversized_fields(d.dataType, f.dataType, max_depth, max_name_length, _level + 1)
+            out += [(d.name, *p) for p in inner]
+    return out
+
+
+def reshape_fields(schema: StructType, paths: list[tuple[str, ...]], as_text: bool) -> StructType:
+    """`schema` with the nested fields at `paths` read as their JSON text (`as_text`) or left out."""
+    below: dict[str, list[tuple[str, ...]]] = {}
+    for p in paths:
+        below.setdefault(p[0].lower(), []).append(p[1:])
+    out = []
+    for f in schema.fields:
+        rest = below.get(f.name.lower())
+        if rest is None:
+            out.append(f)
+        elif () in rest:
+            out += [StructField(f.name, StringType(), True)] if as_text else []
+        elif isinstance(f.dataType, StructType):
+            out.append(StructField(f.name, reshape_fields(f.dataType, rest, as_text), True, f.metadata))
+    return StructType(out)
 
 # %% ../notebooks/01a_landing.ipynb #cecb35fd
-def rescued_data(schema: StructType, raw: str = "_corrupt_record", extra: list[str] | tuple = ()) -> Column:
+def rescued_data(
+    schema: StructType, raw: str = "_corrupt_record", extra: list[str | tuple[str, ...]] | tuple = ()
+) -> Column:
     """`_rescued_data` for a file read: a JSON object of the values that did not fit `schema`, null when all fit.
 
     Spark keeps a record it could not fully parse in the `raw` column; the fields it could not convert are rescued with
     their raw value, and a record nothing could be taken from (bad JSON, wrong CSV column count) is kept whole. The
-    `extra` columns (fields kept out of the schema, read as text) are rescued whenever they hold a value."""
+    `extra` fields (kept out of the schema, read as text; a name, or a path into a struct) are rescued whenever they
+    hold a value, keyed by their dotted path."""
     raw_col, found = F.col(raw), misfit_fields(schema, F.col(raw))
     if extra:
-        pair = lambda c: F.struct(F.lit(c).alias("k"), column_named(c).alias("v"))
-        kept = [F.when(column_named(c).isNotNull(), pair(c)) for c in extra]
+        paths = [(c,) if isinstance(c, str) else tuple(c) for c in extra]
+        value = lambda p: functools.reduce(lambda c, n: c.getField(n), p[1:], column_named(p[0]))  # noqa: E731
+        pair = lambda p: F.struct(F.lit(".".join(p)).alias("k"), value(p).alias("v"))  # noqa: E731
+        kept = [F.when(value(p).isNotNull(), pair(p)) for p in paths]
         found = F.concat(found, F.filter(F.array(*kept), lambda x: x.isNotNull()))
     whole = F.to_json(F.create_map(F.lit("_corrupt_record"), raw_col))
     return F.when(F.size(found) > 0, F.to_json(F.map_from_entries(found))).when(raw_col.isNotNull(), whole)
@@ -306,10 +340,12 @@ def read_json_evolving(
     if not good:
         return _empty(spark, declared), rejected
     big = oversized_fields(declared, observed, max_depth, max_name_length)
-    schema = merge_schema(declared, StructType([f for f in observed.fields if f.name not in big]))
-    extra = [StructField(n, StringType()) for n in big] + [StructField("_corrupt_record", StringType())]
+    top, nested = [p[0] for p in big if len(p) == 1], [p for p in big if len(p) > 1]
+    merged = merge_schema(declared, StructType([f for f in observed.fields if f.name not in top]))
+    schema = reshape_fields(merged, nested, as_text=False)  # what the table gets: no oversized field at any depth
+    extra = [StructField(n, StringType()) for n in top] + [StructField("_corrupt_record", StringType())]
     read = (
-        spark.read.schema(StructType(schema.fields + extra))
+        spark.read.schema(StructType(reshape_fields(merged, nested, as_text=True).fields + extra))
         .option("multiLine", multiline)
         .option("mode", "PERMISSIVE")
         .option("columnNameOfCorruptRecord", "_corrupt_record")
@@ -319,8 +355,13 @@ def read_json_evolving(
     kept = [f for f in good if f not in bad]
     if not kept:
         return _empty(spark, declared), {**rejected, **bad}
+    inside = lambda name: [".".join(f"`{n}`" for n in p[1:]) for p in nested if p[0] == name]  # noqa: E731
+    columns = [column_named(f.name).dropFields(*inside(f.name)) if inside(f.name) else column_named(f.name)
+               for f in schema.fields]  # fmt: skip
     df = read.json(kept).select(  # the accepted files read again, lazily
-        *[column_named(f.name) for f in schema.fields], rescued_data(schema, extra=big).alias("_rescued_data"), source
+        *[c.alias(f.name) for c, f in zip(columns, schema.fields, strict=True)],
+        rescued_data(schema, extra=big).alias("_rescued_data"),
+        source,
     )
     return df, {**rejected, **bad}
 

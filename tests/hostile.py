@@ -226,6 +226,18 @@ def nutrition_files() -> list[Hostile]:
             bad=("size_ml",),
         ),  # fmt: skip
         _nutrition("deep_nesting", js(_doc(version=904, extra=_deep(100))), bad=("extra",)),
+        _nutrition(
+            "deep_nesting_inside",
+            js(
+                _doc(version=905, product={"brand": "Hostile", "name": "Test", "category": "water", "deep": _deep(100)})
+            ),
+            bad=("product.deep",),
+        ),  # fmt: skip
+        _nutrition(
+            "long_name_inside",
+            js(_doc(version=906, serving={"size_ml": 330, "servings_per_container": 1, "s" * 100: 1})),
+            bad=("serving.sss",),
+        ),  # fmt: skip
     ]
 
 

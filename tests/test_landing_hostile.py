@@ -1,4 +1,4 @@
-"""Reliability, landing: 40 hostile files side by side; one bad file never stops the others (real Spark, Delta).
+"""Reliability, landing: 42 hostile files side by side; one bad file never stops the others (real Spark, Delta).
 
 Each file of `tests/hostile.py` carries its contract: a file with `file_reason` is rejected whole with that reason;
 every other file is read with all its rows (its good keys among them; its bad rows kept, for silver to quarantine)."""
@@ -77,6 +77,19 @@ def test_each_hostile_file_at_the_landing_read(hostile_batches, hostile_root, h)
 
 
 @pytest.mark.integration
+def test_oversized_fields_inside_a_struct_stay_out_of_the_schema(hostile_batches):
+    """A 100-level object or a 100-character name inside a declared struct is rescued under its dotted path, never a
+    field of the struct."""
+    _, batch, _ = hostile_batches["nutrition"]
+    schema = batch.df.schema
+    assert "deep" not in schema["product"].dataType.fieldNames()
+    assert all(len(n) <= 64 for n in schema["serving"].dataType.fieldNames())
+    rescued = [r._rescued_data for r in batch.df.where(F.col("doc_version").isin(905, 906)).collect()]
+    assert len(rescued) == 2 and any('"product.deep"' in x for x in rescued)
+    assert any('"serving.sss' in x for x in rescued)
+
+
+@pytest.mark.integration
 def test_repeated_header_is_a_rejected_line(hostile_batches, hostile_root):
     _, batch, _ = hostile_batches["partner_orders"]
     again = [(relative_path(p, str(hostile_root)), n, why) for p, _, n, why in batch.rejected_lines]
@@ -127,4 +140,5 @@ def test_no_jvm_stack_on_the_terminal(spark, test_config, hostile_root, capfd):
     batch.df.count()
     out, err = capfd.readouterr()
     assert "at org.apache" not in out + err and "Traceback" not in out + err
-    assert batch.df.where(F.col("_rescued_data").isNotNull()).count() == 2
+    rescued = sum(1 for h in hostile_files() if h.dataset == "nutrition" and not h.file_reason and h.bad)
+    assert batch.df.where(F.col("_rescued_data").isNotNull()).count() == rescued == 4
