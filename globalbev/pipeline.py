@@ -26,6 +26,7 @@ from .ingestion import Batch, PostgresTableSource, Source, commit_batch, ensure_
 from .landing import LANDING_DATASETS, LandingFileSource
 from .postgres import PostgresServer
 from globalbev.run_state import (
+    CDF_PROGRESS_DDL,
     QUARANTINE_KEYS,
     PipelineCrashed,
     describe_error,
@@ -41,10 +42,10 @@ from .runtime import ensure_schemas
 from .silver_steps import SILVER_STEPS, SilverStep, check_batch, reference_table
 
 # %% auto #0
-__all__ = ['SHOP_TABLES', 'FINDING_KEYS', 'GOLD_SOURCES', 'CDF_PROGRESS_DDL', 'RUN_LOG_SCHEMA', 'new_run_id', 'pipeline_sources',
-           'account', 'rejected_line_rows', 'ingest_to_bronze', 'build_silver_step', 'build_silver_layer',
-           'silver_tables', 'customers_changed', 'build_gold_layer', 'reconciliation', 'detection', 'write_summary',
-           'write_run_log', 'RunResult', 'run_pipeline']
+__all__ = ['SHOP_TABLES', 'FINDING_KEYS', 'GOLD_SOURCES', 'RUN_LOG_SCHEMA', 'new_run_id', 'pipeline_sources', 'account',
+           'rejected_line_rows', 'ingest_to_bronze', 'build_silver_step', 'build_silver_layer', 'silver_tables',
+           'customers_changed', 'build_gold_layer', 'reconciliation', 'detection', 'write_summary', 'write_run_log',
+           'RunResult', 'run_pipeline']
 
 # %% ../notebooks/04b_pipeline.ipynb #3b11f888
 SHOP_TABLES = {  # PostgreSQL table -> numeric column for parallel JDBC reads (None: one read)
@@ -232,7 +233,6 @@ def build_silver_layer(
 
 # %% ../notebooks/04b_pipeline.ipynb #7ef1f8ad
 GOLD_SOURCES = ("order_lines", "orders", "partner_orders", "markets", "inventory_events", "warehouses")
-CDF_PROGRESS_DDL = "`table` string, next_version bigint"
 
 
 def silver_tables(cfg: Config) -> dict[str, str]:
@@ -280,9 +280,8 @@ def customers_changed(spark: SparkSession, cfg: Config) -> tuple[DataFrame | Non
 def build_gold_layer(spark: SparkSession, cfg: Config) -> dict:
     """Refresh the gold dimensions and `fact_sku_market_performance` from what silver holds and what gold has not seen
     yet (so a run that crashed before gold is caught up by the next); returns what changed."""
-    ensure_run_tables(spark, cfg)  # gold reads the quarantine: an empty one when no row has been rejected yet
+    ensure_run_tables(spark, cfg)  # gold reads the quarantine (empty when no row has been rejected) and cdf_progress
     progress = table_name("ops", "cdf_progress", cfg)
-    spark.sql(f"CREATE TABLE IF NOT EXISTS {progress} ({CDF_PROGRESS_DDL}) USING DELTA")
     tables = silver_tables(cfg)
     silver = gold.load_silver(spark, tables)
     out = {}

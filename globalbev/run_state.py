@@ -14,9 +14,9 @@ from .config import Config, table_name
 from .delta_ops import create_table, merge_upsert, table_exists
 
 # %% auto #0
-__all__ = ['QUARANTINE_SCHEMA', 'QUARANTINE_KEYS', 'RUN_TABLES', 'EXIT_CODES', 'ensure_run_tables', 'record_bronze_batch',
-           'pending_batches', 'mark_taken', 'missing_from_table', 'quarantined_in_table', 'table_balance',
-           'describe_error', 'PipelineCrashed']
+__all__ = ['QUARANTINE_SCHEMA', 'QUARANTINE_KEYS', 'BRONZE_BATCH', 'CDF_PROGRESS_DDL', 'RUN_TABLES', 'EXIT_CODES',
+           'ensure_run_tables', 'record_bronze_batch', 'pending_batches', 'mark_taken', 'missing_from_table',
+           'quarantined_in_table', 'table_balance', 'describe_error', 'PipelineCrashed']
 
 # %% ../notebooks/04a_run_state.ipynb #93b9089b
 QUARANTINE_SCHEMA = (
@@ -24,19 +24,19 @@ QUARANTINE_SCHEMA = (
     "_run_id string, quarantined_at timestamp"
 )
 QUARANTINE_KEYS = ("dataset", "record_key", "row_id")  # row_id: one per rejected row (see `expectations.row_id`)
+BRONZE_BATCH = "dataset string, batch_id string, run_id string, row_count bigint"  # + recorded_at
+CDF_PROGRESS_DDL = "`table` string, next_version bigint"  # gold's place in silver's Change Data Feed
 RUN_TABLES = {
-    (
-        "ops",
-        "bronze_batches",
-    ): "dataset string, batch_id string, run_id string, row_count bigint, recorded_at timestamp",
+    ("ops", "bronze_batches"): f"{BRONZE_BATCH}, recorded_at timestamp",
     ("ops", "silver_progress"): "step string, batch_id string, run_id string, taken_at timestamp",
+    ("ops", "cdf_progress"): CDF_PROGRESS_DDL,
     ("quarantine", "rejected_rows"): QUARANTINE_SCHEMA,
 }
 
 
 def ensure_run_tables(spark: SparkSession, cfg: Config) -> None:
-    """Create `ops.bronze_batches`, `ops.silver_progress` and `quarantine.rejected_rows` when missing; a quarantine
-    written before `row_id` existed gets the column."""
+    """Create the run's own tables (`RUN_TABLES`) when missing; a quarantine written before `row_id` existed gets the
+    column."""
     for (layer, table), ddl in RUN_TABLES.items():
         name = table_name(layer, table, cfg)
         if not table_exists(spark, name):
@@ -49,8 +49,7 @@ def record_bronze_batch(
     spark: SparkSession, cfg: Config, dataset: str, batch_id: str, run_id: str, row_count: int
 ) -> None:
     """Write down that `bronze.<dataset>` holds batch `batch_id` (again: the same row, updated)."""
-    ddl = "dataset string, batch_id string, run_id string, row_count bigint"
-    row = spark.createDataFrame([(dataset, batch_id, run_id, row_count)], ddl)
+    row = spark.createDataFrame([(dataset, batch_id, run_id, row_count)], BRONZE_BATCH)
     merge_upsert(spark, row.withColumn("recorded_at", F.current_timestamp()), table_name("ops", "bronze_batches", cfg),
                  ["dataset", "batch_id"])  # fmt: skip
 
