@@ -10,6 +10,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from .config import Config, schema_name, table_name
+from .delta_ops import last_commit_rows
 from .frames import column_named
 
 # %% auto #0
@@ -98,13 +99,6 @@ def rescue_unexpected(df: DataFrame, expected: T.StructType) -> DataFrame:
     )
 
 # %% ../notebooks/02_bronze.ipynb #c238e928
-def _last_commit_rows(spark: SparkSession, name: str) -> int:
-    from delta.tables import DeltaTable
-
-    metrics = DeltaTable.forName(spark, name).history(1).select("operationMetrics").first()[0] or {}
-    return int(metrics.get("numOutputRows", 0))
-
-
 def write_bronze(spark: SparkSession, cfg: Config, dataset: str, df: DataFrame, batch_id: str | None = None) -> int:
     """Append `df` to `bronze.<dataset>` (schema merged), replacing rows of the same `_batch_id`; returns the rows
     written."""
@@ -123,7 +117,7 @@ def write_bronze(spark: SparkSession, cfg: Config, dataset: str, df: DataFrame, 
         spark.sql(f"CREATE SCHEMA IF NOT EXISTS {schema_name('bronze', cfg)}")
         writer = df.write.format("delta").mode("append")
     writer.options(**writer_opts).saveAsTable(name)
-    return _last_commit_rows(spark, name)
+    return last_commit_rows(spark, name)
 
 # %% ../notebooks/02_bronze.ipynb #52347bb2
 def bronze_audit(spark: SparkSession, cfg: Config, dataset: str, rows_read: dict[str, int]) -> DataFrame:

@@ -11,9 +11,9 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 # %% auto #0
-__all__ = ['CHANGE_COLUMNS', 'path_table', 'table_exists', 'create_table', 'assert_unique_keys', 'merge_upsert', 'scd2_staging',
-           'empty_scd2_table', 'apply_scd2', 'enable_cdf', 'latest_version', 'read_changes', 'table_history',
-           'read_version', 'version_before', 'restore_table']
+__all__ = ['CHANGE_COLUMNS', 'path_table', 'table_exists', 'create_table', 'last_commit_rows', 'assert_unique_keys',
+           'merge_upsert', 'scd2_staging', 'empty_scd2_table', 'apply_scd2', 'enable_cdf', 'latest_version',
+           'read_changes', 'table_history', 'read_version', 'version_before', 'restore_table']
 
 # %% ../notebooks/04a_delta_ops.ipynb #e38878ee
 def path_table(path: str) -> str:
@@ -46,6 +46,12 @@ def _delta(spark, table: str):
     return DeltaTable.forName(spark, table)
 
 # %% ../notebooks/04a_delta_ops.ipynb #710325b8
+def last_commit_rows(spark, table: str) -> int:
+    """The rows the latest commit of Delta table `table` wrote (`numOutputRows` in its history)."""
+    metrics = _delta(spark, table).history(1).select("operationMetrics").first()[0] or {}
+    return int(metrics.get("numOutputRows", 0))
+
+
 def assert_unique_keys(df: DataFrame, keys: list[str]) -> None:
     """Raise a `ValueError` naming one duplicated key when `df` has more than one row for a key."""
     dup = df.groupBy(*keys).count().where("count > 1").limit(1).collect()
@@ -64,14 +70,16 @@ def merge_upsert(
     spark, df: DataFrame, table: str, keys: list[str] | str, delete_condition: str | None = None
 ) -> dict[str, int]:
     """Upsert `df` into `table` by `keys`: insert new keys, update changed rows, delete rows where `delete_condition`
-    holds. Refuses a `df` with duplicate keys; creates the table on first use.
+    holds. Refuses a `df` with duplicate keys. The first load creates the table holding `df` — an insert in one
+    commit, not a MERGE into an empty table.
 
     Example: `merge_upsert(spark, changed_customers, "silver.customers", "customer_id")` returns
     `{"inserted": 3, "updated": 1, "deleted": 0}` (Delta's own operation metrics)."""
     keys = [keys] if isinstance(keys, str) else list(keys)
     assert_unique_keys(df, keys)
     if not table_exists(spark, table):
-        create_table(df.limit(0), table)
+        create_table(df.where(f"NOT coalesce({delete_condition}, false)") if delete_condition else df, table)
+        return {"inserted": last_commit_rows(spark, table), "updated": 0, "deleted": 0}
     compared = [c for c in df.columns if c not in keys and not c.startswith("_")]
     merge = (
         _delta(spark, table)

@@ -103,10 +103,26 @@ def register_cli(subparsers) -> None:
 
 
 def _progress_printer():
+    """One line per day and step (`day 0: silver`), however many tables the step runs."""
     from rich.console import Console
 
-    console, t0 = Console(stderr=True), time.perf_counter()
-    return lambda s: console.print(f"[dim]{time.perf_counter() - t0:7.1f}s[/] {s}")
+    console, t0, last = Console(stderr=True), time.perf_counter(), [None]
+
+    def show(s: str) -> None:
+        step = s.split(".", 1)[0]  # "day 0: silver.orders" -> "day 0: silver"
+        if step != last[0]:
+            last[0] = step
+            console.print(f"[dim]{time.perf_counter() - t0:7.1f}s[/] {step}")
+
+    return show
+
+
+def _start_spark(cfg: Config, app_name: str) -> tuple[SparkSession, str]:
+    """The session, a local one started with the JVM's own output (Ivy, Spark's start-up lines) in
+    `<storage root>/logs/`; and that log's path."""
+    log = storage_path("logs", f"spark-{time.strftime('%Y%m%dT%H%M%S')}.log", cfg=cfg)
+    spark = get_spark(cfg, app_name=app_name, jvm_log=None if is_uri(log) or runtime_kind() != "local" else log)
+    return spark, log
 
 
 def _exit_code(results: list[RunResult]) -> int:
@@ -120,19 +136,20 @@ def _crash(e: PipelineCrashed) -> int:
 
 
 def _demo(args) -> int:
+    cfg = load_config(args.env or "local")
+    _, log = _start_spark(demo_config(cfg), "globalbev-demo")  # the session run_demo then finds
     try:
-        results = run_demo(
-            args.scale, args.days, args.seed, load_config(args.env or "local"), progress=_progress_printer()
-        )
+        results = run_demo(args.scale, args.days, args.seed, cfg, progress=_progress_printer())
     except PipelineCrashed as e:
         return _crash(e)
     print_run_report(results)
+    print(f"Spark's own log: {log}")
     return _exit_code(results)
 
 
 def _run(args) -> int:
     cfg = load_config(args.env)
-    spark = get_spark(cfg)
+    spark, _ = _start_spark(cfg, "globalbev")
     server = connect_postgres(cfg)
     manifest = args.manifest or (
         storage_path("manifest", cfg=cfg) if Path(storage_path("manifest", cfg=cfg)).is_dir() else None

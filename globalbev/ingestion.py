@@ -26,14 +26,15 @@ from pyspark.sql.types import (
 
 from .config import Config, relative_path, table_name
 from .errors import GlobalBevError
+from .frames import union_all
 from .postgres import PostgresServer, pg_query, read_postgres
 from .secrets import SecretNotFound, get_secret
 
 # %% auto #0
 __all__ = ['WATERMARKS_DDL', 'INGESTED_FILES_DDL', 'REJECTED_FILES_DDL', 'STATE_TABLES', 'INVENTORY_EVENTS_SCHEMA',
            'RejectedFile', 'Batch', 'Source', 'batch_id_for', 'ensure_state_tables', 'file_dataset', 'get_state',
-           'ingested_paths', 'commit_batch', 'reset_state', 'with_credentials', 'watermark_text', 'PostgresTableSource',
-           'misfit_fields', 'ApiPageError', 'check_page', 'new_fields', 'WarehouseApiSource']
+           'ingested_paths', 'commit_batch', 'commit_batches', 'reset_state', 'with_credentials', 'watermark_text',
+           'PostgresTableSource', 'misfit_fields', 'ApiPageError', 'check_page', 'new_fields', 'WarehouseApiSource']
 
 # %% ../notebooks/01_ingestion.ipynb #9657d6cf
 class RejectedFile(NamedTuple):
@@ -150,21 +151,31 @@ def _recorded(dataset: str, batch: Batch, path: str) -> tuple:
 
 def commit_batch(spark: SparkSession, cfg: Config, source: Source, batch: Batch, run_id: str) -> None:
     """Record a batch as ingested (new state, its files, the files it rejected); call it only once bronze holds it."""
+    commit_batches(spark, cfg, [(source, batch)], run_id)
+
+
+def commit_batches(spark: SparkSession, cfg: Config, done: list[tuple[Source, Batch]], run_id: str) -> None:
+    """Record several sources' batches as ingested in at most three commits (their files, the files they rejected,
+    their new states); call it only once bronze holds every one of them."""
     from delta.tables import DeltaTable
 
     ensure_state_tables(spark, cfg)
-    now, dataset = F.current_timestamp(), file_dataset(source.name)
-    taken = [(p, "ingested") for p in batch.files] + [(p, "rejected") for p in batch.rejected]
+    now = F.current_timestamp()
+    taken = [
+        (*_recorded(file_dataset(s.name), b, p), run_id, status)
+        for s, b in done
+        for p, status in [(p, "ingested") for p in b.files] + [(p, "rejected") for p in b.rejected]
+    ]
     if taken:
-        rows = [(*_recorded(dataset, batch, p), run_id, status) for p, status in taken]
-        new = spark.createDataFrame(rows, INGESTED_FILES_DDL.replace("ingested_at timestamp, ", ""))
+        new = spark.createDataFrame(taken, INGESTED_FILES_DDL.replace("ingested_at timestamp, ", ""))
         _insert_new(table_name("ops", "ingested_files", cfg), new.withColumn("ingested_at", now))
-    if batch.rejected:
-        _insert_new(table_name("quarantine", "rejected_files", cfg), _rejected_files(spark, dataset, batch, run_id))
-    if batch.next_state is not None and batch.next_state != get_state(spark, cfg, source.name):
-        new = spark.createDataFrame(
-            [(source.name, batch.next_state, run_id)], "source string, watermark string, run_id string"
-        )
+    rejected = [_rejected_files(spark, file_dataset(s.name), b, run_id) for s, b in done if b.rejected]
+    if rejected:
+        _insert_new(table_name("quarantine", "rejected_files", cfg), union_all(rejected))
+    stored = {r.source: r.watermark for r in spark.table(table_name("ops", "watermarks", cfg)).collect()}
+    moved = [(s.name, b.next_state, run_id) for s, b in done if b.next_state not in (None, stored.get(s.name))]
+    if moved:
+        new = spark.createDataFrame(moved, "source string, watermark string, run_id string")
         (
             DeltaTable.forName(spark, table_name("ops", "watermarks", cfg))
             .alias("t")

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import time
 import uuid
@@ -22,24 +23,27 @@ from .config import LAYERS, Config, is_uri, relative_path, schema_name, storage_
 from .delta_ops import create_table, latest_version, merge_upsert, read_changes, table_exists
 from .detection import score_detection
 from .frames import union_all
-from .ingestion import Batch, PostgresTableSource, Source, commit_batch, ensure_state_tables, file_dataset
+from .ingestion import Batch, PostgresTableSource, Source, commit_batches, ensure_state_tables, file_dataset
 from .landing import LANDING_DATASETS, LandingFileSource
 from .postgres import PostgresServer
 from globalbev.run_state import (
     CDF_PROGRESS_DDL,
     QUARANTINE_KEYS,
     PipelineCrashed,
+    StepFailed,
     describe_error,
     ensure_run_tables,
     mark_taken,
     missing_from_table,
+    parallel_tables,
     pending_batches,
     quarantined_in_table,
-    record_bronze_batch,
+    record_bronze_batches,
+    side_by_side,
     table_balance,
 )
 from .runtime import ensure_schemas
-from .silver_steps import SILVER_STEPS, SilverStep, check_batch, reference_table
+from .silver_steps import SILVER_STEPS, SilverStep, check_batch, reference_table, silver_waves
 
 # %% auto #0
 __all__ = ['SHOP_TABLES', 'FINDING_KEYS', 'GOLD_SOURCES', 'RUN_LOG_SCHEMA', 'new_run_id', 'pipeline_sources', 'account',
@@ -108,42 +112,64 @@ def rejected_line_rows(spark: SparkSession, source: Source, batch: Batch, run_id
     )
 
 
+def _to_bronze(
+    spark: SparkSession, cfg: Config, dataset: str, source: Source, state: str | None, run_id: str
+) -> tuple[dict, Batch | None]:
+    """Read one source from `state` and write what is new into `bronze.<dataset>` — nothing else, so sources can run
+    side by side. Returns the accounting row (rows in: what Delta wrote plus the lines taken out of files; rows out:
+    what bronze holds for the batch, counted in the table) and the batch (None: nothing new, no Spark job at all)."""
+    batch = source.read(spark, cfg, state)
+    if batch.next_state == state and not batch.files:
+        return account(dataset, "bronze", 0, 0, batch_id=batch.batch_id, files=0), None
+    written = held = 0
+    if batch.files or batch.root is None:  # a file source whose every file was rejected has nothing to write
+        df = add_ingestion_metadata(batch.df, source.name, batch.batch_id, run_id)
+        written = write_bronze(spark, cfg, dataset, df, batch_id=batch.batch_id)
+        held = spark.table(table_name("bronze", dataset, cfg)).where(F.col("_batch_id") == batch.batch_id).count()
+    lines = sum(count for _, _, count, _ in batch.rejected_lines)  # rows of the file that never became rows
+    extra = {"batch_id": batch.batch_id, "files": len(batch.files), "files_rejected": len(batch.rejected)}
+    return account(dataset, "bronze", written + lines, held, lines, **extra), batch
+
+
 def ingest_to_bronze(
     spark: SparkSession,
     cfg: Config,
     sources: dict[str, Source],
     run_id: str,
     progress: Callable[[str], None] = lambda s: None,
+    seconds: dict[str, float] | None = None,
 ) -> list[dict]:
-    """Read every source from its last state into `bronze.<dataset>`; write the batch down for silver and commit the
-    source's state once bronze holds it. Rows in bronze and lines quarantined are counted in the tables."""
-    rows = []
+    """Read every source from its last state into `bronze.<dataset>`, the sources side by side; then, one commit each,
+    write down the batches bronze holds (for silver), quarantine the lines readers took out of files and commit the
+    sources' new states — for the sources whose rows are in bronze. A source that failed raises `StepFailed` once the
+    others are committed. Fills `seconds` (when given) with each source's time."""
     ensure_state_tables(spark, cfg)
     ensure_run_tables(spark, cfg)
     states = {r["source"]: r["watermark"] for r in spark.table(table_name("ops", "watermarks", cfg)).collect()}
-    for dataset, source in sources.items():
+    for dataset in sources:
         progress(f"bronze.{dataset}")
-        state = states.get(source.name)
-        batch = source.read(spark, cfg, state)
-        if batch.next_state == state and not batch.files:  # nothing new since the last commit: no Spark job at all
-            rows.append(account(dataset, "bronze", 0, 0, batch_id=batch.batch_id, files=0))
-            continue
-        df = add_ingestion_metadata(batch.df, source.name, batch.batch_id, run_id).cache()
-        read = df.count()
-        written = write_bronze(spark, cfg, dataset, df, batch_id=batch.batch_id) if read else 0
-        if read:
-            record_bronze_batch(spark, cfg, dataset, batch.batch_id, run_id, written)
-        lines = sum(count for _, _, count, _ in batch.rejected_lines)  # rows of the file that never became rows
-        stored = 0
-        if lines:
-            quarantine = table_name("quarantine", "rejected_rows", cfg)
-            _merge_log(spark, [rejected_line_rows(spark, source, batch, run_id)], quarantine, QUARANTINE_KEYS)
-            stored = quarantined_in_table(spark, cfg, run_id, "rejected_line").get(file_dataset(source.name), 0)
-        commit_batch(spark, cfg, source, batch, run_id)
-        df.unpersist()
-        extra = {"batch_id": batch.batch_id, "files": len(batch.files), "files_rejected": len(batch.rejected)}
-        row = account(dataset, "bronze", read + lines, written, stored, **extra)
-        rows.append({**row, "balanced": row["balanced"] and stored == lines})
+    ran = side_by_side(
+        {d: functools.partial(_to_bronze, spark, cfg, d, s, states.get(s.name), run_id) for d, s in sources.items()},
+        parallel_tables(cfg),
+    )
+    done = {d: (row, batch) for d, (row, batch) in ran.results.items() if batch is not None}
+    held = [(d, b.batch_id, row["rows_out"]) for d, (row, b) in done.items() if row["rows_out"]]
+    record_bronze_batches(spark, cfg, held, run_id)
+    lines = [rejected_line_rows(spark, sources[d], b, run_id) for d, (_, b) in done.items() if b.rejected_lines]
+    stored = {}
+    if lines:
+        _merge_log(spark, lines, table_name("quarantine", "rejected_rows", cfg), QUARANTINE_KEYS)
+        stored = quarantined_in_table(spark, cfg, run_id, "rejected_line")
+    commit_batches(spark, cfg, [(sources[d], b) for d, (_, b) in done.items()], run_id)
+    rows = []
+    for d, (row, batch) in ran.results.items():
+        if batch is not None and batch.rejected_lines:  # the lines as the quarantine table holds them
+            lines, n = row["rows_quarantined"], stored.get(file_dataset(sources[d].name), 0)
+            row = {**row, "rows_quarantined": n, "balanced": n == lines and row["rows_in"] == row["rows_out"] + n}
+        rows.append(row)
+    if seconds is not None:
+        seconds.update({f"bronze.{d}": s for d, s in ran.seconds.items()})
+    ran.raise_first()
     return rows
 
 # %% ../notebooks/04b_pipeline.ipynb #cbe4c9cf
@@ -197,26 +223,44 @@ def build_silver_step(
 
 
 def build_silver_layer(
-    spark: SparkSession, cfg: Config, run_id: str, progress: Callable[[str], None] = lambda s: None
+    spark: SparkSession,
+    cfg: Config,
+    run_id: str,
+    progress: Callable[[str], None] = lambda s: None,
+    seconds: dict[str, float] | None = None,
 ) -> list[dict]:
-    """Build every silver table, in `SILVER_STEPS` order, from the bronze batches it has not taken yet (this run's,
-    or those a crashed run left); one accounting row per table, its quarantine rows counted in the table."""
+    """Build every silver table from the bronze batches it has not taken yet (this run's, or those a crashed run
+    left), the steps of a wave (`silver_waves`) side by side; one accounting row per table in `SILVER_STEPS` order,
+    its quarantine rows counted in the table. Fills `seconds` (when given) with each table's time."""
     ensure_run_tables(spark, cfg)
-    rows, rejected, found, taken = [], [], [], {}
+    built, rejected, found, taken = {}, [], [], {}
     pending = pending_batches(spark, cfg, {s.table: s.bronze for s in SILVER_STEPS})
-    for step in SILVER_STEPS:
-        progress(f"silver.{step.table}")
-        bronze = table_name("bronze", step.bronze, cfg)
-        if not table_exists(spark, bronze):  # the source has never sent a row
-            continue
-        row, quarantined, findings = build_silver_step(
-            spark, cfg, step, spark.table(bronze), run_id, rejected, pending[step.table]
-        )
-        rows.append(row)
-        taken[step.table] = pending[step.table]
-        if quarantined is not None:
-            rejected.append(quarantined)
-            found.append(findings)
+    for wave in silver_waves():
+        tasks = {}
+        for step in wave:
+            bronze = table_name("bronze", step.bronze, cfg)
+            if table_exists(spark, bronze):  # else the source has never sent a row
+                progress(f"silver.{step.table}")
+                tasks[step.table] = functools.partial(
+                    build_silver_step,
+                    spark,
+                    cfg,
+                    step,
+                    spark.table(bronze),
+                    run_id,
+                    list(rejected),
+                    pending[step.table],
+                )
+        ran = side_by_side(tasks, parallel_tables(cfg))
+        if seconds is not None:
+            seconds.update({f"silver.{t}": s for t, s in ran.seconds.items()})
+        ran.raise_first()  # nothing is written down as taken: the next run takes these batches again
+        for table, (row, quarantined, findings) in ran.results.items():
+            built[table], taken[table] = row, pending[table]
+            if quarantined is not None:
+                rejected.append(quarantined)
+                found.append(findings)
+    rows = [built[s.table] for s in SILVER_STEPS if s.table in built]
     _merge_log(spark, rejected, table_name("quarantine", "rejected_rows", cfg), QUARANTINE_KEYS)
     _merge_log(spark, found, table_name("ops", "dq_findings", cfg), FINDING_KEYS)
     expected = {}
@@ -241,8 +285,11 @@ def silver_tables(cfg: Config) -> dict[str, str]:
     return {**names, "quarantine": table_name("quarantine", "rejected_rows", cfg)}
 
 
-def _refresh_fact(spark: SparkSession, cfg: Config, silver: gold.Silver, tables: dict[str, str]) -> dict:
-    """The first run (or an emptied `ops.cdf_progress`) builds the fact in full; later runs refresh it from the CDF."""
+def _refresh_fact(
+    spark: SparkSession, cfg: Config, silver: gold.Silver, tables: dict[str, str]
+) -> tuple[dict, dict[str, int]]:
+    """The first run (or an emptied `ops.cdf_progress`) builds the fact in full; later runs refresh it from the CDF.
+    Returns what changed and, per silver table, the CDF version to read from next time."""
     fact, progress = table_name("gold", "fact_sku_market_performance", cfg), table_name("ops", "cdf_progress", cfg)
     since = {r["table"]: r["next_version"] for r in spark.table(progress).collect() if r["table"] in tables}
     if table_exists(spark, fact) and since:
@@ -255,9 +302,7 @@ def _refresh_fact(spark: SparkSession, cfg: Config, silver: gold.Silver, tables:
             create_table(silver.fact(), fact)
         nxt = {k: latest_version(spark, tables[k]) + 1 for k in tables}
         out = {"full_build": True, "rows": spark.table(fact).count()}
-    versions = spark.createDataFrame(list(nxt.items()), CDF_PROGRESS_DDL)
-    merge_upsert(spark, versions, progress, "table")
-    return out
+    return out, nxt
 
 
 def customers_changed(spark: SparkSession, cfg: Config) -> tuple[DataFrame | None, int | None]:
@@ -277,29 +322,46 @@ def customers_changed(spark: SparkSession, cfg: Config) -> tuple[DataFrame | Non
     return changes.select(*cols).dropDuplicates(["customer_id", "updated_at"]), latest + 1
 
 
-def build_gold_layer(spark: SparkSession, cfg: Config) -> dict:
-    """Refresh the gold dimensions and `fact_sku_market_performance` from what silver holds and what gold has not seen
-    yet (so a run that crashed before gold is caught up by the next); returns what changed."""
+def _refresh_dim_date(spark: SparkSession, cfg: Config, silver: gold.Silver) -> dict | None:
+    """`dim_date` over the orders' dates (None while there is no order)."""
+    lo, hi = silver.orders.agg(F.min("order_date"), F.max("order_date")).first()
+    if lo is None:
+        return None
+    return merge_upsert(spark, gold.build_dim_date(spark, lo, hi), table_name("gold", "dim_date", cfg), "date")
+
+
+def build_gold_layer(spark: SparkSession, cfg: Config, seconds: dict[str, float] | None = None) -> dict:
+    """Refresh the gold dimensions and `fact_sku_market_performance`, side by side, from what silver holds and what
+    gold has not seen yet (so a run that crashed before gold is caught up by the next); then store, in one commit,
+    where gold now is in silver's Change Data Feed. Returns what changed; fills `seconds` (when given) per table."""
     ensure_run_tables(spark, cfg)  # gold reads the quarantine (empty when no row has been rejected) and cdf_progress
-    progress = table_name("ops", "cdf_progress", cfg)
     tables = silver_tables(cfg)
     silver = gold.load_silver(spark, tables)
-    out = {}
-    for dim, df, key in (
-        ("dim_market", gold.build_dim_market(silver.markets), "market_code"),
-        ("dim_product", gold.build_dim_product(spark.table(table_name("silver", "products", cfg))), "sku"),
-    ):
-        out[dim] = merge_upsert(spark, df, table_name("gold", dim, cfg), key)
-    lo, hi = silver.orders.agg(F.min("order_date"), F.max("order_date")).first()
-    if lo is not None:
-        dates = gold.build_dim_date(spark, lo, hi)
-        out["dim_date"] = merge_upsert(spark, dates, table_name("gold", "dim_date", cfg), "date")
     changed, next_version = customers_changed(spark, cfg)
+    products = spark.table(table_name("silver", "products", cfg))
+    tasks = {
+        "dim_market": lambda: merge_upsert(
+            spark, gold.build_dim_market(silver.markets), table_name("gold", "dim_market", cfg), "market_code"
+        ),
+        "dim_product": lambda: merge_upsert(
+            spark, gold.build_dim_product(products), table_name("gold", "dim_product", cfg), "sku"
+        ),
+        "dim_date": lambda: _refresh_dim_date(spark, cfg, silver),
+        "fact": lambda: _refresh_fact(spark, cfg, silver, tables),
+    }
     if changed is not None:
-        out["dim_customer"] = gold.build_dim_customer(spark, changed, table_name("gold", "dim_customer", cfg))
-        done = spark.createDataFrame([("dim_customer", next_version)], CDF_PROGRESS_DDL)
-        merge_upsert(spark, done, progress, "table")
-    out["fact"] = _refresh_fact(spark, cfg, silver, tables)
+        dim_customer = table_name("gold", "dim_customer", cfg)
+        tasks["dim_customer"] = lambda: gold.build_dim_customer(spark, changed, dim_customer)
+    ran = side_by_side(tasks, parallel_tables(cfg))
+    if seconds is not None:
+        seconds.update({f"gold.{t}": s for t, s in ran.seconds.items()})
+    ran.raise_first()  # nothing is stored in cdf_progress: the next run reads the same changes again
+    out = {k: v for k, v in ran.results.items() if v is not None}
+    out["fact"], versions = ran.results["fact"]
+    if changed is not None:
+        versions = {**versions, "dim_customer": next_version}
+    rows = spark.createDataFrame(list(versions.items()), CDF_PROGRESS_DDL)
+    merge_upsert(spark, rows, table_name("ops", "cdf_progress", cfg), "table")
     return out
 
 # %% ../notebooks/04b_pipeline.ipynb #f4024c61
@@ -392,22 +454,27 @@ def run_pipeline(
 
     try:
         return _run(spark, cfg, server, landing_root, manifest_dir, run_id, step, started, t0)
+    except StepFailed as e:  # a table that ran beside others: the stage is its layer and name
+        layer = stage[0].split(".")[0]
+        raise _crashed(spark, cfg, run_id, started, f"{layer}.{e.step}", e.error) from e.error
     except Exception as e:
         raise _crashed(spark, cfg, run_id, started, stage[0], e) from e
 
 
 def _run(spark, cfg, server, landing_root, manifest_dir, run_id, progress, started, t0) -> RunResult:
     ensure_schemas(spark, cfg)
-    timings = {}
-    rows = ingest_to_bronze(spark, cfg, pipeline_sources(server, landing_root or cfg.storage_root), run_id, progress)
+    timings, tables = {}, {}
+    sources = pipeline_sources(server, landing_root or cfg.storage_root)
+    rows = ingest_to_bronze(spark, cfg, sources, run_id, progress, seconds=tables)
     timings["bronze_s"] = round(time.perf_counter() - t0, 1)
     t1 = time.perf_counter()
-    rows += build_silver_layer(spark, cfg, run_id, progress)
+    rows += build_silver_layer(spark, cfg, run_id, progress, seconds=tables)
     timings["silver_s"] = round(time.perf_counter() - t1, 1)
     t2 = time.perf_counter()
     progress("gold")
-    gold_changes = build_gold_layer(spark, cfg)
+    gold_changes = build_gold_layer(spark, cfg, seconds=tables)
     timings["gold_s"] = round(time.perf_counter() - t2, 1)
+    timings["tables_s"] = tables  # each table's own time; the tables of a layer overlap
     progress("checks")
     recon, matches = reconciliation(spark, cfg)
     score = detection(spark, cfg, manifest_dir) if manifest_dir and Path(manifest_dir).is_dir() else None

@@ -16,8 +16,9 @@ from .config import Config, is_uri, table_name
 from .pipeline import RunResult, write_summary
 
 # %% auto #0
-__all__ = ['top_kpis', 'quarantine_counts', 'plot_run_charts', 'report_run', 'run_summary', 'accounting_table', 'detection_table',
-           'kpi_table', 'print_run_report']
+__all__ = ['top_kpis', 'quarantine_counts', 'plot_run_charts', 'report_run', 'run_summary', 'accounting_totals',
+           'accounting_table', 'detection_table', 'kpi_table', 'markdown_report', 'write_markdown_report',
+           'print_run_report']
 
 # %% ../notebooks/04c_report.ipynb #33c804d5
 def top_kpis(fact: DataFrame, n: int = 6) -> list[dict]:
@@ -76,7 +77,8 @@ def plot_run_charts(kpis: list[dict], quarantined: list[dict], folder: str) -> d
 
 # %% ../notebooks/04c_report.ipynb #1d25c5a6
 def report_run(spark: SparkSession, cfg: Config, result: RunResult) -> RunResult:
-    """Add the gold KPIs and the two charts (next to `summary.json`) to a run's summary, and rewrite `summary.json`.
+    """Add the gold KPIs, the two charts and `report.md` (next to `summary.json`) to a run's summary, and rewrite
+    `summary.json`.
 
     `globalbev demo` and `globalbev run` do this after each run, then `print_run_report([result, ...])`."""
     kpis = top_kpis(spark.table(table_name("gold", "fact_sku_market_performance", cfg)))
@@ -86,6 +88,8 @@ def report_run(spark: SparkSession, cfg: Config, result: RunResult) -> RunResult
         quarantined = quarantine_counts(spark.table(table_name("quarantine", "rejected_rows", cfg)))
         charts = plot_run_charts(kpis, quarantined, folder)
     summary = {**result.summary, "kpis": kpis, "charts": charts}
+    if not is_uri(folder):
+        summary["report_path"] = write_markdown_report(summary)
     write_summary(summary)
     return replace(result, summary=summary)
 
@@ -97,37 +101,43 @@ def run_summary(run: RunResult | dict | str | Path) -> dict:
     return run if isinstance(run, dict) else json.loads(Path(run).read_text(encoding="utf-8"))
 
 # %% ../notebooks/04c_report.ipynb #df6676fb
-def _table(title: str, columns: tuple[str, ...]):
-    """A rich table with these columns: the first left-aligned (the names), the others right-aligned (the numbers)."""
+def _table(title: str, columns: tuple[str, ...], names: int = 1):
+    """A rich table with these columns: the first `names` left-aligned (the names), the others right-aligned (the
+    numbers)."""
     from rich.table import Table
 
     t = Table(title=title)
-    for c in columns:
-        t.add_column(c, justify="left" if c == columns[0] else "right")
+    for i, c in enumerate(columns):
+        t.add_column(c, justify="left" if i < names else "right")
     return t
 
 
-def accounting_table(summaries: list[dict]):
-    """Every layer of every run with rows: rows in, out, quarantined (by rule), and whether they balance."""
-    from rich.table import Table
-
-    t = Table(title="Every row accounted for (all runs): rows in = rows out + rows quarantined")
-    for c in ("run", "dataset", "layer", "rows in", "rows out", "quarantined", "by rule", ""):
-        t.add_column(c, justify="right" if c.startswith(("rows", "quar")) else "left", overflow="fold")
-    for i, s in enumerate(summaries):
+def accounting_totals(summaries: list[dict]) -> list[dict]:
+    """Rows in, out and quarantined per layer and dataset, summed over runs (only those that moved a row), and
+    whether every run balanced them."""
+    totals: dict[tuple[str, str], dict] = {}
+    for s in summaries:
         for a in s["accounting"]:
             if a["rows_in"] or a["rows_out"]:
-                rules = ", ".join(f"{k} {v}" for k, v in sorted(a.get("quarantined_by_rule", {}).items()))
-                t.add_row(
-                    str(i),
-                    a["dataset"],
-                    a["layer"],
-                    f"{a['rows_in']:,}",
-                    f"{a['rows_out']:,}",
-                    f"{a['rows_quarantined']:,}",
-                    rules,
-                    "[green]✔[/]" if a["balanced"] else "[red]✘[/]",
-                )
+                t = totals.setdefault((a["layer"], a["dataset"]), {"rows_in": 0, "rows_out": 0, "rows_quarantined": 0,
+                                                                   "balanced": True})  # fmt: skip
+                for k in ("rows_in", "rows_out", "rows_quarantined"):
+                    t[k] += a[k]
+                t["balanced"] = t["balanced"] and a["balanced"]
+    return [{"layer": layer, "dataset": d, **t} for (layer, d), t in totals.items()]
+
+
+def accounting_table(summaries: list[dict]):
+    """Rows in, out and quarantined per layer and dataset over all runs, and whether they balance (per run and rule:
+    the run's `report.md` and `summary.json`)."""
+    t = _table(
+        f"Every row accounted for, {len(summaries)} run(s): in = out + quarantined",
+        ("layer", "dataset", "rows in", "rows out", "quarantined", "ok"),
+        names=2,
+    )
+    for a in accounting_totals(summaries):
+        ok = "[green]✔[/]" if a["balanced"] else "[red]✘[/]"
+        t.add_row(a["layer"], a["dataset"], *(f"{a[k]:,}" for k in ("rows_in", "rows_out", "rows_quarantined")), ok)
     return t
 
 
@@ -166,34 +176,86 @@ def kpi_table(kpis: list[dict]):
     return k
 
 # %% ../notebooks/04c_report.ipynb #42e6e1ff
+def _markdown_table(columns: list[str], rows: list[list]) -> list[str]:
+    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)] + [
+        "| " + " | ".join(str(x) for x in r) + " |" for r in rows
+    ]
+
+
+def markdown_report(summary: dict) -> str:
+    """One run in full, as Markdown: status and time per layer, the accounting of every dataset with its quarantine
+    by rule, the detection score of every defect type, the KPIs and the charts."""
+    s = summary
+    timings = ", ".join(f"{k.removesuffix('_s')} {v} s" for k, v in s["timings"].items() if k != "tables_s")
+    lines = [f"# Run {s['run_id']} — {s['status']}", "",
+             f"{s['started_at']} → {s['finished_at']}, {s['seconds']} s ({timings}); environment `{s['env']}`.",
+             f"Gold reconciles with silver: {'yes' if s['reconciliation_matches'] else 'NO'}.", "",
+             "## Every row accounted for", ""]  # fmt: skip
+    lines += _markdown_table(
+        ["layer", "dataset", "rows in", "rows out", "quarantined", "by rule", "balanced"],
+        [[a["layer"], a["dataset"], f"{a['rows_in']:,}", f"{a['rows_out']:,}", f"{a['rows_quarantined']:,}",
+          ", ".join(f"{k} {v}" for k, v in sorted(a.get("quarantined_by_rule", {}).items())),
+          "yes" if a["balanced"] else "**NO**"] for a in s["accounting"]],
+    )  # fmt: skip
+    if s.get("detection"):
+        lines += ["", "## Detection against the generator's manifest", ""]
+        lines += _markdown_table(
+            ["defect", "injected", "caught", "missed", "false alarms"],
+            [[d["defect_id"], d["injected"], d["caught"], d["missed"], d["false_alarms"]] for d in s["detection"]],
+        )
+    if s.get("kpis"):
+        lines += ["", "## Top gold KPIs by market", ""]
+        lines += _markdown_table(
+            ["market", "net revenue USD", "units", "orders", "stockout days"],
+            [[k["market_code"], f"{k['net_revenue_usd']:,.2f}", f"{k['units']:,}", f"{k['orders']:,}",
+              k["stockout_days"]] for k in s["kpis"]],
+        )  # fmt: skip
+    lines += [""] + [f"![{name}]({Path(p).name})" for name, p in s.get("charts", {}).items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown_report(summary: dict) -> str:
+    """Write `markdown_report(summary)` as `report.md` next to the run's `summary.json`; returns its path."""
+    path = str(Path(summary["summary_path"]).with_name("report.md"))
+    Path(path).write_text(markdown_report(summary), encoding="utf-8")
+    return path
+
+
 def print_run_report(runs: list[RunResult | dict | str | Path], console=None) -> None:
-    """Print accounting, detection, reconciliation, KPIs and where the outputs are, as rich tables.
+    """Print, for a person at a 100-column terminal, the accounting totals per layer and dataset, the detection score
+    (a table only of the defect types missed or falsely alarmed), the KPIs, the reconciliation and where the outputs
+    are; every run in full is in its `report.md` and `summary.json`.
 
     `runs`: `RunResult`s, summaries or `summary.json` paths, oldest first; the detection, KPIs and outputs are the
     last run's. E.g. `print_run_report(["data/runs/20250701T230000-3f9a1c/summary.json"])`."""
     from rich.console import Console
 
-    console = console or Console(width=150)
+    console = console or Console(width=100)
     summaries = [run_summary(r) for r in runs]
     last = summaries[-1]
     console.print(accounting_table(summaries))
     if last["detection"] is not None:  # the score run_pipeline already collected, not a second Spark job
         rows = last["detection"]
         inj, caught = sum(r["injected"] for r in rows), sum(r["caught"] for r in rows)
-        console.print(detection_table(rows))
+        off = [r for r in rows if r["missed"] or r["false_alarms"]]
+        if off:
+            console.print(detection_table(off))
         console.print(
-            f"recall {caught}/{inj} = {caught / inj:.3f}, false alarms {sum(r['false_alarms'] for r in rows)}"
+            f"detection: {len(rows) - len(off)} of {len(rows)} defect types caught exactly; recall {caught}/{inj} = "
+            f"{caught / inj:.3f}, false alarms {sum(r['false_alarms'] for r in rows)}"
             if inj
-            else "no defects injected"
+            else "detection: no defects injected"
         )
     if "kpis" in last:  # added by report_run
         console.print(kpi_table(last["kpis"]))
+    layers = ", ".join(f"{k.removesuffix('_s')} {v} s" for k, v in last["timings"].items() if k != "tables_s")
     console.print(
         f"gold reconciles with silver: {'[green]yes[/]' if last['reconciliation_matches'] else '[red]NO[/]'}; "
-        f"status [bold]{last['status']}[/] ({len(summaries)} run(s), last {last['run_id']}, {last['seconds']} s: "
-        f"{last['timings']})"
+        f"status [bold]{last['status']}[/] ({len(summaries)} run(s); the last, {last['run_id']}: {last['seconds']} s "
+        f"= {layers})"
     )
     console.print("tables: " + ", ".join(f"{k} → {v}.*" for k, v in last["schemas"].items()))
     console.print(f"summary: {last['summary_path']}")
-    for name, path in last.get("charts", {}).items():
-        console.print(f"chart {name}: {path}")
+    for name, path in {"report": last.get("report_path"), **last.get("charts", {})}.items():
+        if path:
+            console.print(f"{name}: {path}")

@@ -6,17 +6,23 @@
 from __future__ import annotations
 
 import functools
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, NamedTuple
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from .config import Config, table_name
 from .delta_ops import create_table, merge_upsert, table_exists
+from .errors import GlobalBevError
 
 # %% auto #0
 __all__ = ['QUARANTINE_SCHEMA', 'QUARANTINE_KEYS', 'BRONZE_BATCH', 'CDF_PROGRESS_DDL', 'RUN_TABLES', 'EXIT_CODES',
-           'ensure_run_tables', 'record_bronze_batch', 'pending_batches', 'mark_taken', 'missing_from_table',
-           'quarantined_in_table', 'table_balance', 'describe_error', 'PipelineCrashed']
+           'ensure_run_tables', 'record_bronze_batches', 'pending_batches', 'mark_taken', 'missing_from_table',
+           'quarantined_in_table', 'table_balance', 'describe_error', 'PipelineCrashed', 'StepFailed', 'SideBySide',
+           'parallel_tables', 'side_by_side']
 
 # %% ../notebooks/04a_run_state.ipynb #93b9089b
 QUARANTINE_SCHEMA = (
@@ -45,13 +51,13 @@ def ensure_run_tables(spark: SparkSession, cfg: Config) -> None:
             spark.sql(f"ALTER TABLE {name} ADD COLUMNS (row_id string AFTER record_key)")
 
 
-def record_bronze_batch(
-    spark: SparkSession, cfg: Config, dataset: str, batch_id: str, run_id: str, row_count: int
-) -> None:
-    """Write down that `bronze.<dataset>` holds batch `batch_id` (again: the same row, updated)."""
-    row = spark.createDataFrame([(dataset, batch_id, run_id, row_count)], BRONZE_BATCH)
-    merge_upsert(spark, row.withColumn("recorded_at", F.current_timestamp()), table_name("ops", "bronze_batches", cfg),
-                 ["dataset", "batch_id"])  # fmt: skip
+def record_bronze_batches(spark: SparkSession, cfg: Config, batches: list[tuple[str, str, int]], run_id: str) -> None:
+    """Write down, in one commit, that bronze holds these batches — `(dataset, batch_id, row_count)` each (a batch
+    written again: the same row, updated)."""
+    if batches:
+        rows = spark.createDataFrame([(d, b, run_id, n) for d, b, n in batches], BRONZE_BATCH)
+        merge_upsert(spark, rows.withColumn("recorded_at", F.current_timestamp()),
+                     table_name("ops", "bronze_batches", cfg), ["dataset", "batch_id"])  # fmt: skip
 
 
 def pending_batches(spark: SparkSession, cfg: Config, steps: dict[str, str]) -> dict[str, list[str]]:
@@ -117,3 +123,53 @@ class PipelineCrashed(RuntimeError):
             f"run {run_id} crashed in {stage}: {self.error}; summary: {summary_path}; fix the cause and run again — "
             "the next run takes every batch this one left"
         )
+
+# %% ../notebooks/04a_run_state.ipynb #5ac1eb18
+class StepFailed(GlobalBevError):
+    """A step run beside others failed: `step` names it and `error` is what it raised (the others ran to their end)."""
+
+    def __init__(self, step: str, error: BaseException):
+        self.step, self.error = step, error
+        super().__init__(f"{step}: {describe_error(error)}")
+
+
+class SideBySide(NamedTuple):
+    """What `side_by_side` ran: results, errors and seconds by task name, in the tasks' order."""
+
+    results: dict[str, Any]
+    errors: dict[str, BaseException]
+    seconds: dict[str, float]
+
+    def raise_first(self) -> None:
+        """Raise `StepFailed` for the first task (in the tasks' order) that failed; nothing when none did."""
+        for name, error in self.errors.items():
+            raise StepFailed(name, error) from error
+
+
+def parallel_tables(cfg: Config) -> int:
+    """How many tables of a layer run at once: `[spark] parallel_tables` in the configuration (4 when unset)."""
+    return max(1, int(cfg.spark.get("parallel_tables", 4)))
+
+
+def side_by_side(tasks: dict[str, Callable[[], Any]], workers: int = 4) -> SideBySide:
+    """Run independent `tasks` (name -> function without arguments) on up to `workers` threads sharing one Spark
+    session, and return once every task has finished; `workers=1` runs them in order in this thread."""
+
+    def timed(fn: Callable[[], Any]) -> tuple[Any, BaseException | None, float]:
+        t = time.perf_counter()
+        try:
+            return fn(), None, time.perf_counter() - t
+        except Exception as e:  # kept for the caller: one failed task never stops the others
+            return None, e, time.perf_counter() - t
+
+    if workers <= 1 or len(tasks) <= 1:
+        done = {name: timed(fn) for name, fn in tasks.items()}
+    else:
+        with ThreadPoolExecutor(max_workers=min(workers, len(tasks)), thread_name_prefix="globalbev") as pool:
+            futures = {name: pool.submit(timed, fn) for name, fn in tasks.items()}
+            done = {name: f.result() for name, f in futures.items()}
+    return SideBySide(
+        {n: r for n, (r, e, _) in done.items() if e is None},
+        {n: e for n, (_, e, _) in done.items() if e is not None},
+        {n: round(s, 2) for n, (_, _, s) in done.items()},
+    )

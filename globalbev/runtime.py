@@ -5,6 +5,7 @@
 # %% ../notebooks/00b_runtime.ipynb #a1b04cb7
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -18,7 +19,7 @@ from .errors import GlobalBevError
 # %% auto #0
 __all__ = ['DELTA_VERSION', 'POSTGRES_JDBC', 'SUPPORTED_JAVA', 'SetupError', 'runtime_kind', 'java_executable',
            'parse_java_major', 'check_java', 'local_spark_conf', 'cached_jars', 'register_local_tables',
-           'ensure_schemas', 'get_spark', 'stop_spark']
+           'ensure_schemas', 'output_to', 'get_spark', 'stop_spark']
 
 # %% ../notebooks/00b_runtime.ipynb #44fae54b
 DELTA_VERSION = "4.4.0"  # must match the delta-spark pip package (its jars come from Maven Central)
@@ -197,11 +198,29 @@ def ensure_schemas(spark, cfg: Config) -> None:
         spark.sql(f"CREATE SCHEMA IF NOT EXISTS {schema_name(layer, cfg)}")
 
 # %% ../notebooks/00b_runtime.ipynb #a660518f
-def get_spark(cfg: Config | None = None, app_name: str = "globalbev"):
+@contextlib.contextmanager
+def output_to(path: str | Path):
+    """Inside the block, what this process and the processes it starts write to their stdout and stderr goes to the
+    file `path` (appended) instead of the terminal; a JVM started inside keeps writing there for its whole life."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush(), sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    try:
+        with open(path, "ab") as log:
+            os.dup2(log.fileno(), 1), os.dup2(log.fileno(), 2)
+        yield str(path)
+    finally:
+        sys.stdout.flush(), sys.stderr.flush()
+        os.dup2(saved[0], 1), os.dup2(saved[1], 2)
+        os.close(saved[0]), os.close(saved[1])
+
+
+def get_spark(cfg: Config | None = None, app_name: str = "globalbev", jvm_log: str | Path | None = None):
     """The Spark session for this runtime: the cluster's on Databricks, Databricks Connect's, or local Spark + Delta.
 
     An active session is returned as it is; otherwise a local one is started from `cfg` (default: `load_config()`) with
-    the tables of its warehouse registered. Example:
+    the tables of its warehouse registered — with `jvm_log`, the JVM's own output (Ivy's resolution report, Spark's
+    start-up lines, JVM warnings) goes to that file instead of the terminal. Example:
 
         >>> spark = get_spark(load_config("local"))
         >>> spark.range(3).write.format("delta").mode("overwrite").save("/tmp/globalbev-example")
@@ -231,7 +250,8 @@ def get_spark(cfg: Config | None = None, app_name: str = "globalbev"):
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
-    spark = _start_local(cfg, app_name)
+    with output_to(jvm_log) if jvm_log else contextlib.nullcontext():
+        spark = _start_local(cfg, app_name)
     register_local_tables(spark, cfg)
     return spark
 

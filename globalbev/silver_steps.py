@@ -19,8 +19,8 @@ from .errors import GlobalBevError
 from .frames import union_all
 
 # %% auto #0
-__all__ = ['Reference', 'REFERENCES', 'SILVER_STEPS', 'WiringError', 'required_table', 'rejected_keys', 'reference_table',
-           'SilverStep', 'check_step', 'check_batch']
+__all__ = ['Reference', 'REFERENCES', 'SILVER_STEPS', 'WAITS_FOR', 'WiringError', 'required_table', 'rejected_keys',
+           'reference_table', 'SilverStep', 'check_step', 'silver_waves', 'check_batch']
 
 # %% ../notebooks/03d_silver_steps.ipynb #59196327
 class WiringError(GlobalBevError, ValueError):
@@ -147,6 +147,18 @@ SILVER_STEPS = (  # in dependency order: the tables a step looks up are built be
         counts_checked=True,
     ),
 )
+
+# %% ../notebooks/03d_silver_steps.ipynb #110f53b9
+WAITS_FOR = {"quarantined_orders": "orders"}  # a reference that reads this run's rejected rows of a step
+
+
+def silver_waves(steps: tuple[SilverStep, ...] = SILVER_STEPS) -> list[list[SilverStep]]:
+    """`steps` in waves, each step in the first wave after the steps its references wait for (`WAITS_FOR`), in
+    `steps`' order within a wave."""
+    wave_of: dict[str, int] = {}
+    for s in steps:  # `steps` is in dependency order: what a step waits for has its wave already
+        wave_of[s.table] = max([wave_of[WAITS_FOR[r]] + 1 for r in s.references if r in WAITS_FOR], default=0)
+    return [[s for s in steps if wave_of[s.table] == w] for w in range(max(wave_of.values(), default=-1) + 1)]
 
 # %% ../notebooks/03d_silver_steps.ipynb #3d9588bb
 def check_batch(

@@ -110,11 +110,12 @@ def test_taken_files_are_not_read_again_until_readmitted(spark, test_config, hos
         again = src.read(spark, test_config, None)
         assert again.files == [] and again.rejected == {} and again.df.count() == 0
     src, batch, _ = hostile_batches["inventory_events"]
-    listed = rejected_files(spark, test_config, "hostile-" + src.name.split("hostile-")[1]).collect()
+    dataset = "hostile-" + src.name.split("hostile-")[1]  # this module's own: other tests may hold the same paths
+    listed = rejected_files(spark, test_config, dataset).collect()
     assert {r.path.rsplit("/", 1)[-1] for r in listed} == {"hostile-duplicate_key.jsonl", "hostile-not_json.jsonl"}
     assert all(len(r.sha256) == 64 and r.size is not None and r.reason and not r.path.startswith("/") for r in listed)
     dup = str(hostile_root / "landing/inventory_events/day=000/hostile-duplicate_key.jsonl")
-    assert readmit_files(spark, test_config, None, [dup]) == [
+    assert readmit_files(spark, test_config, dataset, [dup]) == [
         "landing/inventory_events/day=000/hostile-duplicate_key.jsonl"
     ]
     back = src.read(spark, test_config, None)

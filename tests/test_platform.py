@@ -188,7 +188,7 @@ def test_a_crashed_run_exits_3_with_one_line(monkeypatch, capsys):
         boom = RuntimeError("No space left on device\n\tat org.apache.spark.Foo(Foo.java:1)")
         raise PipelineCrashed("run-1", "silver.orders", boom, "/lake/runs/run-1/summary.json")
 
-    monkeypatch.setattr(demo, "get_spark", lambda cfg: None)
+    monkeypatch.setattr(demo, "get_spark", lambda cfg, **kwargs: None)
     monkeypatch.setattr(demo, "connect_postgres", lambda cfg: None)
     monkeypatch.setattr(demo, "run_pipeline", crash)
     args = argparse.Namespace(env="local", landing_root=None, manifest=None)

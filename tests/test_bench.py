@@ -1,0 +1,45 @@
+"""The pipeline benchmark as a smoke test: its smallest configuration runs end to end in its own process (its own
+Spark session and PostgreSQL), writes its JSON, and `--compare` reads it back. Not timed: the figures come from the
+benchmark on a quiet machine, never from a test."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_pipeline", ROOT / "benchmarks" / "bench_pipeline.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_benchmark_measures_a_correct_run_and_compares(tmp_path, bench):
+    out = tmp_path / "bench.json"
+    cmd = [sys.executable, "benchmarks/bench_pipeline.py", "--scale", "0.0005", "--json", str(out)]
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    m = json.loads(out.read_text())
+    assert m["status"] == "succeeded" and m["all_balanced"] and m["reconciles"]
+    assert m["injected"] > 0 and m["caught"] == m["injected"] and m["false_alarms"] == 0
+    assert m["nothing_new_rows_in"] == 0 and m["nothing_new_changed_tables"] == {}  # a run with nothing new
+    assert set(m["layers_s"]) == {"bronze", "silver", "gold", "checks"} and m["pipeline_s"] > 0
+    assert {"bronze.orders", "silver.order_lines", "gold.fact"} <= set(m["tables_s"])
+    assert m["machine"]["cpus"] and m["machine"]["pyspark"] and len(m["load_1min"]) == 2
+    assert "where the time goes, per layer" in run.stdout
+
+    from rich.console import Console
+
+    console = Console(width=120, record=True)
+    bench.print_report(m, console, baseline=m)  # against itself: every ratio is 1.00
+    text = console.export_text()
+    assert f"{m['pipeline_s']:.1f} s then" in text and ": 1.00x" in text and "baseline/now" in text
