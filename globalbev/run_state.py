@@ -83,8 +83,10 @@ def mark_taken(spark: SparkSession, cfg: Config, taken: dict[str, list[str]], ru
 
 # %% ../notebooks/04a_run_state.ipynb #fab9fad6
 def missing_from_table(spark: SparkSession, rows: DataFrame, table: str, keys: list[str] | tuple[str, ...]) -> int:
-    """How many of `rows`' keys `table` does not hold: 0 when every row landed."""
-    mine, theirs = rows.select(*keys).alias("r"), spark.table(table).select(*keys).alias("t")
+    """How many of `rows`' keys `table` does not hold: 0 when every row landed. A sort-merge join: Spark's size estimate
+    of a Delta table's key columns can be far too small, and broadcasting 4 M keys ran the driver out of memory at SF 1.
+    """
+    mine, theirs = rows.select(*keys).alias("r"), spark.table(table).select(*keys).hint("merge").alias("t")
     on = functools.reduce(lambda a, b: a & b, [F.col(f"r.{k}").eqNullSafe(F.col(f"t.{k}")) for k in keys])
     return mine.join(theirs, on, "left_anti").count()
 
