@@ -155,10 +155,10 @@ def ingest_to_bronze(
     done = {d: (row, batch) for d, (row, batch) in ran.results.items() if batch is not None}
     held = [(d, b.batch_id, row["rows_out"]) for d, (row, b) in done.items() if row["rows_out"]]
     record_bronze_batches(spark, cfg, held, run_id)
-    lines = [rejected_line_rows(spark, sources[d], b, run_id) for d, (_, b) in done.items() if b.rejected_lines]
+    line_rows = [rejected_line_rows(spark, sources[d], b, run_id) for d, (_, b) in done.items() if b.rejected_lines]
     stored = {}
-    if lines:
-        _merge_log(spark, lines, table_name("quarantine", "rejected_rows", cfg), QUARANTINE_KEYS)
+    if line_rows:
+        _merge_log(spark, line_rows, table_name("quarantine", "rejected_rows", cfg), QUARANTINE_KEYS)
         stored = quarantined_in_table(spark, cfg, run_id, "rejected_line")
     commit_batches(spark, cfg, [(sources[d], b) for d, (_, b) in done.items()], run_id)
     rows = []
