@@ -9,7 +9,9 @@ It prints the raw input (MB and rows the generator wrote into PostgreSQL and the
 and MB/s of raw input, the seconds of each layer (bronze = ingestion + bronze writes, silver, gold, then the checks and
 the run log) and of each table (the tables of a layer run side by side, so their seconds overlap), the detection score,
 whether every layer balanced and gold reconciles, and what a second run with nothing new cost and changed (it must
-change no silver or gold table). `--json` writes all of it with the machine it ran on; `--compare BASELINE.json`
+change no silver or gold table), then the peer: the same gold fact computed by DuckDB from the same raw input
+(`duckdb_peer.py`), its seconds, the Spark / DuckDB ratio and whether its totals per market equal gold's (`--no-peer`
+skips it). `--json` writes all of it with the machine it ran on; `--compare BASELINE.json`
 prints baseline / now per layer and per table (above 1: faster now). The projection to SF 20 assumes time grows
 linearly with the raw input from this run — measure a larger scale to see whether it does.
 Run it on a quiet machine: it measures wall time, and records the load average before and after.
@@ -29,6 +31,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # duckdb_peer
 
 LAYERS = ("bronze", "silver", "gold", "checks")
 
@@ -45,6 +48,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     )
     ap.add_argument("--json", default=None, help="write the measurements to this JSON file")
     ap.add_argument("--compare", default=None, help="a JSON file written by --json: print baseline / now ratios")
+    ap.add_argument("--no-peer", action="store_true", help="skip the DuckDB peer")
     return ap.parse_args(argv)
 
 
@@ -110,9 +114,10 @@ def _layers(summary: dict, total: float) -> dict[str, float]:
 def measure(args: argparse.Namespace, root: Path, say=print) -> dict:
     """Generate one day, run the pipeline and its report once, then once more with nothing new; the figures."""
     from dataclasses import replace
+    from importlib.metadata import version
 
     from data_generators import GenerationConfig, generate
-    from globalbev.config import load_config
+    from globalbev.config import load_config, table_name
     from globalbev.demo import reset_local_lakehouse
     from globalbev.pipeline import run_pipeline
     from globalbev.postgres import start_embedded_postgres
@@ -140,6 +145,14 @@ def measure(args: argparse.Namespace, root: Path, say=print) -> dict:
         again = run_pipeline(spark, cfg, server, manifest_dir=str(gen.manifest_dir))
         again_s = time.perf_counter() - t1
         changed = _rows_changed(spark, before, _versions(spark, cfg))
+        peer = None
+        if not args.no_peer:
+            say("the DuckDB peer: the same fact from the same raw input")
+            from duckdb_peer import compare, run_peer, spark_per_market
+
+            peer = run_peer(root, server.url)
+            spark_totals = spark_per_market(spark, table_name("gold", "fact_sku_market_performance", cfg))
+            peer["differences"] = compare(peer.pop("per_market"), spark_totals)
     finally:
         server.stop()
         spark.stop()
@@ -150,6 +163,7 @@ def measure(args: argparse.Namespace, root: Path, say=print) -> dict:
         "machine": machine(),
         "scale": args.scale,
         "seed": args.seed,
+        "driver_memory": cfg.spark.get("driver_memory"),
         "raw_mb": round(mb, 1),
         "raw_rows": rows,
         "generate_s": round(gen.seconds, 1),
@@ -170,6 +184,15 @@ def measure(args: argparse.Namespace, root: Path, say=print) -> dict:
         "nothing_new_rows_in": sum(r["rows_in"] for r in again.summary["accounting"]),
         "nothing_new_changed_tables": changed,
         "load_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "duckdb": peer
+        and {
+            "seconds": peer["seconds"],
+            "extract_s": peer["extract_s"],
+            "spark_over_duckdb": round(total / peer["seconds"], 1) if peer["seconds"] else None,
+            "same_totals": not peer["differences"],
+            "differences": peer["differences"][:20],
+            "version": version("duckdb"),
+        },
     }
 
 
@@ -182,6 +205,17 @@ def _table(title: str, columns: list[str], rows: list[list], console) -> None:
     for r in rows:
         t.add_row(*[str(x) for x in r])
     console.print(t)
+
+
+def _peer_line(peer: dict | None) -> list[str]:
+    if not peer:
+        return ["DuckDB peer", "not run (--no-peer)"]
+    same = "the same totals per market as gold" if peer["same_totals"] else f"DIFFERENT: {peer['differences'][:3]}"
+    return [
+        f"DuckDB {peer['version']} peer",
+        f"{peer['seconds']:.1f} s (PostgreSQL extract {peer['extract_s']:.1f} s): Spark / DuckDB "
+        f"{peer['spark_over_duckdb']}x; {same}",
+    ]
 
 
 def print_report(m: dict, console, baseline: dict | None = None) -> None:
@@ -201,14 +235,17 @@ def print_report(m: dict, console, baseline: dict | None = None) -> None:
             f"{m['nothing_new_s']:.1f} s, {m['nothing_new_rows_in']} rows in, "
             f"rows changed in silver/gold: {m['nothing_new_changed_tables'] or 'none'}",
         ],
+        _peer_line(m.get("duckdb")),
         ["load average (1 min)", f"{m['load_1min'][0]:.1f} before, {m['load_1min'][1]:.1f} after"],
     ]
     if baseline:
         ratio = baseline["pipeline_s"] / total
         head.append(["vs baseline", f"{baseline['pipeline_s']:.1f} s then ({baseline['measured_at']}): {ratio:.2f}x"])
     cpus = m["machine"]["cpus"]
-    _table(f"pipeline benchmark, SF {m['scale']:g}, one day, {cpus} CPUs, local Spark", ["measure", "value"], head,
-           console)  # fmt: skip
+    title = (
+        f"pipeline benchmark, SF {m['scale']:g}, one day, {cpus} CPUs, local Spark ({m.get('driver_memory')} driver)"
+    )
+    _table(title, ["measure", "value"], head, console)
     cols = ["layer", "seconds", "share", "MB/s"] + (["baseline s", "baseline/now"] if baseline else [])
     rows = []
     for k, v in m["layers_s"].items():
@@ -251,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         console.print(f"data kept under {root}")
     ok = m["status"] == "succeeded" and m["nothing_new_status"] == "succeeded" and not m["nothing_new_changed_tables"]
+    ok = ok and (m["duckdb"] is None or m["duckdb"]["same_totals"])
     return 0 if ok else 1
 
 

@@ -1,5 +1,6 @@
 """The pipeline benchmark as a smoke test: its smallest configuration runs end to end in its own process (its own
-Spark session and PostgreSQL), writes its JSON, and `--compare` reads it back. Not timed: the figures come from the
+Spark session and PostgreSQL), writes its JSON, the DuckDB peer's fact has gold's totals, and `--compare` reads it
+back. Not timed: the figures come from the
 benchmark on a quiet machine, never from a test."""
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ def test_the_benchmark_measures_a_correct_run_and_compares(tmp_path, bench):
     assert {"bronze.orders", "silver.order_lines", "gold.fact"} <= set(m["tables_s"])
     assert m["machine"]["cpus"] and m["machine"]["pyspark"] and len(m["load_1min"]) == 2
     assert "where the time goes, per layer" in run.stdout
+    peer = m["duckdb"]  # the same fact from the same raw input, by DuckDB: the same totals per market
+    assert peer["same_totals"], peer["differences"]
+    assert peer["seconds"] > 0 and peer["spark_over_duckdb"] > 0 and "Spark / DuckDB" in run.stdout
 
     from rich.console import Console
 
