@@ -23,6 +23,7 @@ import argparse
 import sys
 import tempfile
 import time
+from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -91,18 +92,15 @@ def _load(con, csvs: dict[str, Path], landing: Path) -> None:
     for table, path in csvs.items():
         cols = ", ".join(f"'{c}': '{TYPES.get(c, 'VARCHAR')}'" for c in PG_TABLES[table])
         con.execute(f"CREATE TABLE {table} AS SELECT * FROM read_csv('{path}', header = true, columns = {{{cols}}})")
-    parts = []
+    files, cols = landing / "partner_orders", ", ".join(f"'{c}': 'VARCHAR'" for c in PARTNER_COLUMNS)
+    con.execute(f"CREATE TABLE partner_raw ({', '.join(f'{c} VARCHAR' for c in PARTNER_COLUMNS)}, filename VARCHAR)")
     for partner, dialect in PARTNER_DIALECTS.items():
-        files = landing / "partner_orders"
-        glob = f"{files}/day=*/partner={partner}/*.csv"
-        if not list(files.glob(f"day=*/partner={partner}/*.csv")):
-            continue
-        cols = ", ".join(f"'{c}': 'VARCHAR'" for c in PARTNER_COLUMNS)
-        parts.append(
-            f"SELECT * FROM read_csv('{glob}', delim = '{dialect['sep']}', header = true, columns = {{{cols}}}, "
-            "quote = '\"', filename = true)"
-        )
-    con.execute("CREATE TABLE partner_raw AS " + " UNION ALL ".join(parts))
+        if list(files.glob(f"day=*/partner={partner}/*.csv")):  # a partner without files adds nothing
+            con.execute(
+                f"INSERT INTO partner_raw SELECT * FROM read_csv('{files}/day=*/partner={partner}/*.csv', "
+                f"delim = '{dialect['sep']}', header = true, columns = {{{cols}}}, quote = '\"', filename = true, "
+                "hive_partitioning = false)"  # the partner column as the file writes it, not the folder's name
+            )
     events = f"{landing}/inventory_events/day=*/*.jsonl"
     con.execute(
         f"""CREATE TABLE events_raw AS SELECT * FROM read_json('{events}', format = 'newline_delimited', columns = {{
@@ -220,7 +218,7 @@ def per_market_sql(table: str) -> str:
     FROM {table} GROUP BY market_code ORDER BY market_code"""
 
 
-def run_peer(root: str | Path, pg_url: str, threads: int | None = None) -> dict:
+def run_peer(root: str | Path, pg_url: str) -> dict:
     """Compute the fact from the raw input under `root` and `pg_url`; returns seconds and totals per market."""
     import duckdb
 
@@ -231,8 +229,6 @@ def run_peer(root: str | Path, pg_url: str, threads: int | None = None) -> dict:
         extract_s = time.perf_counter() - t0
         con = duckdb.connect()
         con.execute("SET TimeZone = 'UTC'")
-        if threads:
-            con.execute(f"SET threads = {threads}")
         _load(con, csvs, landing)
         con.execute(
             FACT_SQL.format(
@@ -257,8 +253,6 @@ def run_peer(root: str | Path, pg_url: str, threads: int | None = None) -> dict:
 
 def _plain(v):
     """A number as JSON writes it exactly (decimals as text)."""
-    from decimal import Decimal
-
     return str(v) if isinstance(v, Decimal) else v
 
 

@@ -1,7 +1,6 @@
 """The pipeline benchmark as a smoke test: its smallest configuration runs end to end in its own process (its own
 Spark session and PostgreSQL), writes its JSON, the DuckDB peer's fact has gold's totals, and `--compare` reads it
-back. Not timed: the figures come from the
-benchmark on a quiet machine, never from a test."""
+back. Not timed: the figures come from the benchmark on a quiet machine, never from a test."""
 
 from __future__ import annotations
 
