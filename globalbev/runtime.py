@@ -17,7 +17,7 @@ from .config import LAYERS, Config, load_config, schema_name
 from .errors import GlobalBevError
 
 # %% auto #0
-__all__ = ['DELTA_VERSION', 'POSTGRES_JDBC', 'SUPPORTED_JAVA', 'SetupError', 'runtime_kind', 'java_executable',
+__all__ = ['DELTA_VERSION', 'POSTGRES_JDBC', 'SUPPORTED_JAVA', 'JIT_OPTIONS', 'SetupError', 'runtime_kind', 'java_executable',
            'parse_java_major', 'check_java', 'local_spark_conf', 'cached_jars', 'register_local_tables',
            'ensure_schemas', 'output_to', 'get_spark', 'stop_spark']
 
@@ -78,10 +78,19 @@ def check_java(environ: dict | None = None) -> int:
     return major
 
 # %% ../notebooks/00b_runtime.ipynb #94404914
+JIT_OPTIONS = {  # the driver JVM's just-in-time compilers, by `[spark] jit` (measured: docs/runbooks/pipeline.md)
+    "quick": "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m",  # C1 only: lessons, tests, the demo
+    "full": "",  # the JVM's default, C1 then C2: long runs over big data (GLOBALBEV_JIT=full)
+}
+
+
 def local_spark_conf(cfg: Config, app_name: str = "globalbev") -> dict[str, str]:
     """The Spark settings of a local session for `cfg` (without the Maven packages)."""
     s = cfg.spark
     root = cfg.storage_root
+    jit = str(s.get("jit", "full"))
+    if jit not in JIT_OPTIONS:
+        raise SetupError(f"[spark] jit = {jit!r} is not one of {', '.join(JIT_OPTIONS)} (GLOBALBEV_JIT sets it)")
     return {
         "spark.app.name": app_name,
         "spark.master": str(s.get("master", "local[*]")),
@@ -98,7 +107,7 @@ def local_spark_conf(cfg: Config, app_name: str = "globalbev") -> dict[str, str]
         "spark.sql.sources.parallelPartitionDiscovery.parallelism": "4",
         "spark.sql.execution.arrow.pythonUDF.columnarInput.enabled": "false",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
-        "spark.driver.extraJavaOptions": "-Dio.netty.tryReflectionSetAccessible=true",
+        "spark.driver.extraJavaOptions": f"-Dio.netty.tryReflectionSetAccessible=true {JIT_OPTIONS[jit]}".strip(),
         # collect() hands results to Python over a local socket the JVM keeps open 15 s by default; on a busy 2-core
         # laptop (or CI running two test halves) Python can be later than that and gets "Connection refused"
         "spark.python.authenticate.socketTimeout": "120s",
