@@ -49,6 +49,13 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--json", default=None, help="write the measurements to this JSON file")
     ap.add_argument("--compare", default=None, help="a JSON file written by --json: print baseline / now ratios")
     ap.add_argument("--no-peer", action="store_true", help="skip the DuckDB peer")
+    ap.add_argument(
+        "--jit",
+        choices=("quick", "full"),
+        default=os.environ.get("GLOBALBEV_JIT") or "full",
+        help="the driver JVM's compilers (default: GLOBALBEV_JIT, else full — C2 pays on long runs over big data; "
+        "the local default, quick, on lessons and the demo)",
+    )
     return ap.parse_args(argv)
 
 
@@ -124,7 +131,8 @@ def measure(args: argparse.Namespace, root: Path, say=print) -> dict:
     from globalbev.report import report_run
     from globalbev.runtime import get_spark
 
-    cfg = replace(load_config("local"), storage_root=str(root))
+    cfg = load_config("local")
+    cfg = replace(cfg, storage_root=str(root), spark={**cfg.spark, "jit": args.jit})
     load_before = os.getloadavg()[0]
     t = time.perf_counter()
     spark = get_spark(cfg, app_name="globalbev-bench-pipeline")
@@ -164,6 +172,7 @@ def measure(args: argparse.Namespace, root: Path, say=print) -> dict:
         "scale": args.scale,
         "seed": args.seed,
         "driver_memory": cfg.spark.get("driver_memory"),
+        "jit": cfg.spark.get("jit", "full"),
         "raw_mb": round(mb, 1),
         "raw_rows": rows,
         "generate_s": round(gen.seconds, 1),
@@ -243,7 +252,8 @@ def print_report(m: dict, console, baseline: dict | None = None) -> None:
         head.append(["vs baseline", f"{baseline['pipeline_s']:.1f} s then ({baseline['measured_at']}): {ratio:.2f}x"])
     cpus = m["machine"]["cpus"]
     title = (
-        f"pipeline benchmark, SF {m['scale']:g}, one day, {cpus} CPUs, local Spark ({m.get('driver_memory')} driver)"
+        f"pipeline benchmark, SF {m['scale']:g}, one day, {cpus} CPUs, local Spark ({m.get('driver_memory')} driver, "
+        f"{m.get('jit', 'full')} JIT)"
     )
     _table(title, ["measure", "value"], head, console)
     cols = ["layer", "seconds", "share", "MB/s"] + (["baseline s", "baseline/now"] if baseline else [])

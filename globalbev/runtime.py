@@ -79,8 +79,8 @@ def check_java(environ: dict | None = None) -> int:
 
 # %% ../notebooks/00b_runtime.ipynb #94404914
 JIT_OPTIONS = {  # the driver JVM's just-in-time compilers, by `[spark] jit` (measured: docs/runbooks/pipeline.md)
-    "quick": "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m",  # C1 only: lessons, tests, the demo
-    "full": "",  # the JVM's default, C1 then C2: long runs over big data (GLOBALBEV_JIT=full)
+    "full": "",  # the JVM's default, C1 then C2: the default; C2's compiled code pays on any run of minutes
+    "quick": "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m",  # C1 only: short sessions (a lesson's kernel)
 }
 
 

@@ -35,6 +35,7 @@ def test_the_benchmark_measures_a_correct_run_and_compares(tmp_path, bench):
     assert set(m["layers_s"]) == {"bronze", "silver", "gold", "checks"} and m["pipeline_s"] > 0
     assert {"bronze.orders", "silver.order_lines", "gold.fact"} <= set(m["tables_s"])
     assert m["machine"]["cpus"] and m["machine"]["pyspark"] and len(m["load_1min"]) == 2
+    assert m["jit"] in ("quick", "full") and m["driver_memory"]  # what the JVM ran with
     assert "where the time goes, per layer" in run.stdout
     peer = m["duckdb"]  # the same fact from the same raw input, by DuckDB: the same totals per market
     assert peer["same_totals"], peer["differences"]
