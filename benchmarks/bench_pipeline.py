@@ -52,9 +52,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument(
         "--jit",
         choices=("quick", "full"),
-        default=os.environ.get("GLOBALBEV_JIT") or "full",
-        help="the driver JVM's compilers (default: GLOBALBEV_JIT, else full — C2 pays on long runs over big data; "
-        "the local default, quick, on lessons and the demo)",
+        default=None,
+        help="the driver JVM's compilers (default: conf/local.toml's, i.e. GLOBALBEV_JIT, else full — C2 pays on long "
+        "runs over big data; quick, C1 only, on short sessions)",
     )
     return ap.parse_args(argv)
 
@@ -132,7 +132,7 @@ def measure(args: argparse.Namespace, root: Path, say=print) -> dict:
     from globalbev.runtime import get_spark
 
     cfg = load_config("local")
-    cfg = replace(cfg, storage_root=str(root), spark={**cfg.spark, "jit": args.jit})
+    cfg = replace(cfg, storage_root=str(root), spark={**cfg.spark, **({"jit": args.jit} if args.jit else {})})
     load_before = os.getloadavg()[0]
     t = time.perf_counter()
     spark = get_spark(cfg, app_name="globalbev-bench-pipeline")
