@@ -129,7 +129,7 @@ def measure(args: argparse.Namespace, root: Path, say=print) -> dict:
     from globalbev.pipeline import run_pipeline
     from globalbev.postgres import start_embedded_postgres
     from globalbev.report import report_run
-    from globalbev.runtime import get_spark
+    from globalbev.runtime import class_cache_options, get_spark
 
     cfg = load_config("local")
     cfg = replace(cfg, storage_root=str(root), spark={**cfg.spark, **({"jit": args.jit} if args.jit else {})})
@@ -173,6 +173,7 @@ def measure(args: argparse.Namespace, root: Path, say=print) -> dict:
         "seed": args.seed,
         "driver_memory": cfg.spark.get("driver_memory"),
         "jit": cfg.spark.get("jit", "full"),
+        "class_cache": bool(class_cache_options(cfg)),  # the JVM mapped ./dev setup's class cache
         "raw_mb": round(mb, 1),
         "raw_rows": rows,
         "generate_s": round(gen.seconds, 1),
@@ -253,7 +254,7 @@ def print_report(m: dict, console, baseline: dict | None = None) -> None:
     cpus = m["machine"]["cpus"]
     title = (
         f"pipeline benchmark, SF {m['scale']:g}, one day, {cpus} CPUs, local Spark ({m.get('driver_memory')} driver, "
-        f"{m.get('jit', 'full')} JIT)"
+        f"{m.get('jit', 'full')} JIT{', class cache' if m.get('class_cache') else ''})"
     )
     _table(title, ["measure", "value"], head, console)
     cols = ["layer", "seconds", "share", "MB/s"] + (["baseline s", "baseline/now"] if baseline else [])

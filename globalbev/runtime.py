@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from .config import LAYERS, Config, load_config, schema_name
@@ -18,8 +19,9 @@ from .errors import GlobalBevError
 
 # %% auto #0
 __all__ = ['DELTA_VERSION', 'POSTGRES_JDBC', 'SUPPORTED_JAVA', 'JIT_OPTIONS', 'SetupError', 'runtime_kind', 'java_executable',
-           'parse_java_major', 'check_java', 'local_spark_conf', 'cached_jars', 'register_local_tables',
-           'ensure_schemas', 'output_to', 'get_spark', 'stop_spark']
+           'parse_java_major', 'check_java', 'cache_folder', 'class_cache_file', 'class_cache_options',
+           'local_spark_conf', 'cached_jars', 'build_class_cache', 'register_local_tables', 'ensure_schemas',
+           'output_to', 'get_spark', 'stop_spark']
 
 # %% ../notebooks/00b_runtime.ipynb #44fae54b
 DELTA_VERSION = "4.4.0"  # must match the delta-spark pip package (its jars come from Maven Central)
@@ -77,6 +79,40 @@ def check_java(environ: dict | None = None) -> int:
         raise SetupError(f"{java} is Java {major}; Spark 4 needs Java 17 or 21. {_INSTALL_JAVA}")
     return major
 
+# %% ../notebooks/00b_runtime.ipynb #80c8de97
+def cache_folder() -> Path:
+    """Where GlobalBev keeps what it learns about this machine's Spark: `$XDG_CACHE_HOME/globalbev` (~/.cache/...)."""
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "globalbev"
+
+
+def class_cache_file(environ: dict | None = None) -> Path | None:
+    """The driver JVM's class-data-sharing archive for this Java, pyspark and Delta (None when there is no Java)."""
+    import hashlib
+
+    import pyspark
+
+    java = java_executable(environ)
+    if java is None:
+        return None
+    real = Path(java).resolve()
+    st = real.stat()
+    java_id = hashlib.sha1(f"{real}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:10]
+    return cache_folder() / f"spark-classes-{pyspark.__version__}-delta{DELTA_VERSION}-java{java_id}.jsa"
+
+
+def class_cache_options(cfg: Config) -> str:
+    """The JVM options that map the class cache when `[spark] class_cache` is on and a checked archive is there
+    (else ""). A truncated archive crashes a JDK 17 JVM, so only one whose size was recorded after its check is used."""
+    if str(cfg.spark.get("class_cache", "on")).lower() in ("off", "false", "no", "0"):
+        return ""
+    f = class_cache_file()
+    if f is None or not f.is_file():
+        return ""
+    ok = f.with_suffix(".ok")
+    if not ok.is_file() or ok.read_text().strip() != str(f.stat().st_size):
+        return ""
+    return f"-XX:SharedArchiveFile={f} -Xlog:cds=off -Xlog:cds+dynamic=off"
+
 # %% ../notebooks/00b_runtime.ipynb #94404914
 JIT_OPTIONS = {  # the driver JVM's just-in-time compilers, by `[spark] jit` (measured: docs/runbooks/pipeline.md)
     "full": "",  # the JVM's default, C1 then C2: the default; C2's compiled code pays on any run of minutes
@@ -85,7 +121,7 @@ JIT_OPTIONS = {  # the driver JVM's just-in-time compilers, by `[spark] jit` (me
 
 
 def local_spark_conf(cfg: Config, app_name: str = "globalbev") -> dict[str, str]:
-    """The Spark settings of a local session for `cfg` (without the Maven packages)."""
+    """The Spark settings of a local session for `cfg` (without the Maven packages; with the class cache when built)."""
     s = cfg.spark
     root = cfg.storage_root
     jit = str(s.get("jit", "full"))
@@ -107,7 +143,9 @@ def local_spark_conf(cfg: Config, app_name: str = "globalbev") -> dict[str, str]
         "spark.sql.sources.parallelPartitionDiscovery.parallelism": "4",
         "spark.sql.execution.arrow.pythonUDF.columnarInput.enabled": "false",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
-        "spark.driver.extraJavaOptions": f"-Dio.netty.tryReflectionSetAccessible=true {JIT_OPTIONS[jit]}".strip(),
+        "spark.driver.extraJavaOptions": " ".join(
+            o for o in ("-Dio.netty.tryReflectionSetAccessible=true", JIT_OPTIONS[jit], class_cache_options(cfg)) if o
+        ),
         # collect() hands results to Python over a local socket the JVM keeps open 15 s by default; on a busy 2-core
         # laptop (or CI running two test halves) Python can be later than that and gets "Connection refused"
         "spark.python.authenticate.socketTimeout": "120s",
@@ -118,8 +156,9 @@ def local_spark_conf(cfg: Config, app_name: str = "globalbev") -> dict[str, str]
 def _jar_cache_file() -> Path:
     import pyspark
 
-    folder = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "globalbev"
-    return folder / f"spark-jars-{pyspark.__version__}-delta{DELTA_VERSION}-{POSTGRES_JDBC.rsplit(':', 1)[1]}.txt"
+    return (
+        cache_folder() / f"spark-jars-{pyspark.__version__}-delta{DELTA_VERSION}-{POSTGRES_JDBC.rsplit(':', 1)[1]}.txt"
+    )
 
 
 def cached_jars() -> list[str] | None:
@@ -139,7 +178,7 @@ def _remember_jars(spark) -> None:
         f.write_text(jars)
 
 
-def _start_local(cfg: Config, app_name: str):
+def _start_local(cfg: Config, app_name: str, java_options: str = ""):
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -154,8 +193,10 @@ def _start_local(cfg: Config, app_name: str):
     check_java()
     if cfg.storage_root.startswith("/") and not cfg.storage_root.startswith(("/Volumes", "/dbfs")):
         Path(cfg.storage_root).mkdir(parents=True, exist_ok=True)
+    conf = local_spark_conf(cfg, app_name)
+    conf["spark.driver.extraJavaOptions"] = f"{conf['spark.driver.extraJavaOptions']} {java_options}".strip()
     builder = SparkSession.builder
-    for k, v in local_spark_conf(cfg, app_name).items():
+    for k, v in conf.items():
         builder = builder.config(k, v)
     jars = cached_jars()
     if jars:  # resolved before: start from the local files, quietly and without a Maven round trip
@@ -181,6 +222,72 @@ def _start_local(cfg: Config, app_name: str):
         _remember_jars(spark)
     spark.sparkContext.setLogLevel(str(cfg.spark.get("log_level", "ERROR")))
     return spark
+
+# %% ../notebooks/00b_runtime.ipynb #e6d84212
+def _warm_up(spark, folder: str) -> None:
+    """A small Delta workload that loads the classes a pipeline run needs: write, MERGE, history, change feed, joins."""
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    path = f"{folder}/warm_up"
+    df = spark.range(200).selectExpr("id", "cast(id % 7 AS string) AS k", "current_timestamp() AS ts")
+    df.write.format("delta").option("delta.enableChangeDataFeed", "true").save(path)
+    table = DeltaTable.forPath(spark, path)
+    source = df.limit(20).withColumn("k", F.lit("x")).alias("s")
+    table.alias("t").merge(source, "t.id = s.id").whenMatchedUpdateAll().whenNotMatchedInsertAll().execute()
+    table.history(1).collect()
+    changes = spark.read.format("delta").option("readChangeFeed", "true").option("startingVersion", 0).load(path)
+    changes.groupBy("k", "_change_type").count().collect()
+    spark.read.format("delta").load(path).join(df, ["id", "k"]).where("k = '1'").orderBy("id").limit(5).collect()
+    spark.sql(f"DELETE FROM delta.`{path}` WHERE id < 3")
+    spark.createDataFrame([(1, "a")], "id long, k string").write.mode("overwrite").json(f"{folder}/warm_up_json")
+    spark.read.json(f"{folder}/warm_up_json").count()
+
+
+def _class_cache_child(step: str, archive: str) -> None:
+    """In a child process: start Spark writing (`dump`) or strictly using (`check`) the archive, run the warm-up,
+    stop, and exit with the JVM's own exit code (it writes a dumped archive as it exits)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        cfg = load_config("local", environ={"GLOBALBEV_DATA_ROOT": folder, "GLOBALBEV_CLASS_CACHE": "off"})
+        share = (
+            f"-XX:ArchiveClassesAtExit={archive}" if step == "dump" else f"-Xshare:on -XX:SharedArchiveFile={archive}"
+        )
+        spark = _start_local(cfg, "globalbev-class-cache", share)
+        _warm_up(spark, folder)
+        jvm = spark.sparkContext._gateway.proc
+        spark.stop()
+        jvm.stdin.close()  # the JVM ends at the end of its input
+        sys.exit(jvm.wait(timeout=600))
+
+
+def build_class_cache(force: bool = False, progress: Callable[[str], None] = lambda s: None) -> Path | None:
+    """Build the class cache unless it is there (about a minute; `force`: again), telling `progress` when it starts.
+    Returns the archive, or None with a note on stderr when there is no Java or no archive could be built — Spark then
+    starts without one, as before."""
+    f = class_cache_file()
+    if f is None:
+        return None
+    if not force and class_cache_options(load_config("local", environ={})):
+        return f
+    progress(f"==> building the JVM class cache {f} (once, about a minute: Spark then starts in about half the time)")
+    f.parent.mkdir(parents=True, exist_ok=True)
+    tmp = f.with_name(f"{f.name}.{os.getpid()}.tmp")
+    try:
+        for step in ("dump", "check"):
+            code = f"from globalbev.runtime import _class_cache_child; _class_cache_child({step!r}, {str(tmp)!r})"
+            run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900)
+            if run.returncode != 0 or not tmp.is_file():
+                tail = (run.stderr or run.stdout).strip().splitlines()[-1:] or [""]
+                print(f"note: no JVM class cache ({step} exited {run.returncode}: {tail[0][:200]}); Spark starts "
+                      "without it", file=sys.stderr)  # fmt: skip
+                return None
+        os.replace(tmp, f)
+        f.with_suffix(".ok").write_text(str(f.stat().st_size))
+        return f
+    finally:
+        tmp.unlink(missing_ok=True)
 
 # %% ../notebooks/00b_runtime.ipynb #fc45ed81
 def _has_commit(delta_log: Path) -> bool:

@@ -11,7 +11,14 @@ import pytest
 from globalbev.config import ConfigError, load_config, storage_path, table_name
 from globalbev.errors import GlobalBevError
 from globalbev.postgres import PostgresError, pg_query, read_postgres
-from globalbev.runtime import SetupError, check_java, register_local_tables
+from globalbev.runtime import (
+    SetupError,
+    check_java,
+    class_cache_file,
+    class_cache_options,
+    local_spark_conf,
+    register_local_tables,
+)
 from globalbev.secrets import SecretNotFound, get_secret, install_redaction
 
 
@@ -52,6 +59,31 @@ def test_spark_session_is_local_delta_utc(spark, test_config):
     assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
     assert spark.conf.get("spark.sql.shuffle.partitions") == "4"
     assert "DeltaSparkSessionExtension" in spark.conf.get("spark.sql.extensions")
+
+
+@pytest.mark.unit
+def test_the_class_cache_is_used_only_whole_and_checked(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cfg = load_config("local", environ={})
+    archive = class_cache_file()
+    assert archive is not None and archive.parent == tmp_path / "globalbev"
+    assert class_cache_options(cfg) == ""  # not built
+    archive.parent.mkdir(parents=True)
+    archive.write_bytes(b"x" * 100)
+    assert class_cache_options(cfg) == ""  # no record of a check
+    archive.with_suffix(".ok").write_text("4096")
+    assert class_cache_options(cfg) == ""  # truncated (a JDK 17 JVM would crash on it)
+    archive.with_suffix(".ok").write_text("100")
+    assert f"-XX:SharedArchiveFile={archive}" in local_spark_conf(cfg)["spark.driver.extraJavaOptions"]
+    assert class_cache_options(load_config("local", environ={"GLOBALBEV_CLASS_CACHE": "off"})) == ""
+
+
+@pytest.mark.integration
+def test_the_session_jvm_maps_the_class_cache_that_setup_built(spark, test_config):
+    archive = class_cache_file()
+    assert class_cache_options(test_config), f"./dev setup builds the class cache {archive}: it is missing or unchecked"
+    jvm = spark.sparkContext._gateway.proc.pid
+    assert str(archive) in Path(f"/proc/{jvm}/maps").read_text()  # the JVM mapped the archive, not just its name
 
 
 @pytest.mark.integration
