@@ -16,6 +16,7 @@ from .bronze import METADATA_COLUMNS
 from .cleaning import mark_latest
 from .errors import GlobalBevError
 from .frames import as_column
+from .runtime import cached, uncache
 
 # %% auto #0
 __all__ = ['Action', 'ACTIONS', 'REJECTING', 'QUARANTINE_COLUMNS', 'FINDING_COLUMNS', 'CONTROL_CHARACTERS',
@@ -341,16 +342,17 @@ class SilverResult:
     findings: DataFrame  # ops.dq_findings schema (fixes, flags and rejections)
     checked: DataFrame | None = None  # the rows with their broken rules, which the three above are read from
 
-    def cache(self) -> SilverResult:
-        """Keep the checked rows in memory, so clean, quarantined and findings are computed once."""
+    def hold(self) -> SilverResult:
+        """Keep the checked rows in memory where the session may cache (`runtime.cached`), so clean, quarantined and
+        findings are computed once."""
         if self.checked is not None:
-            self.checked.cache()
+            self.checked = cached(self.checked)
         return self
 
-    def unpersist(self) -> None:
-        """Release what `cache` kept."""
+    def release(self) -> None:
+        """Release what `hold` kept."""
         if self.checked is not None:
-            self.checked.unpersist()
+            uncache(self.checked)
 
 
 def split_by_rules(

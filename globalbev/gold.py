@@ -15,6 +15,7 @@ from .cleaning import DATE_FORMATS
 from .delta_ops import apply_scd2, latest_version, merge_upsert, read_changes
 from .frames import union_all
 from .quality import CUSTOMER_COLUMNS
+from .runtime import cached, uncache
 
 # %% auto #0
 __all__ = ['MONEY', 'LOCAL', 'SLICE', 'DIM_CUSTOMER_ATTRIBUTES', 'SALES_DATASETS', 'COPY_RULES', 'FACT_SOURCES',
@@ -350,10 +351,10 @@ def affected_slices(changes: dict[str, DataFrame], silver: Silver) -> DataFrame:
 
 def refresh_fact(spark, table: str, silver: Silver, slices: DataFrame) -> dict[str, int]:
     """Recompute the fact for `slices` only and MERGE it into `table`; slices left without data are deleted."""
-    slices = slices.select(*SLICE).distinct().cache()
+    slices = cached(slices.select(*SLICE).distinct())
     lo, hi = slices.agg(F.min("date"), F.max("date")).first()
     if lo is None:
-        slices.unpersist()
+        uncache(slices)
         return {"slices": 0, "inserted": 0, "updated": 0, "deleted": 0}
     narrow = replace(
         silver,
@@ -366,7 +367,7 @@ def refresh_fact(spark, table: str, silver: Silver, slices: DataFrame) -> dict[s
         spark, slices.join(recomputed, SLICE, "left"), table, SLICE, delete_condition="s.units IS NULL"
     )
     result = {"slices": slices.count(), **counts}
-    slices.unpersist()
+    uncache(slices)
     return result
 
 

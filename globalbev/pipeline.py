@@ -201,7 +201,7 @@ def build_silver_step(
     first_load = bronze.agg(F.min("updated_at")).first()[0] if step.needs_initial_load else None
     refs = {n: reference_table(spark, cfg, n, rejected) for n in step.references}
     result = check_batch(step, batch, run_id, refs, first_load)
-    result.cache()  # clean, quarantined and findings are all read from the checked rows: compute those once
+    result.hold()  # clean, quarantined and findings are all read from the checked rows: compute those once
     clean, quarantined = result.clean.localCheckpoint(), result.quarantined.localCheckpoint()
     n_out = clean.count()
     if step.counts_checked:
@@ -210,7 +210,7 @@ def build_silver_step(
     merge_upsert(spark, clean, table, list(step.keys))
     missing = missing_from_table(spark, clean, table, step.keys) if n_out else 0
     findings = result.findings.localCheckpoint()
-    result.unpersist()
+    result.release()
     by_rule, by_dataset = {}, {}
     for r in quarantined.groupBy("dataset", "rule").count().collect():
         by_rule[r["rule"]] = by_rule.get(r["rule"], 0) + r["count"]

@@ -21,7 +21,7 @@ from .errors import GlobalBevError
 __all__ = ['DELTA_VERSION', 'POSTGRES_JDBC', 'SUPPORTED_JAVA', 'JIT_OPTIONS', 'SetupError', 'runtime_kind', 'java_executable',
            'parse_java_major', 'check_java', 'cache_folder', 'class_cache_file', 'class_cache_options',
            'local_spark_conf', 'cached_jars', 'build_class_cache', 'register_local_tables', 'ensure_schemas',
-           'output_to', 'get_spark', 'stop_spark']
+           'output_to', 'get_spark', 'stop_spark', 'is_remote', 'cached', 'uncache', 'spark_log_level']
 
 # %% ../notebooks/00b_runtime.ipynb #44fae54b
 DELTA_VERSION = "4.4.0"  # must match the delta-spark pip package (its jars come from Maven Central)
@@ -86,7 +86,9 @@ def cache_folder() -> Path:
 
 
 def class_cache_file(environ: dict | None = None) -> Path | None:
-    """The driver JVM's class-data-sharing archive for this Java, pyspark and Delta (None when there is no Java)."""
+    """The driver JVM's class-data-sharing archive for this Java, pyspark installation and Delta (None when there is no
+    Java). A JVM maps an archive only with the class path it was made with, so each installation (each checkout's
+    `.venv`) has its own."""
     import hashlib
 
     import pyspark
@@ -96,8 +98,9 @@ def class_cache_file(environ: dict | None = None) -> Path | None:
         return None
     real = Path(java).resolve()
     st = real.stat()
-    java_id = hashlib.sha1(f"{real}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:10]
-    return cache_folder() / f"spark-classes-{pyspark.__version__}-delta{DELTA_VERSION}-java{java_id}.jsa"
+    where = Path(pyspark.__file__).resolve().parent
+    key = hashlib.sha1(f"{real}:{st.st_size}:{st.st_mtime_ns}:{where}".encode()).hexdigest()[:12]
+    return cache_folder() / f"spark-classes-{pyspark.__version__}-delta{DELTA_VERSION}-{key}.jsa"
 
 
 def class_cache_options(cfg: Config) -> str:
@@ -225,23 +228,51 @@ def _start_local(cfg: Config, app_name: str, java_options: str = ""):
 
 # %% ../notebooks/00b_runtime.ipynb #e6d84212
 def _warm_up(spark, folder: str) -> None:
-    """A small Delta workload that loads the classes a pipeline run needs: write, MERGE, history, change feed, joins."""
+    """A small workload that loads the classes lessons and pipeline runs need: files in (CSV, JSON), the functions the
+    rules use, joins and windows, Delta writes, MERGE, UPDATE, DELETE, history, change feed, RESTORE, OPTIMIZE."""
     from delta.tables import DeltaTable
+    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
+    spark.createDataFrame([(1, "a,b", '{"x": 1}')], "id long, s string, j string").write.csv(
+        f"{folder}/csv", header=True
+    )
+    raw = spark.read.csv(f"{folder}/csv", header=True, schema="id long, s string, j string, _corrupt_record string")
+    raw.select(F.from_json("j", "x int").alias("j"), F.explode(F.split("s", ","))).collect()
+    spark.createDataFrame([(1, "x")], "id long, k string").write.json(f"{folder}/json")
+    spark.read.json(f"{folder}/json", schema="id long, k string").count()
+    df = spark.range(200).select(
+        "id",
+        (F.col("id") % 7).cast("string").alias("k"),
+        F.to_date(F.lit("2026-01-02")).alias("d"),
+        F.current_timestamp().alias("ts"),
+        F.sha2(F.concat_ws("|", "id"), 256).alias("h"),
+        F.regexp_replace(F.lit("+44 (0)20"), r"[^0-9+]", "").alias("p"),
+    )
+    w = Window.partitionBy("k").orderBy(F.desc("id"))
+    df.withColumn("n", F.row_number().over(w)).where("n = 1").join(F.broadcast(df.select("k").distinct()), "k").count()
+    df.groupBy("k").agg(F.sum("id"), F.countDistinct("h"), F.max("ts")).unionByName(
+        df.groupBy("k").agg(F.sum("id"), F.countDistinct("h"), F.max("ts"))
+    ).localCheckpoint().toPandas()
     path = f"{folder}/warm_up"
-    df = spark.range(200).selectExpr("id", "cast(id % 7 AS string) AS k", "current_timestamp() AS ts")
     df.write.format("delta").option("delta.enableChangeDataFeed", "true").save(path)
     table = DeltaTable.forPath(spark, path)
     source = df.limit(20).withColumn("k", F.lit("x")).alias("s")
-    table.alias("t").merge(source, "t.id = s.id").whenMatchedUpdateAll().whenNotMatchedInsertAll().execute()
+    table.alias("t").merge(source, "t.id = s.id").whenMatchedDelete("s.id = 0").whenMatchedUpdateAll(
+        "s.id > 0"
+    ).whenNotMatchedInsertAll().execute()
+    spark.sql(f"UPDATE delta.`{path}` SET k = 'y' WHERE id = 5")
+    spark.sql(f"DELETE FROM delta.`{path}` WHERE id < 3")
     table.history(1).collect()
+    spark.sql(f"DESCRIBE HISTORY delta.`{path}`").collect()
     changes = spark.read.format("delta").option("readChangeFeed", "true").option("startingVersion", 0).load(path)
     changes.groupBy("k", "_change_type").count().collect()
-    spark.read.format("delta").load(path).join(df, ["id", "k"]).where("k = '1'").orderBy("id").limit(5).collect()
-    spark.sql(f"DELETE FROM delta.`{path}` WHERE id < 3")
-    spark.createDataFrame([(1, "a")], "id long, k string").write.mode("overwrite").json(f"{folder}/warm_up_json")
-    spark.read.json(f"{folder}/warm_up_json").count()
+    spark.sql(f"SELECT count(*) FROM table_changes_by_path('{path}', 1)").collect()
+    spark.sql(f"OPTIMIZE delta.`{path}`").collect()
+    table.restoreToVersion(1)
+    spark.read.format("delta").option("versionAsOf", 0).load(path).join(df, ["id", "k"]).count()
+    df.write.format("delta").saveAsTable("globalbev_warm_up")
+    spark.sql("DROP TABLE globalbev_warm_up")
 
 
 def _class_cache_child(step: str, archive: str) -> None:
@@ -381,3 +412,34 @@ def stop_spark() -> None:
     active = SparkSession.getActiveSession()
     if active is not None:
         active.stop()
+
+# %% ../notebooks/00b_runtime.ipynb #6590439c
+def is_remote(obj) -> bool:
+    """True for a Spark Connect session or DataFrame (serverless, standard access mode, Databricks Connect)."""
+    return type(obj).__module__.startswith("pyspark.sql.connect")
+
+
+def cached(df):
+    """`df` kept in memory where the session may cache (classic Spark: a laptop, a dedicated cluster), `df` itself over
+    Spark Connect, which refuses caching. The one place that caches; `uncache` releases it."""
+    return df if is_remote(df) else df.cache()
+
+
+def uncache(df) -> None:
+    """Release what `cached` kept (nothing to do over Spark Connect)."""
+    if not is_remote(df):
+        df.unpersist()
+
+
+@contextlib.contextmanager
+def spark_log_level(spark, level: str, after: str = "ERROR"):
+    """Inside the block the local Spark JVM logs at `level` (e.g. "OFF" around an expected failure), then at `after`;
+    on Databricks and over Spark Connect, where the cluster owns its logs, nothing changes."""
+    local = runtime_kind() == "local" and not is_remote(spark)
+    if local:
+        spark.sparkContext.setLogLevel(level)
+    try:
+        yield
+    finally:
+        if local:
+            spark.sparkContext.setLogLevel(after)

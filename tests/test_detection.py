@@ -163,10 +163,10 @@ def detection(spark, pg_url, tmp_path_factory):
             known[t] = batch[t] if t not in known else known[t].unionByName(batch[t], allowMissingColumns=True)
         results = _silver_day(batch, known, f"test-day-{day}", first_load)
         for name, r in results.items():
-            r.cache()
+            r.hold()
             accounting.append((day, name, batch[name].count(), r.clean.count(), r.quarantined.count()))
             findings += r.findings.collect()
-            r.unpersist()
+            r.release()
         schema = results["customers"].findings.schema
     all_findings = spark.createDataFrame(findings, StructType([StructField(f.name, f.dataType) for f in schema]))
     assert {r._run_id for r in findings} == {"test-day-0", "test-day-1", "test-day-2"}

@@ -1,0 +1,101 @@
+"""A static check that the package, the lessons and the solutions stay runnable on serverless, standard access mode
+and Databricks Connect (all Spark Connect): no RDDs, no SparkContext or JVM handles, no `input_file_name()`, and caching
+only through the platform layer's `cached`/`uncache` (which do nothing where caching is refused).
+
+The platform layer (`globalbev/runtime.py`) is the one place that talks to a local JVM: the functions named in
+`PLATFORM_LAYER` may; nothing else may. Exported notebook cells are checked through the package they export to."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ATTRIBUTES = {"rdd", "sparkContext", "_jvm", "_jsparkSession", "_jsc", "_sc"}  # no such thing over Spark Connect
+CALLS = {"cache", "persist", "unpersist", "input_file_name"}  # refused over Spark Connect / serverless, or gone in UC
+NAMES = {"input_file_name", "sparkContext"}
+PLATFORM_LAYER = {  # globalbev/runtime.py: the local session's start and the helpers every other module goes through
+    "_start_local",
+    "_remember_jars",
+    "_class_cache_child",
+    "cached",
+    "uncache",
+    "spark_log_level",
+}
+
+
+def findings(source: str, where: str, allowed: set[str] = frozenset()) -> list[str]:
+    """Every use of an API Spark Connect lacks in `source`, as "where:line: what", outside the functions `allowed`."""
+    code = "\n".join("# " + line if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+    found: list[str] = []
+
+    class Visitor(ast.NodeVisitor):
+        def __init__(self):
+            self.functions: list[str] = []
+
+        def visit_FunctionDef(self, node):
+            self.functions.append(node.name)
+            self.generic_visit(node)
+            self.functions.pop()
+
+        visit_AsyncFunctionDef = visit_FunctionDef
+
+        def _flag(self, node, what):
+            if not (set(self.functions) & allowed):
+                found.append(f"{where}:{node.lineno}: {what}")
+
+        def visit_Attribute(self, node):
+            if node.attr in ATTRIBUTES:
+                self._flag(node, f".{node.attr}")
+            self.generic_visit(node)
+
+        def visit_Call(self, node):
+            if isinstance(node.func, ast.Attribute) and node.func.attr in CALLS:
+                self._flag(node, f".{node.func.attr}()")
+            self.generic_visit(node)
+
+        def visit_Name(self, node):
+            if node.id in NAMES:
+                self._flag(node, node.id)
+
+    Visitor().visit(ast.parse(code))
+    return found
+
+
+@pytest.mark.unit
+def test_the_check_sees_what_spark_connect_refuses():
+    bad = "df.cache()\nn = df.rdd.getNumPartitions()\nspark.sparkContext.setLogLevel('OFF')\nF.input_file_name()\n"
+    assert [f.split(": ", 1)[1] for f in findings(bad, "x")] == [
+        ".cache()",
+        ".rdd",
+        ".sparkContext",
+        ".input_file_name()",
+    ]
+    assert findings("def cached(df):\n    return df.cache()\n", "x", {"cached"}) == []
+    assert findings("%pip install x\ncached(df)\n", "x") == []  # magics are not Python; the helper is fine
+
+
+@pytest.mark.unit
+def test_the_package_uses_only_what_spark_connect_has():
+    found = []
+    for path in sorted((ROOT / "globalbev").glob("*.py")):
+        allowed = PLATFORM_LAYER if path.name == "runtime.py" else set()
+        found += findings(path.read_text(), str(path.relative_to(ROOT)), allowed)
+    assert not found, "not available on serverless / Spark Connect (use globalbev.runtime.cached):\n" + "\n".join(found)
+
+
+@pytest.mark.unit
+def test_the_lessons_and_solutions_use_only_what_spark_connect_has():
+    found, cells = [], 0
+    for path in sorted([*(ROOT / "notebooks").glob("*.ipynb"), *(ROOT / "solutions").glob("*.ipynb")]):
+        for i, cell in enumerate(json.loads(path.read_text())["cells"]):
+            source = "".join(cell["source"])
+            if cell["cell_type"] != "code" or source.startswith("#| export"):  # exported: checked in the package
+                continue
+            cells += 1
+            found += findings(source, f"{path.relative_to(ROOT)}[cell {i}]")
+    assert cells > 300  # the lessons were read
+    assert not found, "not available on serverless / Spark Connect (use globalbev.runtime.cached):\n" + "\n".join(found)
