@@ -294,7 +294,7 @@ def _class_cache_child(step: str, archive: str) -> None:
 
 
 def build_class_cache(force: bool = False, progress: Callable[[str], None] = lambda s: None) -> Path | None:
-    """Build the class cache unless it is there (about a minute; `force`: again), telling `progress` when it starts.
+    """Build the class cache unless it is there (2–3 minutes; `force`: again), telling `progress` when it starts.
     Returns the archive, or None with a note on stderr when there is no Java or no archive could be built — Spark then
     starts without one, as before."""
     f = class_cache_file()
@@ -302,7 +302,9 @@ def build_class_cache(force: bool = False, progress: Callable[[str], None] = lam
         return None
     if not force and class_cache_options(load_config("local", environ={})):
         return f
-    progress(f"==> building the JVM class cache {f} (once, about a minute: Spark then starts in about half the time)")
+    progress(
+        f"==> building the JVM class cache {f} (once, two or three minutes: Spark then starts in about half the time)"
+    )
     f.parent.mkdir(parents=True, exist_ok=True)
     tmp = f.with_name(f"{f.name}.{os.getpid()}.tmp")
     try:
