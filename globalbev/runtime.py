@@ -87,8 +87,8 @@ def cache_folder() -> Path:
 
 def class_cache_file(environ: dict | None = None) -> Path | None:
     """The driver JVM's class-data-sharing archive for this Java, pyspark installation and Delta (None when there is no
-    Java). A JVM maps an archive only with the class path it was made with, so each installation (each checkout's
-    `.venv`) has its own."""
+    Java). A JVM maps an archive only with the class path it was made with (the same jars, sizes and times), so each
+    installation (each checkout's `.venv`, and a reinstall of it) has its own."""
     import hashlib
 
     import pyspark
@@ -98,8 +98,9 @@ def class_cache_file(environ: dict | None = None) -> Path | None:
         return None
     real = Path(java).resolve()
     st = real.stat()
-    where = Path(pyspark.__file__).resolve().parent
-    key = hashlib.sha1(f"{real}:{st.st_size}:{st.st_mtime_ns}:{where}".encode()).hexdigest()[:12]
+    where = Path(pyspark.__file__).resolve().parent  # the JVM checks each class-path jar's size and time: so do we
+    jars = sorted(f"{j.name}:{j.stat().st_size}:{j.stat().st_mtime_ns}" for j in (where / "jars").glob("*.jar"))
+    key = hashlib.sha1(f"{real}:{st.st_size}:{st.st_mtime_ns}:{where}:{','.join(jars)}".encode()).hexdigest()[:12]
     return cache_folder() / f"spark-classes-{pyspark.__version__}-delta{DELTA_VERSION}-{key}.jsa"
 
 
