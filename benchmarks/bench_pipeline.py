@@ -173,7 +173,7 @@ def measure(args: argparse.Namespace, root: Path, say=print) -> dict:
         "seed": args.seed,
         "driver_memory": cfg.spark.get("driver_memory"),
         "jit": cfg.spark.get("jit", "full"),
-        "class_cache": bool(class_cache_options(cfg)),  # the JVM mapped ./dev setup's class cache
+        "class_cache": bool(class_cache_options(cfg)),  # ./dev setup's class cache was there for the JVM to map
         "raw_mb": round(mb, 1),
         "raw_rows": rows,
         "generate_s": round(gen.seconds, 1),

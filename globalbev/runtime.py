@@ -104,18 +104,19 @@ def class_cache_file(environ: dict | None = None) -> Path | None:
     return cache_folder() / f"spark-classes-{pyspark.__version__}-delta{DELTA_VERSION}-{key}.jsa"
 
 
+def _checked_archive(f: Path | None) -> bool:
+    """True when `f` is there whole: its size was recorded after its check (a truncated archive crashes JDK 17)."""
+    ok = f.with_suffix(".ok") if f else None
+    return bool(f and f.is_file() and ok.is_file() and ok.read_text().strip() == str(f.stat().st_size))
+
+
 def class_cache_options(cfg: Config) -> str:
     """The JVM options that map the class cache when `[spark] class_cache` is on and a checked archive is there
-    (else ""). A truncated archive crashes a JDK 17 JVM, so only one whose size was recorded after its check is used."""
+    (else "")."""
     if str(cfg.spark.get("class_cache", "on")).lower() in ("off", "false", "no", "0"):
         return ""
     f = class_cache_file()
-    if f is None or not f.is_file():
-        return ""
-    ok = f.with_suffix(".ok")
-    if not ok.is_file() or ok.read_text().strip() != str(f.stat().st_size):
-        return ""
-    return f"-XX:SharedArchiveFile={f} -Xlog:cds=off -Xlog:cds+dynamic=off"
+    return f"-XX:SharedArchiveFile={f} -Xlog:cds=off -Xlog:cds+dynamic=off" if _checked_archive(f) else ""
 
 # %% ../notebooks/00b_runtime.ipynb #94404914
 JIT_OPTIONS = {  # the driver JVM's just-in-time compilers, by `[spark] jit` (measured: docs/runbooks/pipeline.md)
@@ -301,7 +302,7 @@ def build_class_cache(force: bool = False, progress: Callable[[str], None] = lam
     f = class_cache_file()
     if f is None:
         return None
-    if not force and class_cache_options(load_config("local", environ={})):
+    if not force and _checked_archive(f):
         return f
     progress(
         f"==> building the JVM class cache {f} (once, two or three minutes: Spark then starts in about half the time)"
