@@ -42,6 +42,11 @@ def _add_generate(subparsers) -> None:
         "--pg-url", default=None, help="PostgreSQL libpq URL (default: embedded server under <root>/postgres)"
     )
     g.add_argument("--no-pg", action="store_true", help="write operational tables as CSV under <root>/operational")
+    g.add_argument(
+        "--replace-shop-schema",
+        action="store_true",
+        help="drop the server's schema shop even though the generator did not make it (and everything in it)",
+    )
     g.add_argument("--small-files", action="store_true", help="inventory events in many small files")
     g.add_argument("--small-file-rows", type=int, default=200)
     g.add_argument("--hot-sku-share", type=float, default=0.25)
@@ -102,6 +107,7 @@ def _add_bench(subparsers) -> None:
 
 def _generate(args) -> int:
     from .generate import generate
+    from .sinks import ForeignSchemaError
     from .spec import GenerationConfig
 
     root = Path(args.root or _default_root())
@@ -129,8 +135,12 @@ def _generate(args) -> int:
     if args.no_pg:
         result = generate(cfg)
     elif args.pg_url:
-        cfg.pg_url = args.pg_url
-        result = generate(cfg)
+        cfg.pg_url, cfg.replace_shop_schema = args.pg_url, args.replace_shop_schema
+        try:
+            result = generate(cfg)
+        except ForeignSchemaError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     else:
         from globalbev.postgres import embedded_postgres
 

@@ -100,7 +100,7 @@ class Generation:
         self.cfg, self.root = cfg, root
         self.pools = build_pools(cfg.seed)
         self.products = build_products(cfg)
-        self.pg_sink = PostgresSink(cfg.pg_url) if cfg.pg_url else None
+        self.pg_sink = PostgresSink(cfg.pg_url, cfg.replace_shop_schema) if cfg.pg_url else None
         files = cfg.write_operational_files or (cfg.write_operational_files is None and not cfg.pg_url)
         self.file_sink = FileSink(root) if files else None
         self.sinks = [s for s in (self.pg_sink, self.file_sink) if s is not None]
@@ -203,7 +203,11 @@ def _write_summary(gen: Generation) -> None:
     cfg = gen.cfg
     drift = spec.drift_schedule(cfg.customer_drift_day, cfg.json_drift_day)
     summary = {
-        "config": {k: v for k, v in vars(cfg).items() if k not in ("pg_url", "progress", "root", "workers")},
+        "config": {
+            k: v
+            for k, v in vars(cfg).items()
+            if k not in ("pg_url", "replace_shop_schema", "progress", "root", "workers")
+        },
         "days": cfg.days,
         "rows": gen.rows,
         "files": gen.files,

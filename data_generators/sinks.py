@@ -317,20 +317,55 @@ class FileSink:
         pass
 
 
-class PostgresSink:
-    """Operational tables in PostgreSQL schema `shop`, loaded with COPY; later days upsert through temp tables."""
+SHOP_MARKER = "globalbev generator: synthetic GlobalBev data, dropped and made again by every generation"
 
-    def __init__(self, url: str):
+
+class ForeignSchemaError(RuntimeError):
+    """The server already has a schema `shop` that the generator did not make: it is never dropped without asking."""
+
+
+def foreign_shop_schema(cur) -> str | None:
+    """Why the server's schema `shop` is not the generator's (None: there is none, or the generator made it). The
+    generator's carries its comment; one from before the comment holds nothing but the generator's tables."""
+    cur.execute("SELECT oid, obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = 'shop'")
+    row = cur.fetchone()
+    if row is None or row[1] == SHOP_MARKER:
+        return None
+    cur.execute(
+        "SELECT relname FROM pg_class WHERE relnamespace = %s AND relkind IN ('r', 'p', 'v', 'm', 'f')", (row[0],)
+    )
+    others = sorted({r[0] for r in cur.fetchall()} - set(TABLES))
+    if row[1] is None and not others:
+        return None
+    return f"it holds {', '.join(others[:5])}" if others else f"its comment is {row[1]!r}"
+
+
+class PostgresSink:
+    """Operational tables in PostgreSQL schema `shop`, loaded with COPY; later days upsert through temp tables. Day 0
+    replaces `shop` only when the generator made it (or `replace_schema`): a server's own `shop` is never dropped."""
+
+    def __init__(self, url: str, replace_schema: bool = False):
         import psycopg
 
         self.conn = psycopg.connect(url, autocommit=False)
         self.columns = {t: list(cols) for t, cols in TABLES.items()}
+        self.replace_schema = replace_schema
 
     def begin_day(self, day: int, drift_columns: dict[str, list[tuple[str, str]]]) -> None:
         with self.conn.cursor() as cur:
             if day == 0:
+                foreign = foreign_shop_schema(cur)
+                if foreign and not self.replace_schema:
+                    self.conn.rollback()
+                    info = self.conn.info
+                    raise ForeignSchemaError(
+                        f"schema shop on {info.host}:{info.port}/{info.dbname} was not made by the generator "
+                        f"({foreign}): refusing to drop it. Point --pg-url at another database, or pass "
+                        "--replace-shop-schema to drop it and everything in it"
+                    )
                 cur.execute("DROP SCHEMA IF EXISTS shop CASCADE")
                 cur.execute("CREATE SCHEMA shop")
+                cur.execute(f"COMMENT ON SCHEMA shop IS '{SHOP_MARKER}'")
                 for table, cols in TABLES.items():
                     cur.execute(f"CREATE TABLE shop.{table} ({', '.join(f'{c} {t}' for c, t in cols)})")
             for table, cols in drift_columns.items():

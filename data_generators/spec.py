@@ -454,6 +454,7 @@ class GenerationConfig:
 
     root: str = "./data"
     pg_url: str | None = None  # None: operational tables are written as CSV under <root>/operational/
+    replace_shop_schema: bool = False  # drop a `shop` schema the generator did not make (never by default)
     scale: float = 0.01
     days: int = 1  # number of days: day 0 (initial load) .. days-1
     seed: int = 7
