@@ -15,6 +15,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from .config import LAYERS, Config, is_uri, load_config, storage_path
+from .operational_files import operational_kind
 from .pipeline import RunResult, run_pipeline
 from .postgres import connect_postgres, start_embedded_postgres
 from .report import print_run_report, report_run
@@ -90,7 +91,7 @@ def register_cli(subparsers) -> None:
     d.set_defaults(func=_demo)
     r = subparsers.add_parser(
         "run",
-        help="run the pipeline once on existing data (PostgreSQL + landing zone)",
+        help="run the pipeline once on existing data (PostgreSQL or operational files, landing zone)",
         description="Ingest everything new since the last run through bronze, silver and gold. Exit code: 0 "
         "succeeded, 1 a check failed (accounting or reconciliation), 2 a usage error, 3 the run crashed (its summary "
         "and ops.run_log say why; the next run resumes what it left).",
@@ -150,7 +151,7 @@ def _demo(args) -> int:
 def _run(args) -> int:
     cfg = load_config(args.env)
     spark, _ = _start_spark(cfg, "globalbev")
-    server = connect_postgres(cfg)
+    server = connect_postgres(cfg) if operational_kind(cfg) == "postgres" else None  # None: the operational files
     manifest = args.manifest or (
         storage_path("manifest", cfg=cfg) if Path(storage_path("manifest", cfg=cfg)).is_dir() else None
     )

@@ -37,8 +37,8 @@ from globalbev.ingestion import (
 # %% auto #0
 __all__ = ['PARTNER_COLUMNS', 'PARTNER_ORDERS_SCHEMA', 'PARTNER_DIALECTS', 'NUTRITION_SCHEMA', 'LANDING_DATASETS', 'Lines',
            'Read', 'DECLARED', 'merge_schema', 'oversized_fields', 'reshape_fields', 'rescued_data', 'list_files',
-           'one_line_reason', 'partner_file_verdicts', 'read_partner_csv', 'infer_json_schema', 'json_file_verdicts',
-           'read_json_evolving', 'LandingFileSource']
+           'unseen_files', 'one_line_reason', 'partner_file_verdicts', 'read_partner_csv', 'infer_json_schema',
+           'json_file_verdicts', 'read_json_evolving', 'LandingFileSource']
 
 # %% ../notebooks/01a_landing.ipynb #86674d53
 PARTNER_COLUMNS = [
@@ -180,6 +180,20 @@ def list_files(spark: SparkSession, folder: str, glob: str = "*") -> DataFrame:
             return spark.createDataFrame([], "path string, size long, modified long")
         raise
     return found
+
+
+def unseen_files(
+    spark: SparkSession, cfg: Config, source_name: str, folder: str, glob: str, root: str
+) -> list[tuple[str, int, int | None]]:
+    """(path, size, modified) of the files under `folder` matching `glob` that source `source_name` has not recorded
+    in `ops.ingested_files` (read or rejected), in path order; recorded paths are relative to `root`, so a lake moved
+    elsewhere finds nothing new."""
+    found = list_files(spark, folder, glob)
+    listed = [(r.path, r.size, r.modified) for r in found.collect()]
+    sized = {relative_path(p, None) for p, _, _ in listed}  # Spark's scans skip empty files; its listing has them:
+    listed += [(p, 0, None) for p in found.inputFiles() if relative_path(p, None) not in sized]
+    seen = {r.path for r in ingested_paths(spark, cfg, source_name).collect()}
+    return [f for f in sorted(listed, key=lambda f: f[0]) if not {f[0], relative_path(f[0], root)} & seen]
 
 # %% ../notebooks/01a_landing.ipynb #cad7d14d
 LANDING_DATASETS = {"partner_orders": "*.csv", "inventory_events": "*.jsonl", "nutrition": "*.json"}
@@ -394,14 +408,10 @@ class LandingFileSource:
 
     def new_files(self, spark: SparkSession, cfg: Config) -> list[tuple[str, int, int]]:
         """(path, size, modified) of the files not yet recorded in `ops.ingested_files` (read or rejected), in path
-        order; recorded paths are relative to `root`, so a lake moved elsewhere finds nothing new."""
-        found = list_files(spark, self.folder, LANDING_DATASETS[self.dataset])
-        listed = [(r.path, r.size, r.modified) for r in found.collect()]
-        sized = {relative_path(p, None) for p, _, _ in listed}  # Spark's scans skip empty files; its listing has them:
-        listed += [(p, 0, None) for p in found.inputFiles() if relative_path(p, None) not in sized]
-        seen = {r.path for r in ingested_paths(spark, cfg, self.name).collect()}
-        new = [f for f in sorted(listed, key=lambda f: f[0]) if not {f[0], relative_path(f[0], self.root)} & seen]
-        return new[: self.max_files]
+        order."""
+        return unseen_files(spark, cfg, self.name, self.folder, LANDING_DATASETS[self.dataset], self.root)[
+            : self.max_files
+        ]
 
     def read_checked(self, spark: SparkSession, files: list[str]) -> Read:
         """The rows of the given files, parsed the way this dataset is declared; the files that cannot be read as it

@@ -25,6 +25,7 @@ from .detection import score_detection
 from .frames import union_all
 from .ingestion import Batch, PostgresTableSource, Source, commit_batches, ensure_state_tables, file_dataset
 from .landing import LANDING_DATASETS, LandingFileSource
+from .operational_files import OperationalFileSource
 from .postgres import PostgresServer
 from globalbev.run_state import (
     CDF_PROGRESS_DDL,
@@ -71,10 +72,13 @@ def new_run_id(now: dt.datetime | None = None) -> str:
     return f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
-def pipeline_sources(server: PostgresServer, root: str) -> dict[str, Source]:
-    """The pipeline's sources by bronze dataset: every `shop` table and the three landing datasets under `root`."""
+def pipeline_sources(server: PostgresServer | None, root: str) -> dict[str, Source]:
+    """The pipeline's sources by bronze dataset: every `shop` table — from `server` over JDBC, or with no server from
+    the generator's operational files under `root` (`[sources] operational = "files"`) — and the three landing
+    datasets under `root`."""
     sources: dict[str, Source] = {
-        t: PostgresTableSource(server, f"shop.{t}", partition_column=p) for t, p in SHOP_TABLES.items()
+        t: PostgresTableSource(server, f"shop.{t}", partition_column=p) if server else OperationalFileSource(t, root)
+        for t, p in SHOP_TABLES.items()
     }
     sources.update({d: LandingFileSource(d, root) for d in LANDING_DATASETS})
     return sources
@@ -95,13 +99,16 @@ def account(dataset: str, layer: str, rows_in: int, rows_out: int, rows_quaranti
 # %% ../notebooks/04b_pipeline.ipynb #5668a248
 def rejected_line_rows(spark: SparkSession, source: Source, batch: Batch, run_id: str) -> DataFrame:
     """Quarantine rows for the lines a reader took out of files it accepted (e.g. a header repeated mid-file): keyed
-    by the file's relative path and the repeat's number, `row_id` the batch that read them."""
-    rows = [
-        (file_dataset(source.name), f"{relative_path(path, batch.root)}#{k + 1}", batch.batch_id, "rejected_line",
-         reason, line)
-        for path, line, count, reason in batch.rejected_lines
-        for k in range(count)
-    ]  # fmt: skip
+    by the file's relative path and the line's number among the file's left-out lines, `row_id` the batch that read
+    them."""
+    rows, numbered = [], {}
+    for path, line, count, reason in batch.rejected_lines:
+        rel = relative_path(path, batch.root)
+        for _ in range(count):
+            numbered[rel] = numbered.get(rel, 0) + 1
+            rows.append(
+                (file_dataset(source.name), f"{rel}#{numbered[rel]}", batch.batch_id, "rejected_line", reason, line)
+            )
     return spark.createDataFrame(
         rows, "dataset string, record_key string, row_id string, rule string, reason string, record string"
     ).select(
@@ -428,7 +435,7 @@ def _crashed(spark: SparkSession, cfg: Config, run_id: str, started: dt.datetime
 def run_pipeline(
     spark: SparkSession,
     cfg: Config,
-    server: PostgresServer,
+    server: PostgresServer | None,
     landing_root: str | None = None,
     manifest_dir: str | None = None,
     run_id: str | None = None,
@@ -436,7 +443,7 @@ def run_pipeline(
 ) -> RunResult:
     """Run ingestion → bronze → silver → gold once on everything new (and on whatever a crashed run left), prove it,
     and write the summary and run log. An unexpected error writes them with status `crashed` and raises
-    `PipelineCrashed`.
+    `PipelineCrashed`. `server` None: `shop`'s tables come from the generator's operational files (file mode).
 
     Draws and prints nothing (`globalbev.report` does). For example, one pass on what `globalbev generate` wrote:
 
