@@ -17,8 +17,8 @@ from .frames import as_column
 __all__ = ['BR_CARRIERS', 'PHONE_PLANS', 'PHONE_FORMATTING', 'EMAIL_PATTERN', 'STREET_ABBREVIATIONS', 'LOWERCASE_WORDS',
            'DATE_FORMATS', 'PhonePlan', 'e164_pattern', 'phone_rewrite_pattern', 'phone_rewrite_replacement',
            'standardize_phone', 'standardize_email', 'squeeze_whitespace', 'has_single_case', 'abbreviation_pattern',
-           'standardize_street', 'standardize_city', 'standardize_postal_code', 'parse_date', 'mark_exact_duplicates',
-           'mark_latest', 'mark_near_duplicates']
+           'standardize_street', 'standardize_city', 'standardize_postal_code', 'try_to_date', 'parse_date',
+           'mark_exact_duplicates', 'mark_latest', 'mark_near_duplicates']
 
 # %% ../notebooks/03a_cleaning.ipynb #d6eaf0c3
 @dataclass(frozen=True)
@@ -174,10 +174,17 @@ DATE_FORMATS = (
 )  # every shape GlobalBev's sources write dates in
 
 
+def try_to_date(text: Column | str, fmt: str) -> Column:
+    """The date in `text` read with the pattern `fmt`, null when it does not fit (never an error). Spark 4.0 — the
+    runtime we promise (DBR 17.3 LTS) — has no `try_to_date` (4.1 adds it): its `try_to_timestamp` reads the date at
+    midnight, which `cast("date")` takes back, in the session's time zone both ways."""
+    return F.try_to_timestamp(as_column(text), F.lit(fmt)).cast("date")
+
+
 def parse_date(text: Column | str, formats: tuple[str, ...] = DATE_FORMATS) -> Column:
     """The date in the first of `formats` that parses the text (null when none does)."""
     text = F.trim(as_column(text))
-    return F.coalesce(*[F.try_to_date(text, f) for f in formats])
+    return F.coalesce(*[try_to_date(text, f) for f in formats])
 
 # %% ../notebooks/03a_cleaning.ipynb #6529fcdf
 def mark_exact_duplicates(

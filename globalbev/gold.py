@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields, replace
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from .cleaning import DATE_FORMATS
+from .cleaning import DATE_FORMATS, try_to_date
 from .delta_ops import apply_scd2, latest_version, merge_upsert, read_changes
 from .frames import union_all
 from .quality import CUSTOMER_COLUMNS
@@ -145,8 +145,8 @@ _RECORD = "order_id string, sku string, market string, market_code string, order
 def any_date(c: Column) -> Column:
     """A date from a string in any of the shop's and partners' formats (an ISO timestamp gives its date); null if none
     fits."""
-    iso = F.try_to_date(F.substring(c, 1, 10), "yyyy-MM-dd")
-    return F.coalesce(*[F.try_to_date(c, f) for f in DATE_FORMATS], F.when(F.length(c) > 10, iso))
+    iso = try_to_date(F.substring(c, 1, 10), "yyyy-MM-dd")
+    return F.coalesce(*[try_to_date(c, f) for f in DATE_FORMATS], F.when(F.length(c) > 10, iso))
 
 
 def quarantined_sales_lines(quarantine: DataFrame, orders: DataFrame) -> DataFrame:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from .cleaning import mark_exact_duplicates, parse_date
+from .cleaning import mark_exact_duplicates, parse_date, try_to_date
 from globalbev.expectations import (
     Expectation,
     SilverResult,
@@ -38,7 +38,7 @@ def declared_date(text: Column, partner: Column) -> Column:
     """The date read with the partner's declared format only (`PARTNER_DIALECTS`): null when it does not fit."""
     out = F.lit(None).cast("date")
     for name, dialect in PARTNER_DIALECTS.items():
-        out = F.when(partner == name, F.try_to_date(F.trim(text), dialect["date_format"])).otherwise(out)
+        out = F.when(partner == name, try_to_date(F.trim(text), dialect["date_format"])).otherwise(out)
     return out
 
 

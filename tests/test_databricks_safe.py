@@ -135,3 +135,19 @@ def test_databricks_requirements_are_what_the_runtime_lacks():
     assert needed <= listed, f"imported but not in requirements-databricks.txt: {sorted(needed - listed)}"
     runtime_own = {DISTRIBUTIONS.get(m, m) for m in PREINSTALLED} | {"delta-spark", "pyspark", "databricks-connect"}
     assert not listed & runtime_own, f"would replace the runtime's own: {sorted(listed & runtime_own)}"
+
+
+@pytest.mark.unit
+def test_every_spark_function_the_package_calls_exists_in_this_pyspark():
+    """`F.<name>` anywhere in the package — also in code the unit tests never reach — exists in the installed pyspark.
+    `./dev compat` runs this on pyspark 4.0 (Databricks Runtime 17.3 LTS): a function only a newer Spark has fails."""
+    from pyspark.sql import functions
+
+    used: dict[str, str] = {}
+    for folder in ("globalbev", "data_generators"):
+        for path in (ROOT / folder).glob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "F":
+                    used.setdefault(node.attr, f"{folder}/{path.name}:{node.lineno}")
+    missing = {name: where for name, where in used.items() if not hasattr(functions, name)}
+    assert len(used) > 50 and not missing, missing
