@@ -33,8 +33,8 @@ setuptools.setup(
         "local": _reqs("local_requirements"),
         # Tests, notebooks, nbdev. Includes local Spark: the test suite runs on real engines.
         "dev": _reqs("local_requirements") + _reqs("dev_requirements"),
-        # The oldest Spark we promise (Databricks Runtime 17.3 LTS is Spark 4.0): `./dev compat` runs the unit tests on it,
-        # in its own virtual environment.
+        # The oldest Spark we promise (Databricks Runtime 17.3 LTS is Spark 4.0): `./dev compat` runs the unit tests
+        # on it, in its own virtual environment.
         "compat": _reqs("compat_requirements"),
         # Databricks Connect: install in a SEPARATE virtual environment, without `local`/`dev`.
         "connect": _reqs("connect_requirements"),

@@ -234,7 +234,10 @@ def connect_postgres(cfg: Config | None = None) -> PostgresServer:
     if url:
         return parse_pg_url(url)
     if not cfg.storage_root.startswith("/") or cfg.storage_root.startswith(("/Volumes", "/dbfs")):
-        raise PostgresError(f"environment {cfg.env!r} has no PostgreSQL URL: set GLOBALBEV_PG_URL or postgres.url")
+        raise PostgresError(
+            f"environment {cfg.env!r} has no PostgreSQL URL: set GLOBALBEV_PG_URL or postgres.url, or read shop's "
+            'tables from files ([sources] operational = "files", GLOBALBEV_OPERATIONAL=files)'
+        )
     return start_embedded_postgres(Path(cfg.storage_root) / "postgres")
 
 
