@@ -25,6 +25,19 @@ from globalbev.run_state import PipelineCrashed
 from globalbev.silver_steps import SILVER_STEPS, SilverStep, WiringError, reference_table, required_table
 
 DAYS = 3
+_WAREHOUSE = '"WH-HX{0}","US","Reno",{1},2025-07-03 23:00:00.000000Z'
+HOSTILE_OPERATIONAL = {  # shop.warehouses' export, broken: a file of another table, and a file with two bad lines
+    "hostile-other-table.csv": "sku,brand\nSKU-1,Fizz\n",
+    "hostile-lines.csv": "\n".join(
+        [
+            "warehouse_id,market_code,city,capacity_units,updated_at",
+            _WAREHOUSE.format(1, 500),  # good
+            _WAREHOUSE.format(2, "lots"),  # capacity is not a number
+            '"WH-HX3","US"',  # two fields of five
+        ]
+    )
+    + "\n",
+}
 
 
 def crash_at(stage: str):
@@ -61,6 +74,9 @@ def runs(spark, test_config, tmp_path_factory):
     after = {s.table: latest_version(spark, table_name("silver", s.table, test_config)) for s in SILVER_STEPS}
     for h in hostile_files():
         h.write(root)
+    for name, text in HOSTILE_OPERATIONAL.items():
+        (root / "operational" / "warehouses" / "day=009").mkdir(parents=True, exist_ok=True)
+        (root / "operational" / "warehouses" / "day=009" / name).write_text(text)
     hostile = run_pipeline(spark, test_config, None, landing_root=str(root))
     return {
         "results": results,
@@ -206,3 +222,20 @@ def test_hostile_files_next_to_good_ones(spark, test_config, runs):
         if len(mine) != len(h.bad) or not all(any(f.lower() in x.lower() for x in reasons) for f in h.bad):
             problems.append((h.dataset, h.name, "quarantine", h.bad, [x[:120] for x in reasons]))
     assert not problems, problems
+
+
+@pytest.mark.integration
+def test_hostile_operational_files_next_to_good_ones(spark, test_config, runs):
+    """shop's tables as files, broken: a file of another table is rejected whole with why, a bad line is quarantined
+    with why (counted in bronze's balance), the good row beside them reaches silver."""
+    folder = "operational/warehouses/day=009"
+    files = spark.table(table_name("quarantine", "rejected_files", test_config))
+    other = files.where(F.col("path").endswith(f"{folder}/hostile-other-table.csv")).collect()
+    assert len(other) == 1 and other[0].reason.startswith("header: expected warehouse_id,market_code,city")
+    lines = _rows_of(spark.table(table_name("quarantine", "rejected_rows", test_config)), f"{folder}/hostile-lines.csv")
+    assert sorted(r.reason for r in lines) == ["capacity_units: lots is not int", "malformed: not 5 fields"]
+    assert {r.rule for r in lines} == {"rejected_line"} and {r.dataset for r in lines} == {"operational/warehouses"}
+    silver = spark.table(table_name("silver", "warehouses", test_config))
+    assert silver.where(F.col("warehouse_id") == "WH-HX1").count() == 1
+    bronze = next(a for a in runs["hostile"].accounting if (a["dataset"], a["layer"]) == ("warehouses", "bronze"))
+    assert (bronze["rows_in"], bronze["rows_out"], bronze["rows_quarantined"]) == (3, 1, 2) and bronze["balanced"]
