@@ -37,8 +37,8 @@ from globalbev.ingestion import (
 # %% auto #0
 __all__ = ['PARTNER_COLUMNS', 'PARTNER_ORDERS_SCHEMA', 'PARTNER_DIALECTS', 'NUTRITION_SCHEMA', 'LANDING_DATASETS', 'Lines',
            'Read', 'DECLARED', 'merge_schema', 'oversized_fields', 'reshape_fields', 'rescued_data', 'list_files',
-           'unseen_files', 'one_line_reason', 'partner_file_verdicts', 'read_partner_csv', 'infer_json_schema',
-           'json_file_verdicts', 'read_json_evolving', 'LandingFileSource']
+           'unseen_files', 'files_batch', 'one_line_reason', 'partner_file_verdicts', 'read_partner_csv',
+           'infer_json_schema', 'json_file_verdicts', 'read_json_evolving', 'LandingFileSource']
 
 # %% ../notebooks/01a_landing.ipynb #86674d53
 PARTNER_COLUMNS = [
@@ -194,6 +194,19 @@ def unseen_files(
     listed += [(p, 0, None) for p in found.inputFiles() if relative_path(p, None) not in sized]
     seen = {r.path for r in ingested_paths(spark, cfg, source_name).collect()}
     return [f for f in sorted(listed, key=lambda f: f[0]) if not {f[0], relative_path(f[0], root)} & seen]
+
+
+def files_batch(source, spark: SparkSession, state: str | None, new: list[tuple[str, int, int | None]]) -> Batch:
+    """The batch of a file source (`name`, `root`, `empty`, `read_checked`) over its new files (path, size, modified):
+    their rows, the files it rejected, the lines it left out; its state and id are the files' paths relative to
+    `root`. No new file: an empty batch that keeps `state`."""
+    if not new:
+        return Batch(source.empty(spark), state, batch_id_for(source.name, state), [], root=source.root)
+    files = [p for p, _, _ in new]
+    df, rejected, again = source.read_checked(spark, files)
+    taken, recorded = [f for f in files if f not in rejected], [relative_path(f, source.root) for f in files]
+    meta = {p: (s, m) for p, s, m in new}
+    return Batch(df, recorded[-1], batch_id_for(source.name, *recorded), taken, meta, rejected, again, source.root)
 
 # %% ../notebooks/01a_landing.ipynb #cad7d14d
 LANDING_DATASETS = {"partner_orders": "*.csv", "inventory_events": "*.jsonl", "nutrition": "*.json"}
@@ -441,11 +454,4 @@ class LandingFileSource:
         return _empty(spark, DECLARED[self.dataset])
 
     def read(self, spark: SparkSession, cfg: Config, state: str | None) -> Batch:
-        new = self.new_files(spark, cfg)
-        if not new:
-            return Batch(self.empty(spark), state, batch_id_for(self.name, state), [], root=self.root)
-        files = [p for p, _, _ in new]
-        df, rejected, again = self.read_checked(spark, files)
-        taken, recorded = [f for f in files if f not in rejected], [relative_path(f, self.root) for f in files]
-        meta = {p: (s, m) for p, s, m in new}
-        return Batch(df, recorded[-1], batch_id_for(self.name, *recorded), taken, meta, rejected, again, self.root)
+        return files_batch(self, spark, state, self.new_files(spark, cfg))

@@ -17,8 +17,8 @@ from pyspark.sql.types import StringType, StructField, StructType
 from data_generators.sinks import TABLES
 from .config import Config, ConfigError, relative_path
 from .frames import union_all
-from .ingestion import Batch, RejectedFile, batch_id_for
-from .landing import Lines, _clip, unseen_files
+from .ingestion import Batch, RejectedFile
+from .landing import Lines, _clip, files_batch, unseen_files
 
 # %% auto #0
 __all__ = ['OPERATIONAL_TABLES', 'OP_COLUMN', 'MAX_BAD_LINES', 'OPERATIONAL_KINDS', 'spark_type', 'header_fields',
@@ -209,14 +209,7 @@ class OperationalFileSource:
         return df.select(*declared, *[c for c in df.columns if c not in declared]), rejected, again
 
     def read(self, spark: SparkSession, cfg: Config, state: str | None) -> Batch:
-        new = unseen_files(spark, cfg, self.name, self.folder, "*.csv", self.root)
-        if not new:
-            return Batch(self.empty(spark), state, batch_id_for(self.name, state), [], root=self.root)
-        files = [p for p, _, _ in new]
-        df, rejected, again = self.read_checked(spark, files)
-        taken, recorded = [f for f in files if f not in rejected], [relative_path(f, self.root) for f in files]
-        meta = {p: (s, m) for p, s, m in new}
-        return Batch(df, recorded[-1], batch_id_for(self.name, *recorded), taken, meta, rejected, again, self.root)
+        return files_batch(self, spark, state, unseen_files(spark, cfg, self.name, self.folder, "*.csv", self.root))
 
 # %% ../notebooks/01d_operational_files.ipynb #e89db687
 OPERATIONAL_KINDS = ("postgres", "files")
