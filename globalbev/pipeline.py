@@ -124,15 +124,22 @@ def _to_bronze(
 ) -> tuple[dict, Batch | None]:
     """Read one source from `state` and write what is new into `bronze.<dataset>` — nothing else, so sources can run
     side by side. Returns the accounting row (rows in: what Delta wrote plus the lines taken out of files; rows out:
-    what bronze holds for the batch, counted in the table) and the batch (None: nothing new, no Spark job at all)."""
+    what bronze holds for the batch, counted in the table) and the batch (None: nothing new). A source that has not
+    sent a row yet (no file, or every file rejected) gets its bronze table empty, so silver and gold have one to read.
+    """
     batch = source.read(spark, cfg, state)
-    if batch.next_state == state and not batch.files:
-        return account(dataset, "bronze", 0, 0, batch_id=batch.batch_id, files=0), None
+    nothing_new, table = batch.next_state == state and not batch.files, table_name("bronze", dataset, cfg)
     written = held = 0
-    if batch.files or batch.root is None:  # a file source whose every file was rejected has nothing to write
+    if batch.files or (batch.root is None and not nothing_new):  # a file source may have rejected every file
         df = add_ingestion_metadata(batch.df, source.name, batch.batch_id, run_id)
         written = write_bronze(spark, cfg, dataset, df, batch_id=batch.batch_id)
-        held = spark.table(table_name("bronze", dataset, cfg)).where(F.col("_batch_id") == batch.batch_id).count()
+        held = spark.table(table).where(F.col("_batch_id") == batch.batch_id).count()
+    elif not table_exists(spark, table):  # the source's columns, no row
+        write_bronze(
+            spark, cfg, dataset, add_ingestion_metadata(batch.df.limit(0), source.name, batch.batch_id, run_id)
+        )
+    if nothing_new:
+        return account(dataset, "bronze", 0, 0, batch_id=batch.batch_id, files=0), None
     lines = sum(count for _, _, count, _ in batch.rejected_lines)  # rows of the file that never became rows
     extra = {"batch_id": batch.batch_id, "files": len(batch.files), "files_rejected": len(batch.rejected)}
     return account(dataset, "bronze", written + lines, held, lines, **extra), batch
@@ -200,10 +207,12 @@ def build_silver_step(
 ) -> tuple[dict, DataFrame | None, DataFrame | None]:
     """Build one silver table from the bronze batches `batch_ids` (those the step has not taken yet) and MERGE the
     clean rows; returns the accounting row (the clean rows' keys checked in the table), the quarantined rows and the
-    findings (None when there was nothing to take)."""
-    if not batch_ids:
+    findings (None when there was nothing to take). A table that does not exist yet is made from no batch: empty,
+    with the builder's columns, so gold can read it before its source sends a row."""
+    table = table_name("silver", step.table, cfg)
+    if not batch_ids and table_exists(spark, table):
         return account(step.table, "silver", 0, 0), None, None
-    batch = bronze.where(F.col("_batch_id").isin(*batch_ids)).localCheckpoint()
+    batch = (bronze.where(F.col("_batch_id").isin(*batch_ids)) if batch_ids else bronze.limit(0)).localCheckpoint()
     n_in = batch.count()
     first_load = bronze.agg(F.min("updated_at")).first()[0] if step.needs_initial_load else None
     refs = {n: reference_table(spark, cfg, n, rejected) for n in step.references}
@@ -213,7 +222,6 @@ def build_silver_step(
     n_out = clean.count()
     if step.counts_checked:
         n_in = result.checked.count()
-    table = table_name("silver", step.table, cfg)
     merge_upsert(spark, clean, table, list(step.keys))
     missing = missing_from_table(spark, clean, table, step.keys) if n_out else 0
     findings = result.findings.localCheckpoint()

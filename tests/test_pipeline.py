@@ -10,6 +10,7 @@ alarm, schema drift absorbed, gold reconciled with silver, and a run with nothin
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from hostile import hostile_files
 from pyspark.sql import functions as F
 
 from globalbev.config import table_name
-from globalbev.delta_ops import latest_version
+from globalbev.delta_ops import latest_version, read_version
 from globalbev.demo import reset_local_lakehouse
 from globalbev.pipeline import run_pipeline
 from globalbev.report import report_run
@@ -52,9 +53,10 @@ def crash_at(stage: str):
 
 @pytest.fixture(scope="module")
 def runs(spark, test_config, tmp_path_factory):
-    """Generate day 0, run and report; add day 1, crash the run in the middle of silver, run again and report; add
-    day 2 (drift day), crash the run between silver and gold, run again and report; run once more with nothing new;
-    then put the hostile landing files (tests/hostile.py) next to the generated ones and run."""
+    """Generate day 0 without its partner files (a landing dataset with no file yet), run and report; add day 1 (the
+    partner files of days 0 and 1 arrive), crash the run in the middle of silver, run again and report; add day 2
+    (drift day), crash the run between silver and gold, run again and report; run once more with nothing new; then
+    put the hostile landing files (tests/hostile.py) next to the generated ones and run."""
     from data_generators import GenerationConfig, generate
 
     root = tmp_path_factory.mktemp("pipeline") / "data"
@@ -62,6 +64,8 @@ def runs(spark, test_config, tmp_path_factory):
     results, crashes = [], []
     for upto, crash in zip(range(1, DAYS + 1), (None, "silver.order_lines", "gold"), strict=True):
         gen = generate(GenerationConfig(root=str(root), pg_url=None, scale=0.002, days=upto, seed=7))
+        if upto == 1:  # each generate() writes every day again: day 1's brings the partner files of day 0 back
+            shutil.rmtree(root / "landing" / "partner_orders")
         args = dict(landing_root=str(root), manifest_dir=str(gen.manifest_dir))
         if crash:
             with pytest.raises(PipelineCrashed) as stopped:
@@ -121,6 +125,18 @@ def test_schema_drift_absorbed(spark, test_config, runs):
     assert silver.where(F.col("loyalty_tier").isNotNull()).count() > 0
     events = spark.table(table_name("bronze", "inventory_events", test_config))
     assert {"temperature_c", "source_system"} <= set(events.columns)
+
+
+@pytest.mark.integration
+def test_a_landing_dataset_with_no_file_yet(spark, test_config, runs):
+    """Day 0 had no partner file at all: the run still succeeded and reconciled, with silver.partner_orders made
+    empty; day 1's run took the partner files of days 0 and 1."""
+    first, second = runs["results"][:2]
+    bronze0 = {a["dataset"]: a for a in first.accounting if a["layer"] == "bronze"}
+    silver1 = {a["dataset"]: a for a in second.accounting if a["layer"] == "silver"}
+    assert bronze0["partner_orders"]["rows_in"] == 0 and first.summary["status"] == "succeeded"
+    assert read_version(spark, table_name("silver", "partner_orders", test_config), 0).count() == 0
+    assert silver1["partner_orders"]["rows_in"] > 0
 
 
 @pytest.mark.integration
