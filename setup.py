@@ -29,8 +29,9 @@ setuptools.setup(
     packages=setuptools.find_packages(include=["globalbev", "globalbev.*", "data_generators", "data_generators.*"]),
     install_requires=_reqs("requirements"),
     extras_require={
-        # The laptop: local Spark + Delta and the embedded PostgreSQL. Never install next to databricks-connect (it
-        # ships its own pyspark), never on Databricks (the runtime has Spark; serverless cannot host a PostgreSQL).
+        # The laptop: local Spark + Delta (with Spark Connect's client, for `[spark] api = connect`) and the embedded
+        # PostgreSQL. Never install next to databricks-connect (it ships its own pyspark), never on Databricks (the
+        # runtime has Spark; serverless cannot host a PostgreSQL).
         "local": _reqs("local_requirements"),
         # Tests, notebooks, nbdev. Includes local Spark: the test suite runs on real engines.
         "dev": _reqs("local_requirements") + _reqs("dev_requirements"),

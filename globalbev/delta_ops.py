@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from functools import reduce
 
+from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 # %% auto #0
-__all__ = ['CHANGE_COLUMNS', 'path_table', 'table_exists', 'create_table', 'last_commit_rows', 'assert_unique_keys',
+__all__ = ['CHANGE_COLUMNS', 'path_table', 'table_exists', 'create_table', 'merge_into', 'last_commit_rows', 'assert_unique_keys',
            'merge_upsert', 'scd2_staging', 'empty_scd2_table', 'apply_scd2', 'enable_cdf', 'latest_version',
            'read_changes', 'table_history', 'read_version', 'version_before', 'restore_table']
 
@@ -27,10 +28,12 @@ def _table_path(table: str) -> str | None:
 
 def table_exists(spark, table: str) -> bool:
     """True when `table` (a catalog name or delta.`path`) is an existing Delta table."""
-    from delta.tables import DeltaTable
-
-    path = _table_path(table)
-    return DeltaTable.isDeltaTable(spark, path) if path else spark.catalog.tableExists(table)
+    if _table_path(table) is None:
+        return spark.catalog.tableExists(table)
+    try:
+        return spark.sql(f"DESCRIBE DETAIL {table}").first()["format"] == "delta"
+    except AnalysisException:  # DELTA_MISSING_DELTA_TABLE: no Delta table in that folder
+        return False
 
 
 def create_table(df: DataFrame, table: str, cdf: bool = True) -> None:
@@ -40,15 +43,31 @@ def create_table(df: DataFrame, table: str, cdf: bool = True) -> None:
     writer.save(path) if path else writer.saveAsTable(table)
 
 
-def _delta(spark, table: str):
-    from delta.tables import DeltaTable
+def _history(spark, table: str, limit: int | None = None) -> DataFrame:
+    """`DESCRIBE HISTORY` of `table`, newest version first (the `limit` newest when given)."""
+    return spark.sql(f"DESCRIBE HISTORY {table}" + (f" LIMIT {int(limit)}" if limit else ""))
 
-    return DeltaTable.forName(spark, table)
+
+def _escaped(sql: str) -> str:
+    return sql.replace("{", "{{").replace("}", "}}")
+
+
+def merge_into(
+    spark, source: DataFrame, table: str, on: str, *clauses: str, schema_evolution: bool = False
+) -> dict[str, int]:
+    """`MERGE INTO table t USING source s ON on` followed by `clauses` (e.g. `"WHEN NOT MATCHED THEN INSERT *"`);
+    returns Delta's counts: `num_inserted_rows`, `num_updated_rows`, `num_deleted_rows`, `num_affected_rows`.
+
+    SQL with the source handed over as a DataFrame rather than the Python `DeltaTable` API: the same statement runs
+    on a laptop, over Spark Connect (serverless, Databricks Connect) and in a `%sql` cell."""
+    evolve = "WITH SCHEMA EVOLUTION " if schema_evolution else ""
+    sql = f"MERGE {evolve}INTO {_escaped(table)} t USING {{source}} s ON {_escaped(on)} {_escaped(' '.join(clauses))}"
+    return spark.sql(sql, source=source).first().asDict()
 
 # %% ../notebooks/04a_delta_ops.ipynb #710325b8
 def last_commit_rows(spark, table: str) -> int:
     """The rows the latest commit of Delta table `table` wrote (`numOutputRows` in its history)."""
-    metrics = _delta(spark, table).history(1).select("operationMetrics").first()[0] or {}
+    metrics = _history(spark, table, 1).select("operationMetrics").first()[0] or {}
     return int(metrics.get("numOutputRows", 0))
 
 
@@ -81,17 +100,12 @@ def merge_upsert(
         create_table(df.where(f"NOT coalesce({delete_condition}, false)") if delete_condition else df, table)
         return {"inserted": last_commit_rows(spark, table), "updated": 0, "deleted": 0}
     compared = [c for c in df.columns if c not in keys and not c.startswith("_")]
-    merge = (
-        _delta(spark, table)
-        .alias("t")
-        .merge(df.alias("s"), " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys))
-        .withSchemaEvolution()
-    )
-    if delete_condition:
-        merge = merge.whenMatchedDelete(delete_condition)
-    merge = merge.whenMatchedUpdateAll(_differs(compared, spark.table(table).columns))
-    merge = merge.whenNotMatchedInsertAll(f"NOT coalesce({delete_condition}, false)" if delete_condition else None)
-    m = merge.execute().first()
+    clauses = [f"WHEN MATCHED AND ({delete_condition}) THEN DELETE"] if delete_condition else []
+    clauses.append(f"WHEN MATCHED AND ({_differs(compared, spark.table(table).columns)}) THEN UPDATE SET *")
+    keep = f" AND NOT coalesce({delete_condition}, false)" if delete_condition else ""
+    clauses.append(f"WHEN NOT MATCHED{keep} THEN INSERT *")
+    on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+    m = merge_into(spark, df, table, on, *clauses, schema_evolution=True)
     return {"inserted": m["num_inserted_rows"], "updated": m["num_updated_rows"], "deleted": m["num_deleted_rows"]}
 
 # %% ../notebooks/04a_delta_ops.ipynb #82ecc6eb
@@ -217,15 +231,14 @@ def apply_scd2(
     staged = scd2_staging(spark.table(table), df, key, tracked_columns, effective_ts_column, deleted_column, sk)
     if staged.isEmpty():
         return {"opened": 0, "closed": 0}
-    m = (
-        _delta(spark, table)
-        .alias("t")
-        .merge(staged.alias("s"), f"t.`{sk}` = s.`{sk}`")
-        .withSchemaEvolution()
-        .whenMatchedUpdate(set={"valid_to": "s.valid_to", "is_current": "s.is_current"})
-        .whenNotMatchedInsertAll()
-        .execute()
-        .first()
+    m = merge_into(
+        spark,
+        staged,
+        table,
+        f"t.`{sk}` = s.`{sk}`",
+        "WHEN MATCHED THEN UPDATE SET valid_to = s.valid_to, is_current = s.is_current",
+        "WHEN NOT MATCHED THEN INSERT *",
+        schema_evolution=True,
     )
     return {"opened": m["num_inserted_rows"], "closed": m["num_updated_rows"]}
 
@@ -240,7 +253,7 @@ def enable_cdf(spark, table: str) -> None:
 
 def latest_version(spark, table: str) -> int:
     """The table's current version number."""
-    return _delta(spark, table).history(1).first()["version"]
+    return _history(spark, table, 1).first()["version"]
 
 
 def read_changes(
@@ -270,10 +283,8 @@ def read_changes(
 # %% ../notebooks/04a_delta_ops.ipynb #a3e57ae9
 def table_history(spark, table: str) -> DataFrame:
     """The table's versions, newest first: version, timestamp, operation and the operation's row counts."""
-    return (
-        _delta(spark, table)
-        .history()
-        .select("version", "timestamp", "operation", F.col("operationMetrics").alias("metrics"))
+    return _history(spark, table).select(
+        "version", "timestamp", "operation", F.col("operationMetrics").alias("metrics")
     )
 
 
@@ -284,7 +295,7 @@ def read_version(spark, table: str, version: int) -> DataFrame:
 
 def version_before(spark, table: str, operation: str) -> int:
     """The version just before the latest `operation` (e.g. "DELETE") — the one to go back to after an accident."""
-    hit = _delta(spark, table).history().where(F.col("operation") == operation).select("version").first()
+    hit = _history(spark, table).where(F.col("operation") == operation).select("version").first()
     if hit is None:
         raise ValueError(f"no {operation} in the history of {table}")
     return hit["version"] - 1

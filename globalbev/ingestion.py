@@ -25,6 +25,7 @@ from pyspark.sql.types import (
 )
 
 from .config import Config, relative_path, table_name
+from .delta_ops import merge_into
 from .errors import GlobalBevError
 from .frames import union_all
 from .postgres import PostgresServer, pg_query, read_postgres
@@ -121,10 +122,8 @@ def ingested_paths(spark: SparkSession, cfg: Config, source_name: str) -> DataFr
 
 # %% ../notebooks/01_ingestion.ipynb #46b3ed1d
 def _insert_new(table: str, new: DataFrame) -> None:
-    from delta.tables import DeltaTable
-
     on = "t.dataset = s.dataset AND t.path = s.path"
-    DeltaTable.forName(new.sparkSession, table).alias("t").merge(new.alias("s"), on).whenNotMatchedInsertAll().execute()
+    merge_into(new.sparkSession, new, table, on, "WHEN NOT MATCHED THEN INSERT *")
 
 
 def _rejected_files(spark: SparkSession, dataset: str, batch: Batch, run_id: str) -> DataFrame:
@@ -157,8 +156,6 @@ def commit_batch(spark: SparkSession, cfg: Config, source: Source, batch: Batch,
 def commit_batches(spark: SparkSession, cfg: Config, done: list[tuple[Source, Batch]], run_id: str) -> None:
     """Record several sources' batches as ingested in at most three commits (their files, the files they rejected,
     their new states); call it only once bronze holds every one of them."""
-    from delta.tables import DeltaTable
-
     ensure_state_tables(spark, cfg)
     now = F.current_timestamp()
     taken = [
@@ -176,25 +173,24 @@ def commit_batches(spark: SparkSession, cfg: Config, done: list[tuple[Source, Ba
     moved = [(s.name, b.next_state, run_id) for s, b in done if b.next_state not in (None, stored.get(s.name))]
     if moved:
         new = spark.createDataFrame(moved, "source string, watermark string, run_id string")
-        (
-            DeltaTable.forName(spark, table_name("ops", "watermarks", cfg))
-            .alias("t")
-            .merge(new.withColumn("updated_at", now).alias("s"), "t.source = s.source")
-            .whenMatchedUpdateAll()
-            .whenNotMatchedInsertAll()
-            .execute()
+        merge_into(
+            spark,
+            new.withColumn("updated_at", now),
+            table_name("ops", "watermarks", cfg),
+            "t.source = s.source",
+            "WHEN MATCHED THEN UPDATE SET *",
+            "WHEN NOT MATCHED THEN INSERT *",
         )
 
 
 def reset_state(spark: SparkSession, cfg: Config, *source_names: str) -> None:
     """Forget the state of these sources, so their next read starts from scratch (re-ingest everything)."""
-    from delta.tables import DeltaTable
-
     ensure_state_tables(spark, cfg)
-    datasets = [file_dataset(n) for n in source_names]
-    DeltaTable.forName(spark, table_name("ops", "watermarks", cfg)).delete(F.col("source").isin(*source_names))
+    names = spark.createDataFrame([(n, file_dataset(n)) for n in source_names], "source string, dataset string")
+    delete = "WHEN MATCHED THEN DELETE"
+    merge_into(spark, names, table_name("ops", "watermarks", cfg), "t.source = s.source", delete)
     for layer, table in (("ops", "ingested_files"), ("quarantine", "rejected_files")):
-        DeltaTable.forName(spark, table_name(layer, table, cfg)).delete(F.col("dataset").isin(*datasets))
+        merge_into(spark, names, table_name(layer, table, cfg), "t.dataset = s.dataset", delete)
 
 # %% ../notebooks/01_ingestion.ipynb #f831a9f1
 def with_credentials(server: PostgresServer, cfg: Config) -> PostgresServer:

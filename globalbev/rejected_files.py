@@ -11,6 +11,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from .config import Config, relative_path, table_name
+from .delta_ops import merge_into
 from .ingestion import ensure_state_tables
 
 # %% auto #0
@@ -32,15 +33,16 @@ def _matches(recorded: str, wanted: list[str]) -> bool:
 def readmit_files(spark: SparkSession, cfg: Config, dataset: str | None, paths: list[str]) -> list[str]:
     """Take these rejected files out of `quarantine.rejected_files` and `ops.ingested_files`, so the next run reads them
     again; returns the recorded paths re-admitted (a path that was not rejected is ignored)."""
-    from delta.tables import DeltaTable
-
     wanted = [relative_path(p, None) for p in paths]
     found = [(r.dataset, r.path) for r in rejected_files(spark, cfg, dataset).collect() if _matches(r.path, wanted)]
     if found:
-        keys = F.struct("dataset", "path").isin(*[F.struct(F.lit(d), F.lit(p)) for d, p in found])
-        DeltaTable.forName(spark, table_name("quarantine", "rejected_files", cfg)).delete(keys)
-        ingested = DeltaTable.forName(spark, table_name("ops", "ingested_files", cfg))
-        ingested.delete(keys & (F.col("status") == "rejected"))
+        keys, on = (
+            spark.createDataFrame(found, "dataset string, path string"),
+            "t.dataset = s.dataset AND t.path = s.path",
+        )
+        merge_into(spark, keys, table_name("quarantine", "rejected_files", cfg), on, "WHEN MATCHED THEN DELETE")
+        rejected = f"{on} AND t.status = 'rejected'"
+        merge_into(spark, keys, table_name("ops", "ingested_files", cfg), rejected, "WHEN MATCHED THEN DELETE")
     return [p for _, p in found]
 
 # %% ../notebooks/01c_rejected_files.ipynb #8a7375c4

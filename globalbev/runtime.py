@@ -9,6 +9,7 @@ import contextlib
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -18,10 +19,11 @@ from .config import LAYERS, Config, load_config, schema_name
 from .errors import GlobalBevError
 
 # %% auto #0
-__all__ = ['DELTA_VERSION', 'POSTGRES_JDBC', 'SUPPORTED_JAVA', 'JIT_OPTIONS', 'SetupError', 'runtime_kind', 'java_executable',
-           'parse_java_major', 'check_java', 'cache_folder', 'class_cache_file', 'class_cache_options',
-           'local_spark_conf', 'cached_jars', 'build_class_cache', 'register_local_tables', 'ensure_schemas',
-           'output_to', 'get_spark', 'stop_spark', 'is_remote', 'cached', 'uncache', 'spark_log_level']
+__all__ = ['DELTA_VERSION', 'POSTGRES_JDBC', 'SUPPORTED_JAVA', 'JIT_OPTIONS', 'SPARK_APIS', 'CONNECT_PLUGIN', 'SetupError',
+           'runtime_kind', 'java_executable', 'parse_java_major', 'check_java', 'cache_folder', 'class_cache_file',
+           'class_cache_options', 'spark_api', 'local_spark_conf', 'cached_jars', 'build_class_cache',
+           'register_local_tables', 'ensure_schemas', 'output_to', 'get_spark', 'stop_spark', 'is_remote', 'cached',
+           'uncache', 'spark_log_level']
 
 # %% ../notebooks/00b_runtime.ipynb #44fae54b
 DELTA_VERSION = "4.4.0"  # must match the delta-spark pip package (its jars come from Maven Central)
@@ -123,13 +125,24 @@ JIT_OPTIONS = {  # the driver JVM's just-in-time compilers, by `[spark] jit` (me
     "full": "",  # the JVM's default, C1 then C2: the default; C2's compiled code pays on any run of minutes
     "quick": "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m",  # C1 only: short sessions (a lesson's kernel)
 }
+SPARK_APIS = ("classic", "connect")  # how Python drives the local JVM, by `[spark] api`
+CONNECT_PLUGIN = "org.apache.spark.sql.connect.SparkConnectPlugin"  # the Spark Connect server, inside the driver JVM
+
+
+def spark_api(cfg: Config) -> str:
+    """`[spark] api` (GLOBALBEV_SPARK_API): "classic" (py4j, the default) or "connect" (a Spark Connect client of a
+    server in the local JVM — the API serverless, standard access mode and Databricks Connect run code through)."""
+    api = str(cfg.spark.get("api", "classic"))
+    if api not in SPARK_APIS:
+        raise SetupError(f"[spark] api = {api!r} is not one of {', '.join(SPARK_APIS)} (GLOBALBEV_SPARK_API sets it)")
+    return api
 
 
 def local_spark_conf(cfg: Config, app_name: str = "globalbev") -> dict[str, str]:
     """The Spark settings of a local session for `cfg` (without the Maven packages; with the class cache when built)."""
     s = cfg.spark
     root = cfg.storage_root
-    jit = str(s.get("jit", "full"))
+    jit, api = str(s.get("jit", "full")), spark_api(cfg)
     if jit not in JIT_OPTIONS:
         raise SetupError(f"[spark] jit = {jit!r} is not one of {', '.join(JIT_OPTIONS)} (GLOBALBEV_JIT sets it)")
     return {
@@ -154,6 +167,11 @@ def local_spark_conf(cfg: Config, app_name: str = "globalbev") -> dict[str, str]
         # collect() hands results to Python over a local socket the JVM keeps open 15 s by default; on a busy 2-core
         # laptop (or CI running two test halves) Python can be later than that and gets "Connection refused"
         "spark.python.authenticate.socketTimeout": "120s",
+        **(
+            {"spark.plugins": CONNECT_PLUGIN, "spark.connect.grpc.binding.address": "127.0.0.1"}
+            if api == "connect"
+            else {}
+        ),
         **{k: str(v) for k, v in s.get("conf", {}).items()},
     }
 
@@ -199,6 +217,9 @@ def _start_local(cfg: Config, app_name: str, java_options: str = ""):
     if cfg.storage_root.startswith("/") and not cfg.storage_root.startswith(("/Volumes", "/dbfs")):
         Path(cfg.storage_root).mkdir(parents=True, exist_ok=True)
     conf = local_spark_conf(cfg, app_name)
+    port = _free_port() if spark_api(cfg) == "connect" else None
+    if port:
+        conf["spark.connect.grpc.binding.port"] = str(port)
     conf["spark.driver.extraJavaOptions"] = f"{conf['spark.driver.extraJavaOptions']} {java_options}".strip()
     builder = SparkSession.builder
     for k, v in conf.items():
@@ -226,7 +247,30 @@ def _start_local(cfg: Config, app_name: str, java_options: str = ""):
     if not jars:
         _remember_jars(spark)
     spark.sparkContext.setLogLevel(str(cfg.spark.get("log_level", "ERROR")))
-    return spark
+    return _connect_client(spark, port) if port else spark
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+_LOCAL_SERVERS: list = []  # the classic sessions whose JVM serves Spark Connect clients of this process
+
+
+def _connect_client(server, port: int):
+    """A Spark Connect session to the server that `server`'s JVM runs on `port`. From then on pyspark builds Connect
+    plans in this process (its functions and columns too), as on serverless."""
+    try:
+        from pyspark.sql.connect.session import SparkSession as ConnectSession
+    except ImportError as e:
+        raise SetupError(
+            f"[spark] api = connect needs Spark Connect's client ({e}): pip install -e '.[local]'"
+        ) from None
+    _LOCAL_SERVERS.append(server)
+    os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"
+    return ConnectSession.builder.remote(f"sc://127.0.0.1:{port}").getOrCreate()
 
 # %% ../notebooks/00b_runtime.ipynb #e6d84212
 def _warm_up(spark, folder: str) -> None:
@@ -408,7 +452,8 @@ def get_spark(cfg: Config | None = None, app_name: str = "globalbev", jvm_log: s
 
 
 def stop_spark() -> None:
-    """Stop the local session if one is running (a no-op on Databricks, where the cluster owns it)."""
+    """Stop the local session if one is running, and its Spark Connect server (a no-op on Databricks, where the cluster
+    owns it)."""
     if runtime_kind() != "local":
         return
     from pyspark.sql import SparkSession
@@ -416,6 +461,8 @@ def stop_spark() -> None:
     active = SparkSession.getActiveSession()
     if active is not None:
         active.stop()
+    while _LOCAL_SERVERS:  # [spark] api = connect: the JVM that served the client
+        _LOCAL_SERVERS.pop().stop()
 
 # %% ../notebooks/00b_runtime.ipynb #6590439c
 def is_remote(obj) -> bool:
