@@ -7,7 +7,9 @@ same commands without it.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -42,6 +44,13 @@ def _add_generate(subparsers) -> None:
         "--pg-url", default=None, help="PostgreSQL libpq URL (default: embedded server under <root>/postgres)"
     )
     g.add_argument("--no-pg", action="store_true", help="write operational tables as CSV under <root>/operational")
+    g.add_argument(
+        "--upload-to",
+        default=None,
+        metavar="/Volumes/CATALOG/SCHEMA/VOLUME",
+        help="then copy landing/, manifest/ and operational/ into this Unity Catalog Volume through the Databricks "
+        "Files API (from a laptop, e.g. with Databricks Connect); generates into a temporary folder unless --root",
+    )
     g.add_argument(
         "--replace-shop-schema",
         action="store_true",
@@ -110,7 +119,14 @@ def _generate(args) -> int:
     from .sinks import ForeignSchemaError
     from .spec import GenerationConfig
 
-    root = Path(args.root or _default_root())
+    if args.upload_to and not (args.no_pg or args.pg_url):
+        print(
+            "error: --upload-to needs --no-pg (shop's tables as files, Databricks' default) or --pg-url",
+            file=sys.stderr,
+        )
+        return 2
+    staging = args.upload_to and not args.root  # a temporary local copy, removed once uploaded
+    root = Path(tempfile.mkdtemp(prefix="globalbev-volume-") if staging else (args.root or _default_root()))
     rates = {}
     for item in args.defect_rate:
         key, _, value = item.partition("=")
@@ -148,6 +164,26 @@ def _generate(args) -> int:
             cfg.pg_url = server.url
             result = generate(cfg)
     print_summary(result)
+    if args.upload_to:
+        return _upload(root, args.upload_to, staging)
+    return 0
+
+
+def _upload(root: Path, volume_root: str, staging: bool) -> int:
+    from . import volume
+
+    try:
+        done = volume.mirror_to_volume(root, volume_root)
+    except Exception as e:  # no credentials, no such Volume, no permission, the network
+        print(f"error: could not copy {root} into {volume_root}: {type(e).__name__}: {e}", file=sys.stderr)
+        print(f"the generated data stays in {root}; fix the cause and run again", file=sys.stderr)
+        return 2
+    print(
+        f"{volume_root}: {done['uploaded']:,} files uploaded ({done['bytes'] / 1e6:.1f} MB), "
+        f"{done['deleted']:,} left by an earlier generation deleted"
+    )
+    if staging:
+        shutil.rmtree(root, ignore_errors=True)
     return 0
 
 
