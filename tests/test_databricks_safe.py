@@ -1,6 +1,7 @@
 """A static check that the package, the lessons and the solutions stay runnable on serverless, standard access mode
-and Databricks Connect (all Spark Connect): no RDDs, no SparkContext or JVM handles, no `input_file_name()`, and caching
-only through the platform layer's `cached`/`uncache` (which do nothing where caching is refused).
+and Databricks Connect (all Spark Connect): no RDDs, no SparkContext or JVM handles, no `input_file_name()`, caching
+only through the platform layer's `cached`/`uncache` (which do nothing where caching is refused), and Delta through SQL
+rather than the Python `DeltaTable` API (which a local Spark Connect server lacks).
 
 The platform layer (`globalbev/runtime.py`) is the one place that talks to a local JVM: the functions named in
 `PLATFORM_LAYER` may; nothing else may. Exported notebook cells are checked through the package they export to."""
@@ -17,7 +18,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 ATTRIBUTES = {"rdd", "sparkContext", "_jvm", "_jsparkSession", "_jsc", "_sc"}  # no such thing over Spark Connect
 CALLS = {"cache", "persist", "unpersist", "input_file_name"}  # refused over Spark Connect / serverless, or gone in UC
-NAMES = {"input_file_name", "sparkContext"}
+# Delta's Python API over Spark Connect needs Delta's Connect plugin on the server: Databricks has it, a local Spark
+# Connect server does not (tests/test_spark_connect.py). The SQL forms run everywhere: MERGE INTO, DESCRIBE HISTORY.
+NAMES = {"input_file_name", "sparkContext", "DeltaTable"}
+REFUSED = "not available on serverless / Spark Connect (cached(), SQL for Delta; docs/runbooks/databricks.md):\n"
 PLATFORM_LAYER = {  # globalbev/runtime.py: the local session's start and the helpers every other module goes through
     "_start_local",
     "_remember_jars",
@@ -25,6 +29,7 @@ PLATFORM_LAYER = {  # globalbev/runtime.py: the local session's start and the he
     "cached",
     "uncache",
     "spark_log_level",
+    "_warm_up",  # the class cache's warm-up: classic Spark only
 }
 
 
@@ -76,6 +81,7 @@ def test_the_check_sees_what_spark_connect_refuses():
         ".input_file_name()",
     ]
     assert findings("def cached(df):\n    return df.cache()\n", "x", {"cached"}) == []
+    assert findings("DeltaTable.forName(spark, t).history(1)\n", "x") == ["x:1: DeltaTable"]
     assert findings("%pip install x\ncached(df)\n", "x") == []  # magics are not Python; the helper is fine
 
 
@@ -85,7 +91,7 @@ def test_the_package_uses_only_what_spark_connect_has():
     for path in sorted((ROOT / "globalbev").glob("*.py")):
         allowed = PLATFORM_LAYER if path.name == "runtime.py" else set()
         found += findings(path.read_text(), str(path.relative_to(ROOT)), allowed)
-    assert not found, "not available on serverless / Spark Connect (use globalbev.runtime.cached):\n" + "\n".join(found)
+    assert not found, REFUSED + "\n".join(found)
 
 
 @pytest.mark.unit
@@ -99,7 +105,7 @@ def test_the_lessons_and_solutions_use_only_what_spark_connect_has():
             cells += 1
             found += findings(source, f"{path.relative_to(ROOT)}[cell {i}]")
     assert cells > 300  # the lessons were read
-    assert not found, "not available on serverless / Spark Connect (use globalbev.runtime.cached):\n" + "\n".join(found)
+    assert not found, REFUSED + "\n".join(found)
 
 
 # What a Databricks runtime already has (never installed over it), and what only runs off Databricks
