@@ -21,6 +21,7 @@ from urllib.parse import quote, unquote, urlsplit
 from .config import Config, ConfigError, load_config
 from .errors import GlobalBevError
 from .processes import Proc, alive, forget, hold, holding, leases_locked, list_processes, read_leases, release
+from .runtime import free_port
 
 # %% auto #0
 __all__ = ['PostgresServer', 'parse_pg_url', 'mask_url', 'PostgresError', 'start_embedded_postgres', 'stop_embedded_server',
@@ -97,12 +98,6 @@ class PostgresError(GlobalBevError, RuntimeError):
     """PostgreSQL could not be started or reached; the message says why and what to do."""
 
 
-def _free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
 def _pg_run(bin_dir: Path | None, cmd: str, args: list[str], user: str | None, timeout: int = 60) -> str:
     exe = str((bin_dir / cmd) if bin_dir else cmd)
     kwargs = {"user": user} if user else {}
@@ -174,7 +169,7 @@ def _start_server(data_dir: Path, bin_dir: Path, user: str | None, port: int | N
         )
     sock = Path(tempfile.mkdtemp(prefix="gbpg"))  # short path: Unix sockets allow ~100 characters
     sock.chmod(0o777)
-    port = port or _free_port()
+    port = port or free_port()
     opts = f"-h 127.0.0.1 -p {port} -k {sock} -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     _pg_run(
         bin_dir,

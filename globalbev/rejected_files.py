@@ -36,10 +36,8 @@ def readmit_files(spark: SparkSession, cfg: Config, dataset: str | None, paths: 
     wanted = [relative_path(p, None) for p in paths]
     found = [(r.dataset, r.path) for r in rejected_files(spark, cfg, dataset).collect() if _matches(r.path, wanted)]
     if found:
-        keys, on = (
-            spark.createDataFrame(found, "dataset string, path string"),
-            "t.dataset = s.dataset AND t.path = s.path",
-        )
+        keys = spark.createDataFrame(found, "dataset string, path string")
+        on = "t.dataset = s.dataset AND t.path = s.path"
         merge_into(spark, keys, table_name("quarantine", "rejected_files", cfg), on, "WHEN MATCHED THEN DELETE")
         rejected = f"{on} AND t.status = 'rejected'"
         merge_into(spark, keys, table_name("ops", "ingested_files", cfg), rejected, "WHEN MATCHED THEN DELETE")

@@ -21,7 +21,7 @@ from .errors import GlobalBevError
 # %% auto #0
 __all__ = ['DELTA_VERSION', 'POSTGRES_JDBC', 'SUPPORTED_JAVA', 'JIT_OPTIONS', 'SPARK_APIS', 'CONNECT_PLUGIN', 'SetupError',
            'runtime_kind', 'java_executable', 'parse_java_major', 'check_java', 'cache_folder', 'class_cache_file',
-           'class_cache_options', 'spark_api', 'local_spark_conf', 'cached_jars', 'build_class_cache',
+           'class_cache_options', 'spark_api', 'local_spark_conf', 'cached_jars', 'free_port', 'build_class_cache',
            'register_local_tables', 'ensure_schemas', 'output_to', 'get_spark', 'stop_spark', 'is_remote', 'cached',
            'uncache', 'spark_log_level']
 
@@ -217,7 +217,7 @@ def _start_local(cfg: Config, app_name: str, java_options: str = ""):
     if cfg.storage_root.startswith("/") and not cfg.storage_root.startswith(("/Volumes", "/dbfs")):
         Path(cfg.storage_root).mkdir(parents=True, exist_ok=True)
     conf = local_spark_conf(cfg, app_name)
-    port = _free_port() if spark_api(cfg) == "connect" else None
+    port = free_port() if spark_api(cfg) == "connect" else None
     if port:
         conf["spark.connect.grpc.binding.port"] = str(port)
     conf["spark.driver.extraJavaOptions"] = f"{conf['spark.driver.extraJavaOptions']} {java_options}".strip()
@@ -250,9 +250,10 @@ def _start_local(cfg: Config, app_name: str, java_options: str = ""):
     return _connect_client(spark, port) if port else spark
 
 
-def _free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on at `host` now (for a local server: Spark Connect, the embedded PostgreSQL)."""
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
