@@ -67,6 +67,7 @@ class Config:
     env: str
     storage_root: str
     catalog: str = ""
+    schema_prefix: str = ""  # before every schema name: a learner's own schemas in a shared catalog ("jdoe_bronze")
     spark: dict = field(default_factory=dict)
     postgres: dict = field(default_factory=dict)
     secrets: dict = field(default_factory=dict)
@@ -82,6 +83,9 @@ class Config:
 def is_uri(path: str) -> bool:
     """True for `abfss://…`, `dbfs:/…`, `s3://…` style roots (not a local or `/Volumes` path)."""
     return bool(re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:/", path))
+
+
+_PREFIX = re.compile(r"^([a-z][a-z0-9_]*_)?$")
 
 
 def _resolve_root(root: str, base: Path | None) -> str:
@@ -104,10 +108,17 @@ def load_config(env: str | None = None, conf_dir: str | Path | None = None, envi
     if not path.is_file():
         raise ConfigError(f"no configuration file {path}: run from inside the project or set GLOBALBEV_CONF_DIR")
     raw = expand_vars(tomllib.loads(path.read_text(encoding="utf-8")), environ)
+    prefix = raw.get("schema_prefix", "")
+    if not _PREFIX.match(prefix):
+        raise ConfigError(
+            f"schema_prefix {prefix!r} must be empty or lower-case letters, digits and underscores ending in '_', "
+            "e.g. 'jdoe_' (GLOBALBEV_SCHEMA_PREFIX)"
+        )
     return Config(
         env=env,
         storage_root=_resolve_root(raw.get("storage_root", ""), root),
         catalog=raw.get("catalog", ""),
+        schema_prefix=prefix,
         spark=raw.get("spark", {}),
         postgres=raw.get("postgres", {}),
         secrets=raw.get("secrets", {}),
@@ -120,13 +131,15 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def table_name(layer: str, table: str, cfg: Config | None = None) -> str:
-    """The fully qualified name of `table` in `layer`: `catalog.layer.table` on Unity Catalog, `layer.table` locally."""
+    """The fully qualified name of `table` in `layer`: `catalog.layer.table` on Unity Catalog, `layer.table` locally
+    (the schema `<schema_prefix><layer>` when the configuration has a prefix)."""
     if layer not in LAYERS:
         raise ConfigError(f"unknown layer {layer!r}: choose one of {', '.join(LAYERS)}")
     if not _IDENT.match(table):
         raise ConfigError(f"table name {table!r} must be letters, digits and underscores, not starting with a digit")
     cfg = cfg or load_config()
-    return f"{cfg.catalog}.{layer}.{table}" if cfg.catalog else f"{layer}.{table}"
+    schema = f"{cfg.schema_prefix}{layer}"
+    return f"{cfg.catalog}.{schema}.{table}" if cfg.catalog else f"{schema}.{table}"
 
 
 def schema_name(layer: str, cfg: Config | None = None) -> str:

@@ -5,7 +5,6 @@
 # %% ../notebooks/04d_demo.ipynb #5c58c782
 from __future__ import annotations
 
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -14,13 +13,13 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from .config import LAYERS, Config, is_uri, load_config, storage_path
+from .config import LAYERS, Config, is_uri, load_config, schema_name, storage_path
 from .operational_files import operational_kind
 from .pipeline import RunResult, run_pipeline
 from .postgres import connect_postgres, start_embedded_postgres
 from .report import print_run_report, report_run
 from .run_state import EXIT_CODES, PipelineCrashed
-from .runtime import ensure_schemas, get_spark, runtime_kind
+from .runtime import drop_schema, ensure_schemas, get_spark, runtime_kind
 
 # %% auto #0
 __all__ = ['reset_local_lakehouse', 'demo_config', 'run_demo', 'register_cli']
@@ -31,8 +30,7 @@ def reset_local_lakehouse(spark: SparkSession, cfg: Config) -> None:
     if runtime_kind() != "local" or cfg.catalog or is_uri(cfg.storage_root):
         raise RuntimeError("reset_local_lakehouse only resets a local environment")
     for layer in LAYERS:
-        spark.sql(f"DROP SCHEMA IF EXISTS {layer} CASCADE")
-        shutil.rmtree(Path(cfg.storage_root) / "warehouse" / f"{layer}.db", ignore_errors=True)
+        drop_schema(spark, schema_name(layer, cfg))
     ensure_schemas(spark, cfg)
 
 

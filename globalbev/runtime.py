@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from .config import LAYERS, Config, load_config, schema_name
@@ -20,10 +21,11 @@ from .errors import GlobalBevError
 
 # %% auto #0
 __all__ = ['DELTA_VERSION', 'POSTGRES_JDBC', 'SUPPORTED_JAVA', 'JIT_OPTIONS', 'SPARK_APIS', 'CONNECT_PLUGIN', 'SetupError',
-           'runtime_kind', 'java_executable', 'parse_java_major', 'check_java', 'cache_folder', 'class_cache_file',
-           'class_cache_options', 'spark_api', 'local_spark_conf', 'cached_jars', 'free_port', 'build_class_cache',
-           'register_local_tables', 'ensure_schemas', 'output_to', 'get_spark', 'stop_spark', 'is_remote', 'cached',
-           'uncache', 'spark_log_level']
+           'runtime_kind', 'databricks_utils', 'widget', 'java_executable', 'parse_java_major', 'check_java',
+           'cache_folder', 'class_cache_file', 'class_cache_options', 'spark_api', 'local_spark_conf', 'cached_jars',
+           'free_port', 'serve_spark_connect', 'run_spark_connect_server', 'build_class_cache', 'register_local_tables',
+           'ensure_schemas', 'drop_schema', 'output_to', 'get_spark', 'stop_spark', 'is_remote', 'cached', 'uncache',
+           'spark_log_level']
 
 # %% ../notebooks/00b_runtime.ipynb #44fae54b
 DELTA_VERSION = "4.4.0"  # must match the delta-spark pip package (its jars come from Maven Central)
@@ -43,6 +45,41 @@ def runtime_kind(environ: dict | None = None) -> str:
     if env.get("GLOBALBEV_RUNTIME", "").lower() == "connect":
         return "connect"
     return "local"
+
+# %% ../notebooks/00b_runtime.ipynb #10f6634b
+def databricks_utils():
+    """The `dbutils` of the Databricks notebook or job this code runs in (secrets, widgets, files)."""
+    try:
+        from pyspark.dbutils import DBUtils  # a Databricks runtime's pyspark
+        from pyspark.sql import SparkSession
+
+        return DBUtils(SparkSession.getActiveSession())
+    except ImportError:
+        from databricks.sdk.runtime import dbutils  # serverless, Databricks Connect
+
+        return dbutils
+
+
+def widget(name: str, default: str = "", choices: tuple[str, ...] = (), label: str = "") -> str:
+    """The notebook parameter `name`: a Databricks widget (made on first use, a dropdown when `choices` are given) in a
+    workspace, `GLOBALBEV_WIDGET_<NAME>` or `default` elsewhere; surrounding blanks removed, a value outside `choices`
+    refused."""
+    if runtime_kind() == "databricks":
+        widgets = databricks_utils().widgets
+        try:
+            value = widgets.get(name)
+        except Exception:  # no such widget yet (the error's type differs between runtimes)
+            if choices:
+                widgets.dropdown(name, default, list(choices), label or name)
+            else:
+                widgets.text(name, default, label or name)
+            value = widgets.get(name)
+    else:
+        value = os.environ.get(f"GLOBALBEV_WIDGET_{name.upper()}", default)
+    value = (value or "").strip()
+    if choices and value not in choices:
+        raise SetupError(f"widget {name!r} is {value!r}: choose one of {', '.join(choices)}")
+    return value
 
 # %% ../notebooks/00b_runtime.ipynb #9abd2e34
 _INSTALL_JAVA = (
@@ -247,7 +284,10 @@ def _start_local(cfg: Config, app_name: str, java_options: str = ""):
     if not jars:
         _remember_jars(spark)
     spark.sparkContext.setLogLevel(str(cfg.spark.get("log_level", "ERROR")))
-    return _connect_client(spark, port) if port else spark
+    if not port:
+        return spark
+    _LOCAL_SERVERS.append(spark)
+    return _connect_client(f"sc://127.0.0.1:{port}")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -260,18 +300,48 @@ def free_port(host: str = "127.0.0.1") -> int:
 _LOCAL_SERVERS: list = []  # the classic sessions whose JVM serves Spark Connect clients of this process
 
 
-def _connect_client(server, port: int):
-    """A Spark Connect session to the server that `server`'s JVM runs on `port`. From then on pyspark builds Connect
-    plans in this process (its functions and columns too), as on serverless."""
+def _connect_client(url: str):
+    """A Spark Connect session to the server at `url` (`sc://host:port`). From then on pyspark builds Connect plans in
+    this process (its functions and columns too), as on serverless."""
     try:
         from pyspark.sql.connect.session import SparkSession as ConnectSession
     except ImportError as e:
         raise SetupError(
             f"[spark] api = connect needs Spark Connect's client ({e}): pip install -e '.[local]'"
         ) from None
-    _LOCAL_SERVERS.append(server)
     os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"
-    return ConnectSession.builder.remote(f"sc://127.0.0.1:{port}").getOrCreate()
+    return ConnectSession.builder.remote(url).getOrCreate()
+
+
+def serve_spark_connect(
+    cfg: Config | None = None, app_name: str = "globalbev-server", jvm_log: str | Path | None = None
+) -> str:
+    """Start local Spark + Delta with Spark Connect's server inside (the tables of its warehouse registered) and return
+    its URL, `sc://127.0.0.1:PORT`; it serves until this process ends. A process whose `[spark] remote`
+    (`GLOBALBEV_SPARK_REMOTE`) is that URL gets a client of it from `get_spark()` instead of a JVM of its own:
+    `./dev test` starts one for all the lessons, so a notebook's kernel gets its session in a second, on a warm JVM."""
+    cfg = cfg or load_config()
+    client = get_spark(replace(cfg, spark={**cfg.spark, "api": "connect", "remote": ""}), app_name, jvm_log)
+    return f"sc://127.0.0.1:{client.conf.get('spark.connect.grpc.binding.port')}"
+
+
+def run_spark_connect_server(url_file: str | Path, jvm_log: str | Path | None = None) -> None:
+    """`serve_spark_connect` as a process of its own (`./dev test`): the URL written to `url_file` once the server
+    listens, then serving until SIGTERM or Ctrl-C, and the JVM stopped on the way out."""
+    import signal
+    import time
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        url = serve_spark_connect(jvm_log=jvm_log)
+        Path(f"{url_file}.part").write_text(url + "\n")
+        os.replace(f"{url_file}.part", url_file)  # whole or not at all: the reader waits for the file
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop_spark()
 
 # %% ../notebooks/00b_runtime.ipynb #e6d84212
 def _warm_up(spark, folder: str) -> None:
@@ -376,13 +446,16 @@ def _has_commit(delta_log: Path) -> bool:
 
 
 def register_local_tables(spark, cfg: Config) -> list[str]:
-    """Create the layer schemas and register every Delta table found in the local warehouse; returns their names."""
+    """Create the layer schemas and register every Delta table found in the local warehouse — in every schema folder
+    there, a lesson's own schemas too — so a new session sees what earlier ones wrote; returns the tables' names."""
     found = []
     warehouse = Path(cfg.storage_root) / "warehouse"
-    for layer in LAYERS:
-        spark.sql(f"CREATE DATABASE IF NOT EXISTS {layer}")
-        for tdir in sorted(d for d in (warehouse / f"{layer}.db").glob("*/_delta_log") if _has_commit(d)):
-            name = f"{layer}.{tdir.parent.name}"
+    on_disk = {d.name[: -len(".db")] for d in warehouse.glob("*.db") if d.is_dir()}
+    schemas = {schema_name(layer, cfg) for layer in LAYERS} | {s for s in on_disk if re.match(r"^[A-Za-z_]\w*$", s)}
+    for schema in sorted(schemas):
+        spark.sql(f"CREATE DATABASE IF NOT EXISTS {schema}")
+        for tdir in sorted(d for d in (warehouse / f"{schema}.db").glob("*/_delta_log") if _has_commit(d)):
+            name = f"{schema}.{tdir.parent.name}"
             spark.sql(f"CREATE TABLE IF NOT EXISTS {name} USING DELTA LOCATION '{tdir.parent.as_posix()}'")
             found.append(name)
     return found
@@ -392,6 +465,16 @@ def ensure_schemas(spark, cfg: Config) -> None:
     """Create the bronze/silver/gold/quarantine/ops schemas if they do not exist (any runtime)."""
     for layer in LAYERS:
         spark.sql(f"CREATE SCHEMA IF NOT EXISTS {schema_name(layer, cfg)}")
+
+
+def drop_schema(spark, schema: str) -> None:
+    """`DROP SCHEMA … CASCADE` — on a laptop the schema's folder in the warehouse too: a table that a later session
+    registered again from its folder (`register_local_tables`) is external to Spark, so dropping it keeps its files, and
+    a new table of the same name would find them in its way."""
+    spark.sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    if runtime_kind() == "local":
+        warehouse = Path(spark.conf.get("spark.sql.warehouse.dir").removeprefix("file:"))
+        shutil.rmtree(warehouse / f"{schema.rsplit('.', 1)[-1]}.db", ignore_errors=True)
 
 # %% ../notebooks/00b_runtime.ipynb #a660518f
 @contextlib.contextmanager
@@ -446,6 +529,8 @@ def get_spark(cfg: Config | None = None, app_name: str = "globalbev", jvm_log: s
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
+    if cfg.spark.get("remote"):  # a local server already running (serve_spark_connect): its client, no JVM of our own
+        return _connect_client(str(cfg.spark["remote"]))
     with output_to(jvm_log) if jvm_log else contextlib.nullcontext():
         spark = _start_local(cfg, app_name)
     register_local_tables(spark, cfg)

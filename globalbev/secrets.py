@@ -68,16 +68,10 @@ def _from_env(scope: str, key: str, cfg: Config) -> str:
 
 
 def _from_databricks(scope: str, key: str, cfg: Config) -> str:
-    from pyspark.sql import SparkSession
+    from globalbev.runtime import databricks_utils
 
     try:
-        from pyspark.dbutils import DBUtils
-
-        dbutils = DBUtils(SparkSession.getActiveSession())
-    except ImportError:
-        from databricks.sdk.runtime import dbutils
-    try:
-        return dbutils.secrets.get(scope=scope, key=key)
+        return databricks_utils().secrets.get(scope=scope, key=key)
     except Exception as e:
         raise SecretNotFound(
             f"secret {scope}/{key} not found in the Databricks secret scope {scope!r} "

@@ -48,6 +48,7 @@ def test_two_pipeline_days_run_over_spark_connect(tmp_path):
         "GLOBALBEV_SPARK_MASTER": "local[2]",
         "GLOBALBEV_DRIVER_MEMORY": "2g",
         "GLOBALBEV_JIT": os.environ.get("GLOBALBEV_JIT", "quick"),
+        "GLOBALBEV_SPARK_REMOTE": "",  # a server of its own, not the one ./dev test shares between the notebooks
     }
     cmd = [sys.executable, "-c", SCRIPT, str(tmp_path / "raw")]
     run = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
