@@ -42,7 +42,7 @@ def _cells(path: Path) -> list[str]:
 
 
 def _code(path: Path) -> list[str]:
-    """A lesson's code cells, exported ones left out (the package's code, checked elsewhere)."""
+    """A notebook's code cells, in order."""
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
     return ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
 
