@@ -45,6 +45,9 @@ def test_config(session_root):
         "GLOBALBEV_SPARK_MASTER": "local[2]",
         "GLOBALBEV_DRIVER_MEMORY": "2g",
         "GLOBALBEV_PG_URL": os.environ.get("GLOBALBEV_TEST_PG_URL", ""),
+        # a classic session of the tests' own, also where ./dev test runs a test file beside the notebooks, whose
+        # kernels are clients of a shared Spark Connect server (GLOBALBEV_SPARK_REMOTE)
+        "GLOBALBEV_SPARK_REMOTE": "",
     }
     cfg = load_config("local", environ=env)
     cfg.spark["shuffle_partitions"] = 4

@@ -5,7 +5,9 @@ through, where analysis waits until a plan runs and there is no cache, RDD or JV
 Two generated days (file mode) go through bronze, silver and gold: the first run creates every table, the second
 MERGEs into them, closes customer versions and refreshes gold from the Change Data Feed. They run in a process of their
 own, because a Connect client changes what pyspark builds in its whole process (functions and columns too), so it
-cannot share the tests' classic session. Not timed; the ./dev test runs it in the notebooks half (see `dev`).
+cannot share the tests' classic session. Not timed. `./dev compat` runs it (marker `connect`), on pyspark 4.0 — the
+Spark of Databricks Runtime 17.3 LTS and serverless, which run code through Spark Connect; `.ci/run` runs it after
+`./dev test`, which leaves it out (about 200 s of its budget).
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.connect
 
 SCRIPT = """
 import json, sys
