@@ -11,7 +11,7 @@ from pyspark.sql import types as T
 
 from .config import Config, schema_name, table_name
 from .delta_ops import last_commit_rows
-from .frames import column_named
+from .frames import column_named, local_frame
 
 # %% auto #0
 __all__ = ['METADATA_COLUMNS', 'add_ingestion_metadata', 'rescue_unexpected', 'write_bronze', 'bronze_audit']
@@ -124,7 +124,7 @@ def bronze_audit(spark: SparkSession, cfg: Config, dataset: str, rows_read: dict
     """Per batch: rows read from the source, rows now in `bronze.<dataset>`, and the difference (0 when every row
     landed)."""
     name = table_name("bronze", dataset, cfg)
-    read = spark.createDataFrame(list(rows_read.items()), "batch_id string, rows_read long")
+    read = local_frame(spark, list(rows_read.items()), "batch_id string, rows_read long")
     landed = (
         spark.table(name).groupBy(F.col("_batch_id").alias("batch_id")).agg(F.count(F.lit(1)).alias("rows_in_bronze"))
     )

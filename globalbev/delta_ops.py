@@ -13,8 +13,8 @@ from pyspark.sql import functions as F
 
 # %% auto #0
 __all__ = ['CHANGE_COLUMNS', 'path_table', 'table_exists', 'create_table', 'merge_into', 'last_commit_rows', 'assert_unique_keys',
-           'merge_upsert', 'scd2_staging', 'empty_scd2_table', 'apply_scd2', 'enable_cdf', 'latest_version',
-           'read_changes', 'table_history', 'read_version', 'version_before', 'restore_table']
+           'count_unique_keys', 'merge_upsert', 'scd2_staging', 'empty_scd2_table', 'apply_scd2', 'enable_cdf',
+           'latest_version', 'read_changes', 'table_history', 'read_version', 'version_before', 'restore_table']
 
 # %% ../notebooks/04a_delta_ops.ipynb #e38878ee
 def path_table(path: str) -> str:
@@ -79,6 +79,16 @@ def assert_unique_keys(df: DataFrame, keys: list[str]) -> None:
         raise ValueError(f"{dup[0]['count']} rows for key {example}: de-duplicate the batch on {keys} before merging")
 
 
+def count_unique_keys(df: DataFrame, keys: list[str]) -> int:
+    """The rows of `df`, counted in the same Spark job that checks its keys are unique (`assert_unique_keys`'s error
+    when they are not): a caller that needs the count and then merges saves a job (`merge_upsert(..., keys_unique=True)`
+    after it)."""
+    rows, distinct = df.agg(F.count(F.lit(1)), F.count_distinct(F.struct(*keys))).first()
+    if rows != distinct:
+        assert_unique_keys(df, keys)
+    return rows
+
+
 def _differs(columns: list[str], target_columns: list[str]) -> str:
     """SQL that is true when a source row `s` differs from the target row `t` in any of `columns` (null-safe)."""
     parts = [f"NOT (t.`{c}` <=> s.`{c}`)" if c in target_columns else f"s.`{c}` IS NOT NULL" for c in columns]
@@ -86,16 +96,24 @@ def _differs(columns: list[str], target_columns: list[str]) -> str:
 
 
 def merge_upsert(
-    spark, df: DataFrame, table: str, keys: list[str] | str, delete_condition: str | None = None
+    spark,
+    df: DataFrame,
+    table: str,
+    keys: list[str] | str,
+    delete_condition: str | None = None,
+    keys_unique: bool = False,
 ) -> dict[str, int]:
     """Upsert `df` into `table` by `keys`: insert new keys, update changed rows, delete rows where `delete_condition`
-    holds. Refuses a `df` with duplicate keys. The first load creates the table holding `df` — an insert in one
-    commit, not a MERGE into an empty table.
+    holds. Refuses a `df` with duplicate keys — unless `keys_unique` says the caller has checked them
+    (`count_unique_keys`) or built `df` so (grouped or de-duplicated on `keys`, or from distinct Python values): the
+    check is a Spark job that evaluates `df` once more. The first load creates the table holding `df` — an insert in
+    one commit, not a MERGE into an empty table.
 
     Example: `merge_upsert(spark, changed_customers, "silver.customers", "customer_id")` returns
     `{"inserted": 3, "updated": 1, "deleted": 0}` (Delta's own operation metrics)."""
     keys = [keys] if isinstance(keys, str) else list(keys)
-    assert_unique_keys(df, keys)
+    if not keys_unique:
+        assert_unique_keys(df, keys)
     if not table_exists(spark, table):
         create_table(df.where(f"NOT coalesce({delete_condition}, false)") if delete_condition else df, table)
         return {"inserted": last_commit_rows(spark, table), "updated": 0, "deleted": 0}

@@ -12,6 +12,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from .errors import GlobalBevError
+from .frames import local_frame
 
 # %% auto #0
 __all__ = ['ManifestNotFound', 'manifest_defects', 'score_detection']
@@ -33,10 +34,10 @@ def manifest_defects(spark: SparkSession, manifest_dir: str | Path) -> tuple[Dat
             f"no manifest/day=NNN.json in {manifest_dir}: pass the manifest folder the generator wrote "
             "(GenerationConfig.root/manifest)"
         )
-    kinds_df = spark.createDataFrame(
-        [(i, *v) for i, v in sorted(kinds.items())], "defect_id string, dataset string, defect string"
+    kinds_df = local_frame(
+        spark, [(i, *v) for i, v in sorted(kinds.items())], "defect_id string, dataset string, defect string"
     )
-    keys_df = spark.createDataFrame(sorted(keys), "defect_id string, dataset string, defect string, record_key string")
+    keys_df = local_frame(spark, sorted(keys), "defect_id string, dataset string, defect string, record_key string")
     return kinds_df, keys_df
 
 # %% ../notebooks/03b_quality_score.ipynb #adebf447

@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 
 from .cleaning import DATE_FORMATS, try_to_date
 from .delta_ops import apply_scd2, latest_version, merge_upsert, read_changes
-from .frames import union_all
+from .frames import local_frame, union_all
 from .quality import CUSTOMER_COLUMNS
 from .runtime import cached, uncache
 
@@ -342,7 +342,7 @@ def affected_slices(changes: dict[str, DataFrame], silver: Silver) -> DataFrame:
     slices = (
         union_all(parts)
         if parts
-        else silver.orders.sparkSession.createDataFrame([], "sku string, market_code string, date date")
+        else local_frame(silver.orders.sparkSession, [], "sku string, market_code string, date date")
     )
     return slices.where(
         F.col("sku").isNotNull() & F.col("market_code").isNotNull() & F.col("date").isNotNull()
@@ -363,9 +363,8 @@ def refresh_fact(spark, table: str, silver: Silver, slices: DataFrame) -> dict[s
         inventory_events=silver.inventory_events.where(F.to_date("event_ts").between(lo, hi)),
     )
     recomputed = narrow.fact().join(F.broadcast(slices), SLICE, "left_semi")
-    counts = merge_upsert(
-        spark, slices.join(recomputed, SLICE, "left"), table, SLICE, delete_condition="s.units IS NULL"
-    )
+    source = slices.join(recomputed, SLICE, "left")  # distinct slices, each matching at most one fact row
+    counts = merge_upsert(spark, source, table, SLICE, delete_condition="s.units IS NULL", keys_unique=True)
     result = {"slices": slices.count(), **counts}
     uncache(slices)
     return result

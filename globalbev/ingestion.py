@@ -27,7 +27,7 @@ from pyspark.sql.types import (
 from .config import Config, relative_path, table_name
 from .delta_ops import merge_into
 from .errors import GlobalBevError
-from .frames import union_all
+from .frames import local_frame, union_all
 from .postgres import PostgresServer, pg_query, read_postgres
 from .secrets import SecretNotFound, get_secret
 
@@ -117,7 +117,7 @@ def ingested_paths(spark: SparkSession, cfg: Config, source_name: str) -> DataFr
     """The paths a file source already took, read or rejected (one column, `path`, as recorded)."""
     name = table_name("ops", "ingested_files", cfg)
     if not spark.catalog.tableExists(name):
-        return spark.createDataFrame([], "path string")
+        return local_frame(spark, [], "path string")
     return spark.table(name).where(F.col("dataset") == file_dataset(source_name)).select("path")
 
 # %% ../notebooks/01_ingestion.ipynb #46b3ed1d
@@ -140,7 +140,7 @@ def _rejected_files(spark: SparkSession, dataset: str, batch: Batch, run_id: str
         )
         for p, why in batch.rejected.items()
     ]
-    out = spark.createDataFrame(rows, REJECTED_FILES_DDL.rsplit(",", 1)[0])
+    out = local_frame(spark, rows, REJECTED_FILES_DDL.rsplit(",", 1)[0])
     return out.withColumn("rejected_at", F.current_timestamp())
 
 
@@ -164,7 +164,7 @@ def commit_batches(spark: SparkSession, cfg: Config, done: list[tuple[Source, Ba
         for p, status in [(p, "ingested") for p in b.files] + [(p, "rejected") for p in b.rejected]
     ]
     if taken:
-        new = spark.createDataFrame(taken, INGESTED_FILES_DDL.replace("ingested_at timestamp, ", ""))
+        new = local_frame(spark, taken, INGESTED_FILES_DDL.replace("ingested_at timestamp, ", ""))
         _insert_new(table_name("ops", "ingested_files", cfg), new.withColumn("ingested_at", now))
     rejected = [_rejected_files(spark, file_dataset(s.name), b, run_id) for s, b in done if b.rejected]
     if rejected:
@@ -172,7 +172,7 @@ def commit_batches(spark: SparkSession, cfg: Config, done: list[tuple[Source, Ba
     stored = {r.source: r.watermark for r in spark.table(table_name("ops", "watermarks", cfg)).collect()}
     moved = [(s.name, b.next_state, run_id) for s, b in done if b.next_state not in (None, stored.get(s.name))]
     if moved:
-        new = spark.createDataFrame(moved, "source string, watermark string, run_id string")
+        new = local_frame(spark, moved, "source string, watermark string, run_id string")
         merge_into(
             spark,
             new.withColumn("updated_at", now),
@@ -186,7 +186,7 @@ def commit_batches(spark: SparkSession, cfg: Config, done: list[tuple[Source, Ba
 def reset_state(spark: SparkSession, cfg: Config, *source_names: str) -> None:
     """Forget the state of these sources, so their next read starts from scratch (re-ingest everything)."""
     ensure_state_tables(spark, cfg)
-    names = spark.createDataFrame([(n, file_dataset(n)) for n in source_names], "source string, dataset string")
+    names = local_frame(spark, [(n, file_dataset(n)) for n in source_names], "source string, dataset string")
     delete = "WHEN MATCHED THEN DELETE"
     merge_into(spark, names, table_name("ops", "watermarks", cfg), "t.source = s.source", delete)
     for layer, table in (("ops", "ingested_files"), ("quarantine", "rejected_files")):
@@ -387,7 +387,7 @@ class WarehouseApiSource:
             )
             for it in items
         ]
-        raw = spark.createDataFrame(rows, "value string, _extra string")
+        raw = local_frame(spark, rows, "value string, _extra string")
         parsed = raw.select(F.from_json("value", schema).alias("e"), "value", "_extra").select("e.*", "value", "_extra")
         entries = F.concat(
             F.coalesce(

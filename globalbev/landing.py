@@ -24,7 +24,7 @@ from pyspark.sql.types import (
 )
 
 from .config import Config, relative_path
-from .frames import column_named, union_all
+from .frames import column_named, local_frame, union_all
 from globalbev.ingestion import (
     INVENTORY_EVENTS_SCHEMA,
     Batch,
@@ -177,7 +177,7 @@ def list_files(spark: SparkSession, folder: str, glob: str = "*") -> DataFrame:
         )
     except Exception as e:  # a landing folder that does not exist yet simply has no files
         if "PATH_NOT_FOUND" in str(e) or "Path does not exist" in str(e):
-            return spark.createDataFrame([], "path string, size long, modified long")
+            return local_frame(spark, [], "path string, size long, modified long")
         raise
     return found
 
@@ -237,7 +237,7 @@ def one_line_reason(error: Exception) -> str:
 # %% ../notebooks/01a_landing.ipynb #11273ae3
 def _empty(spark: SparkSession, declared: StructType) -> DataFrame:
     extra = [StructField("_rescued_data", StringType()), StructField("_source_file", StringType())]
-    return spark.createDataFrame([], StructType(declared.fields + extra))
+    return local_frame(spark, [], StructType(declared.fields + extra))
 
 
 def _partner_lines(spark: SparkSession, files: list[str], sep: str) -> DataFrame:

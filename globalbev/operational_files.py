@@ -16,7 +16,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from data_generators.sinks import TABLES
 from .config import Config, ConfigError, relative_path
-from .frames import union_all
+from .frames import local_frame, union_all
 from .ingestion import Batch, RejectedFile
 from .landing import Lines, _clip, files_batch, unseen_files
 
@@ -145,7 +145,7 @@ class OperationalFileSource:
 
     def empty(self, spark: SparkSession) -> DataFrame:
         """A batch with no rows and the table's columns."""
-        return spark.createDataFrame([], ", ".join(f"{c} {t}" for c, t in OPERATIONAL_TABLES[self.table]))
+        return local_frame(spark, [], ", ".join(f"{c} {t}" for c, t in OPERATIONAL_TABLES[self.table]))
 
     def verdicts(
         self, spark: SparkSession, files: list[str]

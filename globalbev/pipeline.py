@@ -20,9 +20,16 @@ from pyspark.sql import functions as F
 from . import gold
 from .bronze import add_ingestion_metadata, write_bronze
 from .config import LAYERS, Config, is_uri, relative_path, schema_name, storage_path, table_name
-from .delta_ops import create_table, latest_version, merge_upsert, read_changes, table_exists
+from globalbev.delta_ops import (
+    count_unique_keys,
+    create_table,
+    latest_version,
+    merge_upsert,
+    read_changes,
+    table_exists,
+)
 from .detection import score_detection
-from .frames import union_all
+from .frames import local_frame, union_all
 from .ingestion import Batch, PostgresTableSource, Source, commit_batches, ensure_state_tables, file_dataset
 from .landing import LANDING_DATASETS, LandingFileSource
 from .operational_files import OperationalFileSource
@@ -109,8 +116,8 @@ def rejected_line_rows(spark: SparkSession, source: Source, batch: Batch, run_id
             rows.append(
                 (file_dataset(source.name), f"{rel}#{numbered[rel]}", batch.batch_id, "rejected_line", reason, line)
             )
-    return spark.createDataFrame(
-        rows, "dataset string, record_key string, row_id string, rule string, reason string, record string"
+    return local_frame(
+        spark, rows, "dataset string, record_key string, row_id string, rule string, reason string, record string"
     ).select(
         "*",
         F.lit(source.name).alias("_source"),
@@ -193,7 +200,7 @@ FINDING_KEYS = ("dataset", "record_key", "defect")
 def _merge_log(spark: SparkSession, parts: list[DataFrame], table: str, keys: tuple[str, ...]) -> None:
     """MERGE quarantine/finding rows by their keys, so re-processing the same bronze rows never duplicates them."""
     if parts:
-        merge_upsert(spark, union_all(parts).dropDuplicates(list(keys)), table, list(keys))
+        merge_upsert(spark, union_all(parts).dropDuplicates(list(keys)), table, list(keys), keys_unique=True)
 
 
 def build_silver_step(
@@ -219,10 +226,10 @@ def build_silver_step(
     result = check_batch(step, batch, run_id, refs, first_load)
     result.hold()  # clean, quarantined and findings are all read from the checked rows: compute those once
     clean, quarantined = result.clean.localCheckpoint(), result.quarantined.localCheckpoint()
-    n_out = clean.count()
+    n_out = count_unique_keys(clean, list(step.keys))  # the count and merge_upsert's check of the keys in one job
     if step.counts_checked:
         n_in = result.checked.count()
-    merge_upsert(spark, clean, table, list(step.keys))
+    merge_upsert(spark, clean, table, list(step.keys), keys_unique=True)
     missing = missing_from_table(spark, clean, table, step.keys) if n_out else 0
     findings = result.findings.localCheckpoint()
     result.release()
@@ -342,7 +349,8 @@ def _refresh_dim_date(spark: SparkSession, cfg: Config, silver: gold.Silver) -> 
     lo, hi = silver.orders.agg(F.min("order_date"), F.max("order_date")).first()
     if lo is None:
         return None
-    return merge_upsert(spark, gold.build_dim_date(spark, lo, hi), table_name("gold", "dim_date", cfg), "date")
+    dim_date = gold.build_dim_date(spark, lo, hi)  # one row per day of a sequence
+    return merge_upsert(spark, dim_date, table_name("gold", "dim_date", cfg), "date", keys_unique=True)
 
 
 def build_gold_layer(spark: SparkSession, cfg: Config, seconds: dict[str, float] | None = None) -> dict:
@@ -375,8 +383,8 @@ def build_gold_layer(spark: SparkSession, cfg: Config, seconds: dict[str, float]
     out["fact"], versions = ran.results["fact"]
     if changed is not None:
         versions = {**versions, "dim_customer": next_version}
-    rows = spark.createDataFrame(list(versions.items()), CDF_PROGRESS_DDL)
-    merge_upsert(spark, rows, table_name("ops", "cdf_progress", cfg), "table")
+    rows = local_frame(spark, list(versions.items()), CDF_PROGRESS_DDL)
+    merge_upsert(spark, rows, table_name("ops", "cdf_progress", cfg), "table", keys_unique=True)  # a dict's keys
     return out
 
 # %% ../notebooks/04b_pipeline.ipynb #f4024c61
@@ -405,8 +413,8 @@ def write_summary(summary: dict) -> None:
 def write_run_log(spark: SparkSession, cfg: Config, summary: dict) -> None:
     """Append (idempotently, by run id) one row to `ops.run_log` with the run's JSON summary."""
     fields = [summary[k] for k in ("run_id", "env", "started_at", "finished_at", "status")]
-    row = spark.createDataFrame([(*fields, json.dumps(summary, default=str))], RUN_LOG_SCHEMA)
-    merge_upsert(spark, row, table_name("ops", "run_log", cfg), "run_id")
+    row = local_frame(spark, [(*fields, json.dumps(summary, default=str))], RUN_LOG_SCHEMA)
+    merge_upsert(spark, row, table_name("ops", "run_log", cfg), "run_id", keys_unique=True)  # one row
 
 # %% ../notebooks/04b_pipeline.ipynb #78893e2f
 @dataclass

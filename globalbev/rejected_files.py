@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 
 from .config import Config, relative_path, table_name
 from .delta_ops import merge_into
+from .frames import local_frame
 from .ingestion import ensure_state_tables
 
 # %% auto #0
@@ -36,7 +37,7 @@ def readmit_files(spark: SparkSession, cfg: Config, dataset: str | None, paths: 
     wanted = [relative_path(p, None) for p in paths]
     found = [(r.dataset, r.path) for r in rejected_files(spark, cfg, dataset).collect() if _matches(r.path, wanted)]
     if found:
-        keys = spark.createDataFrame(found, "dataset string, path string")
+        keys = local_frame(spark, found, "dataset string, path string")
         on = "t.dataset = s.dataset AND t.path = s.path"
         merge_into(spark, keys, table_name("quarantine", "rejected_files", cfg), on, "WHEN MATCHED THEN DELETE")
         rejected = f"{on} AND t.status = 'rejected'"

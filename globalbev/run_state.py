@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 from .config import Config, table_name
 from .delta_ops import create_table, merge_upsert, table_exists
 from .errors import GlobalBevError
+from .frames import local_frame
 
 # %% auto #0
 __all__ = ['QUARANTINE_SCHEMA', 'QUARANTINE_KEYS', 'BRONZE_BATCH', 'CDF_PROGRESS_DDL', 'RUN_TABLES', 'EXIT_CODES',
@@ -46,7 +47,7 @@ def ensure_run_tables(spark: SparkSession, cfg: Config) -> None:
     for (layer, table), ddl in RUN_TABLES.items():
         name = table_name(layer, table, cfg)
         if not table_exists(spark, name):
-            create_table(spark.createDataFrame([], ddl), name)  # with the Change Data Feed: gold reads the quarantine's
+            create_table(local_frame(spark, [], ddl), name)  # with the Change Data Feed: gold reads the quarantine's
         elif table == "rejected_rows" and "row_id" not in spark.table(name).columns:
             spark.sql(f"ALTER TABLE {name} ADD COLUMNS (row_id string AFTER record_key)")
 
@@ -55,14 +56,15 @@ def record_bronze_batches(spark: SparkSession, cfg: Config, batches: list[tuple[
     """Write down, in one commit, that bronze holds these batches — `(dataset, batch_id, row_count)` each (a batch
     written again: the same row, updated)."""
     if batches:
-        rows = spark.createDataFrame([(d, b, run_id, n) for d, b, n in batches], BRONZE_BATCH)
+        rows = local_frame(spark, [(d, b, run_id, n) for d, b, n in batches], BRONZE_BATCH)
+        unique = len({(d, b) for d, b, _ in batches}) == len(batches)  # checked here, not by a Spark job
         merge_upsert(spark, rows.withColumn("recorded_at", F.current_timestamp()),
-                     table_name("ops", "bronze_batches", cfg), ["dataset", "batch_id"])  # fmt: skip
+                     table_name("ops", "bronze_batches", cfg), ["dataset", "batch_id"], keys_unique=unique)  # fmt: skip
 
 
 def pending_batches(spark: SparkSession, cfg: Config, steps: dict[str, str]) -> dict[str, list[str]]:
     """Per silver step (`steps`: step -> its bronze dataset), the bronze batches it has not taken yet — in one query."""
-    wanted = spark.createDataFrame(list(steps.items()), "step string, dataset string")
+    wanted = local_frame(spark, list(steps.items()), "step string, dataset string")
     batches = spark.table(table_name("ops", "bronze_batches", cfg)).select("dataset", "batch_id", "recorded_at")
     taken = spark.table(table_name("ops", "silver_progress", cfg)).select("step", "batch_id")
     todo = wanted.join(batches, "dataset").join(taken, ["step", "batch_id"], "left_anti")
@@ -77,9 +79,10 @@ def mark_taken(spark: SparkSession, cfg: Config, taken: dict[str, list[str]], ru
     them)."""
     rows = [(step, b, run_id) for step, ids in taken.items() for b in ids]
     if rows:
-        df = spark.createDataFrame(rows, "step string, batch_id string, run_id string")
+        df = local_frame(spark, rows, "step string, batch_id string, run_id string")
+        unique = len({r[:2] for r in rows}) == len(rows)  # checked here, not by a Spark job
         merge_upsert(spark, df.withColumn("taken_at", F.current_timestamp()), table_name("ops", "silver_progress", cfg),
-                     ["step", "batch_id"])  # fmt: skip
+                     ["step", "batch_id"], keys_unique=unique)  # fmt: skip
 
 # %% ../notebooks/04a_run_state.ipynb #fab9fad6
 def missing_from_table(spark: SparkSession, rows: DataFrame, table: str, keys: list[str] | tuple[str, ...]) -> int:

@@ -16,7 +16,7 @@ from . import flattening, quality, quality_landing, quality_sales
 from .config import Config, table_name
 from .delta_ops import table_exists
 from .errors import GlobalBevError
-from .frames import union_all
+from .frames import local_frame, union_all
 
 # %% auto #0
 __all__ = ['Reference', 'REFERENCES', 'SILVER_STEPS', 'WAITS_FOR', 'WiringError', 'required_table', 'rejected_keys',
@@ -37,7 +37,7 @@ def required_table(spark: SparkSession, name: str, remedy: str) -> DataFrame:
 def rejected_keys(spark: SparkSession, quarantined: list[DataFrame], dataset: str, key: str) -> DataFrame:
     """The keys (column `key`, long) of the `dataset` rows among quarantine rows; empty when there are none."""
     if not quarantined:
-        return spark.createDataFrame([], f"{key} long")
+        return local_frame(spark, [], f"{key} long")
     rows = union_all([df.select("dataset", "record_key") for df in quarantined]).where(F.col("dataset") == dataset)
     return rows.select(F.col("record_key").cast("long").alias(key))
 
