@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import itertools
 import json
 import os
 import random
@@ -31,9 +32,10 @@ from rich.text import Text
 from .errors import GlobalBevError
 
 # %% auto #0
-__all__ = ['SECTIONS', 'PASS_MARK', 'TESTS', 'RATIO_MAX', 'JACCARD_MAX', 'RUNNER_HELP', 'ExamSpec', 'BankError', 'ExamNotFound',
-           'find_exams_dir', 'load_schema', 'required_answers', 'semantic_problems', 'question_problems', 'read_bank',
-           'bank_problems', 'load_bank', 'composition_problems', 'stem_similarity', 'similar_stems', 'Exam',
+__all__ = ['SECTIONS', 'PASS_MARK', 'TESTS', 'RATIO_MAX', 'JACCARD_MAX', 'LONGEST_SHARE_MAX', 'BALANCE_P_MIN', 'RUNNER_HELP',
+           'ExamSpec', 'BankError', 'ExamNotFound', 'find_exams_dir', 'load_schema', 'required_answers',
+           'semantic_problems', 'question_problems', 'read_bank', 'bank_problems', 'load_bank', 'composition_problems',
+           'stem_similarity', 'similar_stems', 'correct_is_longest', 'balance_p_value', 'answer_bias_problems', 'Exam',
            'assemble_exam', 'shuffle_options', 'parse_letters', 'ExamResult', 'score_answers', 'format_time', 'reflow',
            'render_question', 'section_table', 'show_result', 'results_dir', 'save_result', 'Attempt', 'start_test',
            'timed_input', 'run_attempt', 'load_results', 'find_result', 'history', 'history_table', 'register_cli',
@@ -245,6 +247,69 @@ def similar_stems(
             if r >= ratio or j >= jaccard:
                 out.append((q["id"], p["id"], round(r, 3), round(j, 3)))
     return out
+
+# %% ../notebooks/90_exams.ipynb #c029b
+LONGEST_SHARE_MAX = 0.35  # the correct option may be the longest in at most this share of a test's questions
+BALANCE_P_MIN = 0.05  # answer letters less balanced than a fair draw leaves them in 95 % of cases are not chance
+
+
+def correct_is_longest(q: dict) -> bool:
+    """Whether a correct option of `q` is its longest option (ties included), by characters."""
+    lengths = {k: len(v) for k, v in q["options"].items()}
+    return any(lengths[k] == max(lengths.values()) for k in q["answer"])
+
+
+def balance_p_value(counts: Counter, categories: list[str], draws: int = 5_000, seed: int = 0) -> float:
+    """How often `sum(counts)` answers drawn uniformly from `categories` are at least as unbalanced as `counts`.
+
+    The chi-square statistic of the counts, compared with the same statistic of `draws` fair draws (fixed seed)."""
+    n, k = sum(counts.values()), len(categories)
+    if n == 0 or k < 2:
+        return 1.0
+    expected = n / k
+
+    def stat(observed) -> float:
+        return sum((observed.get(c, 0) - expected) ** 2 for c in categories) / expected
+
+    rng, seen = random.Random(seed), stat(counts)
+    hits = sum(stat(Counter(rng.choices(categories, k=n))) >= seen - 1e-9 for _ in range(draws))
+    return hits / draws
+
+
+def _answer_shapes(questions: list[dict]) -> dict[tuple[int, int], list[dict]]:
+    """Questions by shape: (number of options, number of correct options)."""
+    shapes: dict[tuple[int, int], list[dict]] = {}
+    for q in questions:
+        shapes.setdefault((len(q["options"]), len(q["answer"])), []).append(q)
+    return shapes
+
+
+def answer_bias_problems(questions: list[dict]) -> list[str]:
+    """Where the form of the options gives the key away: the correct option the longest in more than
+    `LONGEST_SHARE_MAX` of a test's questions, or answer letters (per test and across the bank, per question shape)
+    less balanced than `BALANCE_P_MIN` of fair draws."""
+    problems = []
+    scopes = {name: [q for q in questions if q["exam"] == name] for name in TESTS}
+    for name, qs in scopes.items():
+        longest = sum(map(correct_is_longest, qs))
+        if qs and longest / len(qs) > LONGEST_SHARE_MAX:
+            problems.append(
+                f"{name}: the correct option is the longest in {longest} of {len(qs)} questions "
+                f"({longest / len(qs):.0%} > {LONGEST_SHARE_MAX:.0%})"
+            )
+    for scope, qs in {**scopes, "the bank": questions}.items():
+        for (n_options, n_answers), group in sorted(_answer_shapes(qs).items()):
+            letters = [chr(ord("A") + i) for i in range(n_options)]
+            keys = ["".join(c) for c in itertools.combinations(letters, n_answers)]
+            counts = Counter("".join(sorted(q["answer"])) for q in group)
+            p = balance_p_value(counts, keys)
+            if p < BALANCE_P_MIN:
+                shown = ", ".join(f"{k} {counts[k]}" for k in keys if counts[k])
+                problems.append(
+                    f"{scope}: the answers of its {len(group)} question(s) with {n_answers} of {n_options} options "
+                    f"are unbalanced ({shown}; p = {p:.3f} < {BALANCE_P_MIN} for a fair draw)"
+                )
+    return problems
 
 # %% ../notebooks/90_exams.ipynb #c030
 @dataclass
@@ -847,9 +912,11 @@ def _cmd_history(args) -> int:
 def _cmd_validate(args) -> int:
     questions, problems = bank_problems()
     if not problems:
-        problems = composition_problems(questions) + [
-            f"near-duplicate stems {a} / {b} (ratio {r}, jaccard {j})" for a, b, r, j in similar_stems(questions)
-        ]
+        problems = (
+            composition_problems(questions)
+            + [f"near-duplicate stems {a} / {b} (ratio {r}, jaccard {j})" for a, b, r, j in similar_stems(questions)]
+            + answer_bias_problems(questions)
+        )
     for p in problems:
         print(p)
     print(f"{len(questions)} question(s), {len(problems)} problem(s)")

@@ -19,6 +19,7 @@ from globalbev.exams import (
     TESTS,
     Attempt,
     BankError,
+    answer_bias_problems,
     assemble_exam,
     bank_problems,
     find_exams_dir,
@@ -135,6 +136,13 @@ def test_no_near_duplicate_stems_across_bank(bank):
     # 90_exams: distinct questions of the bank stay at or below 0.37, a light paraphrase scores ~0.8, and the one
     # same-question-in-other-words pair found (PRC-045 / ING-037) scored 0.61 / 0.50.
     assert similar_stems(bank) == []
+
+
+@pytest.mark.unit
+def test_the_form_of_the_options_gives_no_answer_away(bank):
+    # The first edition had the correct option longest in 132 of 183 questions and AD in 7 of 17 "Choose two."
+    # questions; 90_exams measures it and shows the checks on a biased and a fair test.
+    assert answer_bias_problems(bank) == []
 
 
 # ---------------------------------------------------------------- a tiny bank for the runner
