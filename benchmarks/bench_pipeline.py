@@ -198,6 +198,7 @@ def measure(args: argparse.Namespace, root: Path, say=print) -> dict:
         and {
             "seconds": peer["seconds"],
             "extract_s": peer["extract_s"],
+            "memory_limit": peer["memory_limit"],
             "spark_over_duckdb": round(total / peer["seconds"], 1) if peer["seconds"] else None,
             "same_totals": not peer["differences"],
             "differences": peer["differences"][:20],
@@ -223,7 +224,8 @@ def _peer_line(peer: dict | None) -> list[str]:
     same = "the same totals per market as gold" if peer["same_totals"] else f"DIFFERENT: {peer['differences'][:3]}"
     return [
         f"DuckDB {peer['version']} peer",
-        f"{peer['seconds']:.1f} s (PostgreSQL extract {peer['extract_s']:.1f} s): Spark / DuckDB "
+        f"{peer['seconds']:.1f} s (PostgreSQL extract {peer['extract_s']:.1f} s, memory limit "
+        f"{peer.get('memory_limit', 'default')}): Spark / DuckDB "
         f"{peer['spark_over_duckdb']}x; {same}",
     ]
 

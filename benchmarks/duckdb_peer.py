@@ -218,6 +218,16 @@ def per_market_sql(table: str) -> str:
     FROM {table} GROUP BY market_code ORDER BY market_code"""
 
 
+def _memory_limit(share: float = 0.6, floor_mb: int = 1024) -> str:
+    """DuckDB's memory limit: `share` of the memory still available (Linux's MemAvailable), at least `floor_mb`."""
+    try:
+        meminfo = Path("/proc/meminfo").read_text()
+        available_kb = int(next(ln.split()[1] for ln in meminfo.splitlines() if ln.startswith("MemAvailable:")))
+    except (OSError, StopIteration, ValueError):  # not Linux: DuckDB's own default
+        return "80%"
+    return f"{max(floor_mb, int(available_kb * share / 1024))}MB"
+
+
 def run_peer(root: str | Path, pg_url: str) -> dict:
     """Compute the fact from the raw input under `root` and `pg_url`; returns seconds and totals per market."""
     import duckdb
@@ -227,8 +237,14 @@ def run_peer(root: str | Path, pg_url: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="globalbev-duckdb-") as tmp:
         csvs = extract_postgres(pg_url, Path(tmp))
         extract_s = time.perf_counter() - t0
-        con = duckdb.connect()
+        # A database file and a spill folder beside it, and a memory limit from what the machine has left (the Spark
+        # driver is still up): in memory with DuckDB's default limit (80 % of RAM) it was killed at SF 5.
+        memory_limit = _memory_limit()
+        con = duckdb.connect(str(Path(tmp) / "peer.duckdb"))
         con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"SET temp_directory = '{Path(tmp) / 'spill'}'")
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+        con.execute("SET preserve_insertion_order = false")
         _load(con, csvs, landing)
         con.execute(
             FACT_SQL.format(
@@ -247,6 +263,7 @@ def run_peer(root: str | Path, pg_url: str) -> dict:
     return {
         "seconds": round(time.perf_counter() - t0, 1),
         "extract_s": round(extract_s, 1),
+        "memory_limit": memory_limit,
         "per_market": {r[0]: dict(zip(cols[1:], [_plain(v) for v in r[1:]], strict=True)) for r in rows},
     }
 
