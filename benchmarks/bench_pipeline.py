@@ -291,10 +291,11 @@ def main(argv: list[str] | None = None) -> int:
     root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o755)  # the embedded PostgreSQL runs as another user when this runs as root
     m = measure(args, root, lambda s: console.print(s, style="dim"))
-    print_report(m, console, baseline)
-    if args.json:
+    if args.json:  # first: a long run's measurements outlive a report that fails
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(m, indent=1) + "\n")
+    print_report(m, console, baseline)
+    if args.json:
         console.print(f"measurements written to {args.json}")
     if temporary and not args.keep:
         shutil.rmtree(root, ignore_errors=True)
