@@ -32,65 +32,137 @@ from rich.text import Text
 from .errors import GlobalBevError
 
 # %% auto #0
-__all__ = ['SECTIONS', 'PASS_MARK', 'TESTS', 'RATIO_MAX', 'JACCARD_MAX', 'LONGEST_SHARE_MAX', 'BALANCE_P_MIN', 'RUNNER_HELP',
-           'ExamSpec', 'BankError', 'ExamNotFound', 'find_exams_dir', 'load_schema', 'required_answers',
-           'semantic_problems', 'question_problems', 'read_bank', 'bank_problems', 'load_bank', 'composition_problems',
-           'stem_similarity', 'similar_stems', 'correct_is_longest', 'balance_p_value', 'answer_bias_problems', 'Exam',
-           'assemble_exam', 'shuffle_options', 'parse_letters', 'ExamResult', 'score_answers', 'format_time', 'reflow',
-           'render_question', 'section_table', 'show_result', 'results_dir', 'save_result', 'Attempt', 'start_test',
-           'timed_input', 'run_attempt', 'load_results', 'find_result', 'history', 'history_table', 'register_cli',
-           'main']
+__all__ = [
+    "SECTIONS",
+    "DOMAINS",
+    "PASS_MARK",
+    "POOL",
+    "TESTS",
+    "FULL_TESTS",
+    "DEFAULT_BLUEPRINT",
+    "MIN_PER_OBJECTIVE",
+    "RATIO_MAX",
+    "JACCARD_MAX",
+    "LONGEST_SHARE_MAX",
+    "BALANCE_P_MIN",
+    "RUNNER_HELP",
+    "group_title",
+    "ExamSpec",
+    "BankError",
+    "ExamNotFound",
+    "find_exams_dir",
+    "Blueprint",
+    "largest_remainder",
+    "load_blueprints",
+    "load_blueprint",
+    "load_schema",
+    "required_answers",
+    "semantic_problems",
+    "question_problems",
+    "read_bank",
+    "bank_problems",
+    "load_bank",
+    "full_tests",
+    "composition_problems",
+    "coverage",
+    "objective_problems",
+    "coverage_markdown",
+    "stem_similarity",
+    "similar_stems",
+    "correct_is_longest",
+    "balance_p_value",
+    "answer_bias_problems",
+    "Exam",
+    "assemble_exam",
+    "shuffle_options",
+    "parse_letters",
+    "ExamResult",
+    "score_answers",
+    "format_time",
+    "reflow",
+    "render_question",
+    "section_table",
+    "show_result",
+    "results_dir",
+    "save_result",
+    "Attempt",
+    "start_test",
+    "timed_input",
+    "run_attempt",
+    "load_results",
+    "find_result",
+    "history",
+    "history_table",
+    "coverage_file",
+    "validate_problems",
+    "register_cli",
+    "main",
+]
 
 # %% ../notebooks/90_exams.ipynb #c005
-SECTIONS: dict[str, tuple[str, float]] = {
+SECTIONS: dict[str, tuple[str, float]] = {  # the July 2025 guide: sections and weights
     "platform": ("Databricks Intelligence Platform", 0.10),
     "development_ingestion": ("Development and Ingestion", 0.30),
     "data_processing": ("Data Processing and Transformations", 0.31),
     "productionizing": ("Productionizing Data Pipelines", 0.18),
     "governance_quality": ("Data Governance and Quality", 0.11),
 }
+DOMAINS: dict[str, str] = {  # the May 2026 guide's domains (weights in exams/blueprints/2026-05.yaml)
+    "platform": "Databricks Intelligence Platform",
+    "ingestion_loading": "Data Ingestion and Loading",
+    "transformation_modeling": "Data Transformation and Modeling",
+    "lakeflow_jobs": "Working with Lakeflow Jobs",
+    "ci_cd": "Implementing CI/CD",
+    "troubleshooting_monitoring_optimization": "Troubleshooting, Monitoring and Optimization",
+    "governance_security": "Governance and Security",
+}
 PASS_MARK = 0.70
+POOL = "pool"  # `exam: pool`: in the bank, in no fixed test (a blueprint other than the default may draw on it)
+
+
+def group_title(key: str) -> str:
+    """The title of a July 2025 section or a May 2026 domain key."""
+    return SECTIONS[key][0] if key in SECTIONS else DOMAINS.get(key, key)
 
 
 @dataclass(frozen=True)
 class ExamSpec:
-    """What one test holds: its questions per section and its time limit."""
+    """What one test holds: its size, its time limit, and its questions per July 2025 section when they are fixed
+    (the weekly tests); `sections=None` for a full test, whose make-up a blueprint decides."""
 
     name: str
     title: str
     minutes: int
-    sections: dict[str, int]
+    size: int
+    sections: dict[str, int] | None = None
 
     @property
-    def size(self) -> int:
-        return sum(self.sections.values())
+    def full(self) -> bool:
+        return self.sections is None
 
 
-_FULL = {
-    "platform": 5,
-    "development_ingestion": 13,
-    "data_processing": 14,
-    "productionizing": 8,
-    "governance_quality": 5,
-}
 TESTS: dict[str, ExamSpec] = {
-    "full-1": ExamSpec("full-1", "Full mock exam 1", 90, _FULL),
-    "full-2": ExamSpec("full-2", "Full mock exam 2", 90, _FULL),
-    "full-3": ExamSpec("full-3", "Full mock exam 3", 90, _FULL),
+    "full-1": ExamSpec("full-1", "Full mock exam 1", 90, 45),
+    "full-2": ExamSpec("full-2", "Full mock exam 2", 90, 45),
+    "full-3": ExamSpec("full-3", "Full mock exam 3", 90, 45),
     "week-2": ExamSpec(
         "week-2",
         "Week 2: foundations and architecture",
         30,
+        16,
         {"platform": 4, "development_ingestion": 6, "data_processing": 6},
     ),
     "week-4": ExamSpec(
         "week-4",
         "Week 4: performance and streaming",
         30,
+        16,
         {"development_ingestion": 5, "data_processing": 6, "productionizing": 5},
     ),
-    "week-5": ExamSpec("week-5", "Week 5: governance and security", 30, {"platform": 4, "governance_quality": 12}),
+    "week-5": ExamSpec("week-5", "Week 5: governance and security", 30, 16, {"platform": 4, "governance_quality": 12}),
 }
+FULL_TESTS = [name for name, spec in TESTS.items() if spec.full]
+
 
 # %% ../notebooks/90_exams.ipynb #c008
 class BankError(GlobalBevError, ValueError):
@@ -125,6 +197,106 @@ def find_exams_dir(start: str | Path | None = None) -> Path:
         "(a folder holding settings.ini and exams/bank); set GLOBALBEV_EXAMS_DIR"
     )
 
+
+# %% ../notebooks/90_exams.ipynb #18e99d4c
+DEFAULT_BLUEPRINT = "2026-05"
+MIN_PER_OBJECTIVE = 2  # every objective of the default blueprint is asked by at least this many questions
+
+
+@dataclass(frozen=True)
+class Blueprint:
+    """One version of the exam guide: domains (or sections) with weights, and their objectives."""
+
+    id: str
+    name: str
+    effective: str
+    source: str
+    confirmed: str
+    field: str  # the question field holding the domain keys: "domain" or "section"
+    questions: int
+    minutes: int
+    domains: dict[str, tuple[str, float]]  # key -> (title, weight in %)
+    objectives: dict[str, tuple[str, str]]  # objective id -> (domain key, text)
+
+    def counts(self, size: int | None = None) -> dict[str, int]:
+        """Questions per domain in a test of `size` (default: the guide's own) by largest remainder."""
+        return largest_remainder({k: w for k, (_, w) in self.domains.items()}, size or self.questions)
+
+
+def largest_remainder(weights: dict[str, float], n: int) -> dict[str, int]:
+    """`n` questions shared by `weights`: each key the whole part of its quota, the rest to the largest remainders
+    (ties to the key listed first)."""
+    total = sum(weights.values())
+    quotas = {k: n * w / total for k, w in weights.items()}
+    out = {k: int(q) for k, q in quotas.items()}
+    order = list(weights)
+    by_remainder = sorted(weights, key=lambda k: (-round(quotas[k] - out[k], 9), order.index(k)))
+    for k in by_remainder[: n - sum(out.values())]:
+        out[k] += 1
+    return out
+
+
+def _blueprint(d: object, fname: str) -> Blueprint:
+    if not isinstance(d, dict):
+        raise BankError(f"blueprints/{fname}: must be a YAML mapping")
+    missing = [k for k in ("id", "name", "effective", "source", "confirmed", "field", "domains") if k not in d]
+    if missing:
+        raise BankError(f"blueprints/{fname}: missing {', '.join(missing)}")
+    keys = {"domain": DOMAINS, "section": SECTIONS}.get(d["field"])
+    if keys is None:
+        raise BankError(f"blueprints/{fname}: field must be domain or section, not {d['field']!r}")
+    domains, objectives, problems = {}, {}, []
+    for dom in d["domains"]:
+        if dom.get("key") not in keys:
+            problems.append(f"unknown {d['field']} {dom.get('key')!r}")
+            continue
+        domains[dom["key"]] = (dom["title"], float(dom["weight"]))
+        for o in dom.get("objectives") or []:
+            if str(o["id"]) in objectives:
+                problems.append(f"objective {o['id']} listed twice")
+            objectives[str(o["id"])] = (dom["key"], o["text"])
+    if set(domains) != set(keys):
+        problems.append(f"the {d['field']}s must be exactly {', '.join(keys)}")
+    if abs(sum(w for _, w in domains.values()) - 100) > 1e-9:
+        problems.append(f"weights add up to {sum(w for _, w in domains.values()):g}, not 100")
+    if problems:
+        raise BankError(f"blueprints/{fname}: " + "; ".join(problems))
+    return Blueprint(
+        str(d["id"]),
+        d["name"],
+        str(d["effective"]),
+        d["source"],
+        " ".join(str(d["confirmed"]).split()),
+        d["field"],
+        int(d.get("questions", 45)),
+        int(d.get("minutes", 90)),
+        domains,
+        objectives,
+    )
+
+
+def load_blueprints(exams_dir: str | Path | None = None) -> dict[str, Blueprint]:
+    """Every blueprint in `exams/blueprints/*.yaml`, by id (the file name without .yaml)."""
+    folder = Path(exams_dir or find_exams_dir()) / "blueprints"
+    out = {}
+    for f in sorted(folder.glob("*.yaml")):
+        bp = _blueprint(yaml.safe_load(f.read_text(encoding="utf-8")), f.name)
+        if bp.id != f.stem:
+            raise BankError(f"blueprints/{f.name}: id {bp.id!r} differs from the file name")
+        out[bp.id] = bp
+    if DEFAULT_BLUEPRINT not in out:
+        raise BankError(f"no blueprints/{DEFAULT_BLUEPRINT}.yaml in {folder}")
+    return out
+
+
+def load_blueprint(name: str | None = None, exams_dir: str | Path | None = None) -> Blueprint:
+    """The blueprint `name` (default `DEFAULT_BLUEPRINT`)."""
+    blueprints = load_blueprints(exams_dir)
+    if (name or DEFAULT_BLUEPRINT) not in blueprints:
+        raise ExamNotFound(f"unknown blueprint {name!r}; choose one of {', '.join(blueprints)}")
+    return blueprints[name or DEFAULT_BLUEPRINT]
+
+
 # %% ../notebooks/90_exams.ipynb #c011
 def load_schema(exams_dir: str | Path | None = None) -> dict:
     """The JSON Schema one question must satisfy (`exams/schema.json`)."""
@@ -138,6 +310,7 @@ def required_answers(stem: str) -> int:
     """How many letters a stem asks for: 2 for "Choose two.", 3 for "Choose three.", otherwise 1."""
     m = _CHOOSE.search(stem)
     return {"two": 2, "three": 3}[m.group(1).lower()] if m else 1
+
 
 # %% ../notebooks/90_exams.ipynb #c013
 def semantic_problems(q: dict) -> list[str]:
@@ -164,6 +337,7 @@ def question_problems(q: object, schema: dict) -> list[str]:
     if errors:
         return [f"{'/'.join(map(str, e.path)) or 'question'}: {e.message}" for e in errors]
     return semantic_problems(q)
+
 
 # %% ../notebooks/90_exams.ipynb #c018
 def read_bank(exams_dir: str | Path | None = None) -> dict[str, object]:
@@ -204,16 +378,119 @@ def load_bank(exams_dir: str | Path | None = None) -> list[dict]:
         raise BankError("the question bank is empty")
     return questions
 
+
 # %% ../notebooks/90_exams.ipynb #c023
-def composition_problems(questions: list[dict]) -> list[str]:
-    """Where the tests in `questions` differ from the section counts of `TESTS`."""
-    have = Counter((q["exam"], q["section"]) for q in questions)
-    return [
-        f"{name}: {SECTIONS[sec][0]} has {have[(name, sec)]} question(s), needs {spec.sections.get(sec, 0)}"
-        for name, spec in TESTS.items()
-        for sec in SECTIONS
-        if have[(name, sec)] != spec.sections.get(sec, 0)
+def full_tests(questions: list[dict], blueprint: Blueprint) -> dict[str, list[dict]]:
+    """The questions of each full test under `blueprint`.
+
+    The default blueprint: the questions whose `exam` field names the test. Any other: composed from the full tests'
+    and the pool's questions, per domain (or section) in the blueprint's order: each test keeps its own questions of
+    that domain, lowest ids first, up to the blueprint's count; the others and the pool's go to a spare list (by id),
+    from which the tests short of questions take theirs in turn. Deterministic, and no question is in two tests."""
+    if blueprint.id == DEFAULT_BLUEPRINT:
+        return {name: [q for q in questions if q["exam"] == name] for name in FULL_TESTS}
+    need, field = blueprint.counts(), blueprint.field
+    pool = sorted((q for q in questions if q["exam"] in (*FULL_TESTS, POOL)), key=lambda q: q["id"])
+    chosen: dict[str, list[dict]] = {name: [] for name in FULL_TESTS}
+    for key, n in need.items():
+        spare = [q for q in pool if q[field] == key and q["exam"] == POOL]
+        for name in FULL_TESTS:
+            own = [q for q in pool if q[field] == key and q["exam"] == name]
+            chosen[name] += own[:n]
+            spare += own[n:]
+        spare.sort(key=lambda q: q["id"])
+        for name in FULL_TESTS:
+            short = n - sum(q[field] == key for q in chosen[name])
+            chosen[name] += spare[:short]
+            spare = spare[short:]
+    return chosen
+
+
+def composition_problems(questions: list[dict], blueprint: Blueprint) -> list[str]:
+    """Where the tests differ from what they must hold: a weekly test from its section counts, a full test from its
+    size or by more than one question per domain from `blueprint`."""
+    problems = []
+    fulls = full_tests(questions, blueprint)
+    for name, spec in TESTS.items():
+        qs = fulls[name] if spec.full else [q for q in questions if q["exam"] == name]
+        if len(qs) != spec.size:
+            problems.append(f"{name}: {len(qs)} question(s), needs {spec.size}")
+        if not spec.full:
+            have = Counter(q["section"] for q in qs)
+            problems += [
+                f"{name}: {SECTIONS[sec][0]} has {have[sec]} question(s), needs {spec.sections.get(sec, 0)}"
+                for sec in SECTIONS
+                if have[sec] != spec.sections.get(sec, 0)
+            ]
+            continue
+        have = Counter(q[blueprint.field] for q in qs)
+        problems += [
+            f"{name}: {title} has {have[key]} question(s), "
+            f"blueprint {blueprint.id} wants {n} (one more or less at most)"
+            for key, n in blueprint.counts(spec.size).items()
+            if abs(have[key] - n) > 1
+            for title in [blueprint.domains[key][0]]
+        ]
+    return problems
+
+
+def coverage(questions: list[dict], blueprint: Blueprint) -> dict[str, list[str]]:
+    """The ids of the questions that ask each objective of `blueprint`, by objective id."""
+    return {o: sorted(q["id"] for q in questions if o in q.get("objectives", [])) for o in blueprint.objectives}
+
+
+def objective_problems(questions: list[dict], blueprint: Blueprint) -> list[str]:
+    """Objectives a question names that `blueprint` does not list, and objectives fewer than `MIN_PER_OBJECTIVE`
+    questions ask."""
+    problems = [
+        f"{q['id']}: objective(s) {', '.join(bad)} not in blueprint {blueprint.id}"
+        for q in questions
+        if (bad := sorted(set(q.get("objectives", [])) - set(blueprint.objectives)))
     ]
+    for o, ids in coverage(questions, blueprint).items():
+        if len(ids) < MIN_PER_OBJECTIVE:
+            problems.append(
+                f"objective {o} of {blueprint.id} ({blueprint.objectives[o][1]}) is asked by {len(ids)} question(s), "
+                f"needs {MIN_PER_OBJECTIVE}"
+            )
+    return problems
+
+
+def coverage_markdown(questions: list[dict], blueprint: Blueprint) -> str:
+    """`exams/COVERAGE.md`: questions per domain in each full test against `blueprint`, and per objective."""
+    fulls, need = full_tests(questions, blueprint), blueprint.counts()
+    cov = coverage(questions, blueprint)
+    lines = [
+        "# Exam-guide coverage",
+        "",
+        "Generated by `globalbev exam coverage --write` from `bank/*.yaml` and",
+        f"`blueprints/{blueprint.id}.yaml`; do not edit by hand (`globalbev exam validate` and `tests/test_exams.py`",
+        "fail when it is out of date).",
+        "",
+        f"Blueprint `{blueprint.id}`: {blueprint.name}, effective {blueprint.effective} ({blueprint.source}).",
+        f"Weights: {blueprint.confirmed}",
+        "",
+        "## Questions per domain",
+        "",
+        f"| domain | weight | of 45 | {' | '.join(FULL_TESTS)} | bank |",
+        "|---|--:|--:|" + "--:|" * len(FULL_TESTS) + "--:|",
+    ]
+    for key, (title, weight) in blueprint.domains.items():
+        have = [sum(q[blueprint.field] == key for q in fulls[name]) for name in FULL_TESTS]
+        bank = sum(q[blueprint.field] == key for q in questions)
+        lines.append(f"| {title} | {weight:g}% | {need[key]} | {' | '.join(map(str, have))} | {bank} |")
+    lines += ["", "## Questions per objective", "", "| objective | domain | questions | ids |", "|---|---|--:|---|"]
+    for o, (key, text) in blueprint.objectives.items():
+        lines.append(f"| {o} {text} | {blueprint.domains[key][0]} | {len(cov[o])} | {', '.join(cov[o])} |")
+    untagged = sorted(q["id"] for q in questions if not q.get("objectives"))
+    lines += [
+        "",
+        "Questions tagged with no objective of this guide (topics it no longer names, such as Delta Sharing,",
+        f"lineage and audit logs): {len(untagged)}{': ' + ', '.join(untagged) if untagged else ''}.",
+        "",
+    ]
+    return "\n".join(lines)
+
 
 # %% ../notebooks/90_exams.ipynb #c025
 RATIO_MAX, JACCARD_MAX = 0.5, 0.45  # distinct stems of the bank stay below 0.37 on both, paraphrases score ~0.8
@@ -247,6 +524,7 @@ def similar_stems(
             if r >= ratio or j >= jaccard:
                 out.append((q["id"], p["id"], round(r, 3), round(j, 3)))
     return out
+
 
 # %% ../notebooks/90_exams.ipynb #c029b
 LONGEST_SHARE_MAX = 0.35  # the correct option may be the longest in at most this share of a test's questions
@@ -284,12 +562,14 @@ def _answer_shapes(questions: list[dict]) -> dict[tuple[int, int], list[dict]]:
     return shapes
 
 
-def answer_bias_problems(questions: list[dict]) -> list[str]:
+def answer_bias_problems(questions: list[dict], scopes: dict[str, list[dict]] | None = None) -> list[str]:
     """Where the form of the options gives the key away: the correct option the longest in more than
     `LONGEST_SHARE_MAX` of a test's questions, or answer letters (per test and across the bank, per question shape)
-    less balanced than `BALANCE_P_MIN` of fair draws."""
+    less balanced than `BALANCE_P_MIN` of fair draws. The tests are `scopes` (name -> questions), by default the
+    questions whose `exam` field names each test."""
     problems = []
-    scopes = {name: [q for q in questions if q["exam"] == name] for name in TESTS}
+    if scopes is None:
+        scopes = {name: [q for q in questions if q["exam"] == name] for name in TESTS}
     for name, qs in scopes.items():
         longest = sum(map(correct_is_longest, qs))
         if qs and longest / len(qs) > LONGEST_SHARE_MAX:
@@ -311,28 +591,44 @@ def answer_bias_problems(questions: list[dict]) -> list[str]:
                 )
     return problems
 
+
 # %% ../notebooks/90_exams.ipynb #c030
 @dataclass
 class Exam:
-    """One test: its spec and its questions in test order."""
+    """One test: its spec, its questions in test order, the question field its results are grouped by, and the
+    blueprint a full test follows."""
 
     spec: ExamSpec
     questions: list[dict]
+    by: str = "section"
+    blueprint: str | None = None
 
     @property
     def name(self) -> str:
         return self.spec.name
 
 
-def assemble_exam(name: str, questions: list[dict]) -> Exam:
-    """The test `name` (see `TESTS`): every question whose `exam` field names it, in a fixed mixed order."""
+def assemble_exam(name: str, questions: list[dict], blueprint: Blueprint | None = None) -> Exam:
+    """The test `name` (see `TESTS`) in a fixed mixed order: a weekly test's questions by their `exam` field; a full
+    test's by `blueprint` (default: the default blueprint, also by the `exam` field; see `full_tests`)."""
     if name not in TESTS:
         raise ExamNotFound(f"unknown test {name!r}; choose one of {', '.join(TESTS)}")
-    chosen = sorted((q for q in questions if q["exam"] == name), key=lambda q: q["id"])
+    spec, seed = TESTS[name], name
+    if not spec.full:
+        if blueprint is not None and blueprint.id != DEFAULT_BLUEPRINT:
+            raise ExamNotFound(f"{name} has fixed sections; a blueprint applies to {', '.join(FULL_TESTS)} only")
+        chosen, by, bp = [q for q in questions if q["exam"] == name], "section", None
+    elif blueprint is None or blueprint.id == DEFAULT_BLUEPRINT:
+        chosen, by, bp = [q for q in questions if q["exam"] == name], "domain", DEFAULT_BLUEPRINT
+    else:
+        chosen, by, bp = full_tests(questions, blueprint)[name], blueprint.field, blueprint.id
+        seed = f"{name}:{bp}"
+    chosen = sorted(chosen, key=lambda q: q["id"])
     if not chosen:
         raise BankError(f"the bank has no questions for {name} yet")
-    random.Random(name).shuffle(chosen)
-    return Exam(TESTS[name], chosen)
+    random.Random(seed).shuffle(chosen)
+    return Exam(spec, chosen, by, bp)
+
 
 # %% ../notebooks/90_exams.ipynb #c033
 _REFERS_TO_LETTERS = re.compile(
@@ -362,6 +658,7 @@ def shuffle_options(q: dict, seed: object) -> tuple[dict, dict[str, str]]:
         shown_to_bank,
     )
 
+
 # %% ../notebooks/90_exams.ipynb #c036
 def parse_letters(answer: str | Iterable[str]) -> list[str]:
     """Letters from "AC", "a, c" or ["A", "C"]: upper-case, sorted, no repeats; raises ValueError on anything else."""
@@ -390,6 +687,7 @@ class ExamResult:
     timed_out: bool = False
     seed: int | None = None
     id: str | None = None
+    blueprint: str | None = None
 
     @property
     def percent(self) -> float:
@@ -411,6 +709,7 @@ class ExamResult:
             "score": {"correct": self.correct, "total": self.total, "percent": self.percent, "passed": self.passed},
             "sections": self.sections,
             "missed": self.missed,
+            "blueprint": self.blueprint,
         }
 
     @classmethod
@@ -428,6 +727,7 @@ class ExamResult:
             d.get("timed_out", False),
             d.get("seed"),
             id,
+            d.get("blueprint"),
         )
 
     def show(self, questions: list[dict] | None = None, console: Console | None = None) -> None:
@@ -443,14 +743,16 @@ def score_answers(
     timed_out: bool = False,
     seed: int | None = None,
 ) -> ExamResult:
-    """Score an answer sheet (question id -> letters) for `exam`: all-or-nothing per question, by section."""
+    """Score an answer sheet (question id -> letters) for `exam`: all-or-nothing per question, by section (a weekly
+    test, or a full test under the July 2025 blueprint) or by domain (a full test under the May 2026 blueprint)."""
     sheet = {qid: parse_letters(a) for qid, a in answers.items() if a}
-    sections = {s: {"correct": 0, "total": 0} for s in SECTIONS if any(q["section"] == s for q in exam.questions)}
+    keys = SECTIONS if exam.by == "section" else DOMAINS
+    sections = {s: {"correct": 0, "total": 0} for s in keys if any(q[exam.by] == s for q in exam.questions)}
     missed = []
     for q in exam.questions:
-        sections[q["section"]]["total"] += 1
+        sections[q[exam.by]]["total"] += 1
         if sheet.get(q["id"]) == sorted(q["answer"]):
-            sections[q["section"]]["correct"] += 1
+            sections[q[exam.by]]["correct"] += 1
         else:
             missed.append(q["id"])
     correct = sum(s["correct"] for s in sections.values())
@@ -465,7 +767,9 @@ def score_answers(
         missed,
         timed_out,
         seed,
+        blueprint=exam.blueprint,
     )
+
 
 # %% ../notebooks/90_exams.ipynb #c039
 def format_time(seconds: float) -> str:
@@ -506,9 +810,10 @@ def render_question(
             parts.append(Text(f"{mark} {letter}: {reflow(why)}", style=style))
     title = f"Question {number}/{total}" + ("  ⚑ flagged" if flagged else "")
     if reveal:
-        title += f"  ·  {q['id']}  ·  {SECTIONS[q['section']][0]}"
+        title += f"  ·  {q['id']}  ·  {DOMAINS[q['domain']]}"
     subtitle = f"⏱ {format_time(time_left)} left" if time_left is not None else None
     return Panel(Group(*parts), title=title, title_align="left", subtitle=subtitle, subtitle_align="right")
+
 
 # %% ../notebooks/90_exams.ipynb #c041
 def section_table(result: ExamResult) -> Table:
@@ -517,7 +822,7 @@ def section_table(result: ExamResult) -> Table:
     for col in ("section", "correct", "of", "%"):
         t.add_column(col, justify="left" if col == "section" else "right")
     for sec, s in result.sections.items():
-        t.add_row(SECTIONS[sec][0], str(s["correct"]), str(s["total"]), f"{100 * s['correct'] / s['total']:.0f}")
+        t.add_row(group_title(sec), str(s["correct"]), str(s["total"]), f"{100 * s['correct'] / s['total']:.0f}")
     return t
 
 
@@ -534,15 +839,18 @@ def show_result(result: ExamResult, questions: list[dict] | None = None, console
     )
     con.print(section_table(result))
     by_id = {q["id"]: q for q in (questions if questions is not None else load_bank())}
-    order = (
-        [q["id"] for q in assemble_exam(result.test, list(by_id.values())).questions] if result.test in TESTS else []
-    )
+    try:
+        bp = load_blueprint(result.blueprint) if result.blueprint not in (None, DEFAULT_BLUEPRINT) else None
+        order = [q["id"] for q in assemble_exam(result.test, list(by_id.values()), bp).questions]
+    except (BankError, ExamNotFound):
+        order = []
     for qid in result.missed:
         if qid not in by_id:
             con.print(f"[yellow]{qid}: no longer in the bank[/]")
             continue
         n = order.index(qid) + 1 if qid in order else 0
         con.print(render_question(by_id[qid], n, result.total, chosen=result.answers.get(qid, []), reveal=True))
+
 
 # %% ../notebooks/90_exams.ipynb #c044
 def results_dir() -> Path:
@@ -562,6 +870,7 @@ def save_result(result: ExamResult, folder: str | Path | None = None) -> Path:
     path.write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
     result.id = path.stem
     return path
+
 
 # %% ../notebooks/90_exams.ipynb #c045
 class Attempt:
@@ -696,12 +1005,16 @@ def start_test(
     save: bool = True,
     folder: str | Path | None = None,
     console: Console | None = None,
+    blueprint: str | None = None,
 ) -> Attempt:
-    """Start test `name` ("full-1".."week-5"); `shuffle` re-letters options (seed from the clock unless given)."""
-    exam = assemble_exam(name, load_bank(exams_dir))
+    """Start test `name` ("full-1".."week-5"); `shuffle` re-letters options (seed from the clock unless given);
+    `blueprint` composes a full test by another version of the exam guide (e.g. "2025-07")."""
+    bp = load_blueprint(blueprint, exams_dir) if blueprint not in (None, DEFAULT_BLUEPRINT) else None
+    exam = assemble_exam(name, load_bank(exams_dir), bp)
     if shuffle and seed is None:
         seed = int(clock())
     return Attempt(exam, clock, minutes, seed if shuffle else None, save, folder, console)
+
 
 # %% ../notebooks/90_exams.ipynb #c049
 RUNNER_HELP = (
@@ -813,6 +1126,7 @@ def run_attempt(attempt: Attempt, input_fn: Callable[[str], str | None] | None =
     a.result.show(a.exam.questions, con)
     return a.result
 
+
 # %% ../notebooks/90_exams.ipynb #c053
 def load_results(folder: str | Path | None = None) -> list[ExamResult]:
     """Every saved result in `folder` (default `results_dir()`), oldest first."""
@@ -871,27 +1185,37 @@ def history_table(results: list[ExamResult]) -> Table:
         )
     return t
 
+
 # %% ../notebooks/90_exams.ipynb #c056
 def _cmd_list(args) -> int:
-    questions = load_bank()
-    t = Table(title="Mock exams (globalbev exam take NAME)")
-    for col in ("test", "title", "questions", "minutes", "sections"):
+    questions, bp = load_bank(), load_blueprint(args.blueprint)
+    fulls = full_tests(questions, bp)
+    t = Table(title=f"Mock exams (globalbev exam take NAME); full tests by blueprint {bp.id}: {bp.name}")
+    for col in ("test", "title", "questions", "minutes", "make-up"):
         t.add_column(col)
     for name, spec in TESTS.items():
-        have = sum(q["exam"] == name for q in questions)
+        qs = fulls[name] if spec.full else [q for q in questions if q["exam"] == name]
+        have = Counter(q[bp.field if spec.full else "section"] for q in qs)
         t.add_row(
             name,
             spec.title,
-            f"{have}" + ("" if have == spec.size else f" of {spec.size}"),
+            f"{len(qs)}" + ("" if len(qs) == spec.size else f" of {spec.size}"),
             str(spec.minutes),
-            ", ".join(f"{s} {n}" for s, n in spec.sections.items()),
+            ", ".join(f"{k} {have[k]}" for k in (bp.domains if spec.full else spec.sections)),
         )
     Console().print(t)
     return 0
 
 
 def _cmd_take(args) -> int:
-    a = start_test(args.name, shuffle=args.shuffle, seed=args.seed, minutes=args.minutes, save=not args.no_save)
+    a = start_test(
+        args.name,
+        shuffle=args.shuffle,
+        seed=args.seed,
+        minutes=args.minutes,
+        save=not args.no_save,
+        blueprint=args.blueprint,
+    )
     r = run_attempt(a)
     if r is not None and r.id:
         Console().print(f"Saved as {r.id} in {results_dir()}: `globalbev exam review {r.id}` to see it again.")
@@ -909,29 +1233,72 @@ def _cmd_history(args) -> int:
     return 0
 
 
+def coverage_file(exams_dir: str | Path | None = None) -> Path:
+    """Where the generated coverage table lives: `exams/COVERAGE.md`."""
+    return Path(exams_dir or find_exams_dir()) / "COVERAGE.md"
+
+
+def validate_problems(exams_dir: str | Path | None = None) -> tuple[list[dict], list[str]]:
+    """Everything `globalbev exam validate` checks: the questions, the tests' make-up (weekly sections; full tests
+    against the default blueprint and composable under every other one), the objectives and their coverage,
+    near-duplicate stems, answers given away by their form (also in the other blueprints' full tests), and
+    `exams/COVERAGE.md` being up to date."""
+    questions, problems = bank_problems(exams_dir)
+    if problems:
+        return questions, problems
+    blueprints = load_blueprints(exams_dir)
+    default = blueprints[DEFAULT_BLUEPRINT]
+    problems = composition_problems(questions, default) + objective_problems(questions, default)
+    for bp in blueprints.values():
+        if bp.id == DEFAULT_BLUEPRINT:
+            continue
+        variant = {f"{name} ({bp.id})": qs for name, qs in full_tests(questions, bp).items()}
+        for name, qs in variant.items():
+            have, need = Counter(q[bp.field] for q in qs), bp.counts(TESTS[name.split()[0]].size)
+            problems += [
+                f"{name}: the bank has {have[k]} question(s) of {bp.domains[k][0]} for it, needs {n}"
+                for k, n in need.items()
+                if have[k] != n
+            ]
+        problems += [p for p in answer_bias_problems(questions, variant) if not p.startswith("the bank")]
+    problems += [f"near-duplicate stems {a} / {b} (ratio {r}, jaccard {j})" for a, b, r, j in similar_stems(questions)]
+    problems += answer_bias_problems(questions)
+    path = coverage_file(exams_dir)
+    if not path.is_file() or path.read_text(encoding="utf-8") != coverage_markdown(questions, default):
+        problems.append(f"{path.name} is missing or out of date: run `globalbev exam coverage --write`")
+    return questions, problems
+
+
 def _cmd_validate(args) -> int:
-    questions, problems = bank_problems()
-    if not problems:
-        problems = (
-            composition_problems(questions)
-            + [f"near-duplicate stems {a} / {b} (ratio {r}, jaccard {j})" for a, b, r, j in similar_stems(questions)]
-            + answer_bias_problems(questions)
-        )
+    questions, problems = validate_problems()
     for p in problems:
         print(p)
     print(f"{len(questions)} question(s), {len(problems)} problem(s)")
     return 1 if problems else 0
 
 
+def _cmd_coverage(args) -> int:
+    questions, bp = load_bank(), load_blueprint()
+    text = coverage_markdown(questions, bp)
+    if args.write:
+        coverage_file().write_text(text, encoding="utf-8")
+        print(f"wrote {coverage_file()}")
+    else:
+        print(text)
+    return 0
+
+
 def register_cli(subparsers) -> argparse.ArgumentParser:
-    """Add the `exam` command (list, take, review, history, validate) to an argparse subparsers object."""
+    """Add the `exam` command (list, take, review, history, validate, coverage) to an argparse subparsers object."""
     exam = subparsers.add_parser(
         "exam",
         help="mock exams for the Databricks Certified Data Engineer Associate",
         description="Take the six mock exams, review results and see your progress.",
     )
     sub = exam.add_subparsers(dest="exam_command", metavar="SUBCOMMAND", required=True)
-    p = sub.add_parser("list", help="the six tests: size, time limit, sections")
+    bp_help = f"the exam guide version the full tests follow (default {DEFAULT_BLUEPRINT}; see exams/blueprints/)"
+    p = sub.add_parser("list", help="the six tests: size, time limit, make-up")
+    p.add_argument("--blueprint", help=bp_help)
     p.set_defaults(func=_cmd_list)
     p = sub.add_parser(
         "take",
@@ -943,6 +1310,7 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="seed for --shuffle (default: from the clock)")
     p.add_argument("--minutes", type=float, help="time limit in minutes (default: the test's own)")
     p.add_argument("--no-save", action="store_true", help="do not save the result")
+    p.add_argument("--blueprint", help=bp_help)
     p.set_defaults(func=_cmd_take)
     p = sub.add_parser("review", help="a saved result with the explanation of every missed question")
     p.add_argument("result", metavar="RESULT_FILE_OR_ID", help="a result .json file, or its id (see `history`)")
@@ -950,8 +1318,19 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
     p = sub.add_parser("history", help="your attempts per test: scores, best and latest")
     p.add_argument("--test", choices=list(TESTS), help="only this test")
     p.set_defaults(func=_cmd_history)
-    p = sub.add_parser("validate", help="check the question bank (schema, answers, explanations, sizes, duplicates)")
+    p = sub.add_parser(
+        "validate",
+        help="check the question bank (schema, answers, explanations, test make-up, objectives, duplicates, bias)",
+    )
     p.set_defaults(func=_cmd_validate)
+    p = sub.add_parser(
+        "coverage",
+        help="questions per domain and per objective of the default exam guide",
+        description="Print the coverage table (exam-guide objective -> question ids); --write saves it to "
+        "exams/COVERAGE.md.",
+    )
+    p.add_argument("--write", action="store_true", help="write exams/COVERAGE.md instead of printing")
+    p.set_defaults(func=_cmd_coverage)
     return exam
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -15,6 +16,11 @@ import yaml
 from rich.console import Console
 
 from globalbev.exams import (
+    DEFAULT_BLUEPRINT,
+    DOMAINS,
+    FULL_TESTS,
+    MIN_PER_OBJECTIVE,
+    POOL,
     SECTIONS,
     TESTS,
     Attempt,
@@ -22,13 +28,21 @@ from globalbev.exams import (
     answer_bias_problems,
     assemble_exam,
     bank_problems,
+    composition_problems,
+    coverage,
+    coverage_markdown,
     find_exams_dir,
     find_result,
+    full_tests,
     history,
     history_table,
+    largest_remainder,
     load_bank,
+    load_blueprint,
+    load_blueprints,
     load_results,
     main,
+    objective_problems,
     parse_letters,
     register_cli,
     required_answers,
@@ -100,15 +114,99 @@ def test_bank_has_no_problems_and_unique_ids(bank):
     assert bank_problems(EXAMS)[1] == []
 
 
+@pytest.fixture(scope="module")
+def blueprints() -> dict:
+    return load_blueprints(EXAMS)
+
+
 @pytest.mark.unit
-@pytest.mark.parametrize("name", ["full-1", "full-2", "full-3"])
-def test_full_exam_has_45_questions_weighted_by_section(bank, name):
+def test_blueprints_weights_and_counts(blueprints):
+    assert DEFAULT_BLUEPRINT == "2026-05" and set(blueprints) == {"2025-07", "2026-05"}
+    may, july = blueprints["2026-05"], blueprints["2025-07"]
+    assert (may.field, july.field) == ("domain", "section")
+    assert {k: w for k, (_, w) in may.domains.items()} == {
+        "platform": 6,
+        "ingestion_loading": 21,
+        "transformation_modeling": 22,
+        "lakeflow_jobs": 16,
+        "ci_cd": 10,
+        "troubleshooting_monitoring_optimization": 10,
+        "governance_security": 15,
+    }
+    assert set(may.domains) == set(DOMAINS) and set(july.domains) == set(SECTIONS)
+    assert {k: w / 100 for k, (_, w) in july.domains.items()} == {k: w for k, (_, w) in SECTIONS.items()}
+    # largest remainder: 45 x 6/21/22/16/10/10/15 % -> 3/9/10/7/5/4/7; the tie of CI/CD and troubleshooting (.5 each)
+    # goes to CI/CD, listed first; July 2025 gives back the section counts the full tests had (5/13/14/8/5)
+    assert list(may.counts().values()) == [3, 9, 10, 7, 5, 4, 7]
+    assert list(july.counts().values()) == [5, 13, 14, 8, 5]
+    assert largest_remainder({"a": 1, "b": 1, "c": 1}, 16) == {"a": 6, "b": 5, "c": 5}
+    for bp in blueprints.values():
+        assert bp.source.startswith("https://") and bp.confirmed and bp.effective.startswith(bp.id[:4])
+    assert "second-hand" in may.confirmed.lower()  # the 2026 weights are quoted, not read from Databricks' own PDF
+    assert all(may.objectives[o][0] in may.domains for o in may.objectives) and not july.objectives
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("name", FULL_TESTS)
+def test_full_exam_follows_the_default_blueprint_within_one_per_domain(bank, blueprints, name):
+    bp = blueprints[DEFAULT_BLUEPRINT]
     exam = assemble_exam(name, bank)
-    counts = Counter(q["section"] for q in exam.questions)
-    assert len(exam.questions) == 45 and exam.spec.minutes == 90
-    for sec, (_, weight) in SECTIONS.items():
-        assert abs(counts[sec] - 45 * weight) <= 1, f"{name} {sec}: {counts[sec]} vs {45 * weight:.1f}"
-    assert counts == Counter(TESTS[name].sections)
+    counts = Counter(q["domain"] for q in exam.questions)
+    assert len(exam.questions) == 45 and exam.spec.minutes == 90 and (exam.by, exam.blueprint) == ("domain", bp.id)
+    for key, n in bp.counts().items():
+        assert abs(counts[key] - n) <= 1, f"{name} {key}: {counts[key]} vs {n}"
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("name", FULL_TESTS)
+def test_full_exam_under_july_2025_is_composed_by_section(bank, blueprints, name):
+    bp = blueprints["2025-07"]
+    exam = assemble_exam(name, bank, bp)
+    assert (exam.by, exam.blueprint, len(exam.questions)) == ("section", "2025-07", 45)
+    assert Counter(q["section"] for q in exam.questions) == Counter(bp.counts())
+    assert {q["exam"] for q in exam.questions} <= {*FULL_TESTS, POOL}
+    assert [q["id"] for q in exam.questions] == [q["id"] for q in assemble_exam(name, bank, bp).questions]
+
+
+@pytest.mark.unit
+def test_july_2025_variants_share_no_question_and_give_no_answer_away(bank, blueprints):
+    variant = full_tests(bank, blueprints["2025-07"])
+    ids = [q["id"] for qs in variant.values() for q in qs]
+    assert len(ids) == len(set(ids)) == 135
+    assert [p for p in answer_bias_problems(bank, variant) if not p.startswith("the bank")] == []
+
+
+@pytest.mark.unit
+def test_every_objective_asked_at_least_twice_and_known(bank, blueprints):
+    bp = blueprints[DEFAULT_BLUEPRINT]
+    assert objective_problems(bank, bp) == []
+    cov = coverage(bank, bp)
+    assert set(cov) == set(bp.objectives) and min(len(ids) for ids in cov.values()) >= MIN_PER_OBJECTIVE == 2
+    # the topics the 2026 guide added that the first bank did not ask
+    for objective in ["4.2", "6.1", "6.5", "7.2", "7.4", "2.3", "2.7"]:
+        assert len(cov[objective]) >= 2, objective
+    tagged = {q["id"] for q in bank if q["objectives"]}
+    assert len(tagged) >= 0.95 * len(bank)
+
+
+@pytest.mark.unit
+def test_coverage_file_is_up_to_date(bank, blueprints):
+    text = (EXAMS / "COVERAGE.md").read_text(encoding="utf-8")
+    assert text == coverage_markdown(bank, blueprints[DEFAULT_BLUEPRINT]), "run `globalbev exam coverage --write`"
+    assert "| 7.4 Attribute-based access control" in text
+
+
+@pytest.mark.unit
+def test_composition_problems_name_the_domain(bank, blueprints):
+    bp = blueprints[DEFAULT_BLUEPRINT]
+    assert composition_problems(bank, bp) == []
+    jobs = [q for q in bank if q["exam"] == "full-1" and q["domain"] == "lakeflow_jobs"]
+    moved = [{**q, "exam": POOL} if q in jobs[:2] else q for q in bank]
+    assert composition_problems(moved, bp) == [
+        "full-1: 43 question(s), needs 45",
+        f"full-1: Working with Lakeflow Jobs has {len(jobs) - 2} question(s), blueprint 2026-05 wants 7 "
+        "(one more or less at most)",
+    ]
 
 
 @pytest.mark.unit
@@ -127,7 +225,7 @@ def test_no_question_shared_between_tests(bank):
             key = " ".join(q["stem"].lower().split())
             assert q["id"] not in seen and key not in seen, f"{q['id']} of {name} also in {seen.get(q['id'])}"
             seen[q["id"]] = seen[key] = name
-    assert {q["id"] for q in bank} <= set(seen)
+    assert {q["id"] for q in bank if q["exam"] != POOL} <= set(seen)
 
 
 @pytest.mark.unit
@@ -157,6 +255,7 @@ def _q(qid, exam, section, answer="A", stem=None, n_options=4, code=None):
         "domain": "platform",
         "week": 2,
         "difficulty": "easy",
+        "objectives": ["1.1"],
         "stem": stem or f"Question {qid} about the {section} of GlobalBev's lakehouse: which one is right?",
         "options": {x: f"choice {i + 1} of {qid}" for i, x in enumerate(letters)},
         "answer": list(answer),
@@ -192,6 +291,7 @@ def tiny(tmp_path, monkeypatch) -> Path:
     (d / "bank").mkdir(parents=True)
     (d / "schema.json").write_text(json.dumps(SCHEMA))
     (d / "bank" / "mixed.yaml").write_text(yaml.safe_dump(TINY, sort_keys=False))
+    shutil.copytree(EXAMS / "blueprints", d / "blueprints")
     monkeypatch.setenv("GLOBALBEV_EXAMS_DIR", str(d))
     monkeypatch.setenv("GLOBALBEV_HOME", str(tmp_path / "home"))
     return d
@@ -538,7 +638,9 @@ def test_cli_parser():
     )
     assert p.parse_args(["exam", "review", "2027-01-15T080000Z_week-2"]).result == "2027-01-15T080000Z_week-2"
     assert p.parse_args(["exam", "history", "--test", "week-5"]).test == "week-5"
-    for sub in ["list", "take", "review", "history", "validate"]:
+    assert p.parse_args(["exam", "take", "full-1", "--blueprint", "2025-07"]).blueprint == "2025-07"
+    assert p.parse_args(["exam", "coverage", "--write"]).write is True
+    for sub in ["list", "take", "review", "history", "validate", "coverage"]:
         assert callable(p.parse_args(["exam", sub] + {"take": ["week-2"], "review": ["x"]}.get(sub, [])).func)
     with pytest.raises(SystemExit):
         p.parse_args(["exam", "take", "week-3"])
@@ -549,7 +651,15 @@ def test_cli_parser():
 @pytest.mark.unit
 @pytest.mark.parametrize(
     "argv",
-    [["exam"], ["exam", "list"], ["exam", "take"], ["exam", "review"], ["exam", "history"], ["exam", "validate"]],
+    [
+        ["exam"],
+        ["exam", "list"],
+        ["exam", "take"],
+        ["exam", "review"],
+        ["exam", "history"],
+        ["exam", "validate"],
+        ["exam", "coverage"],
+    ],
 )
 def test_cli_help(argv, capsys):
     with pytest.raises(SystemExit) as e:
@@ -562,4 +672,28 @@ def test_cli_list_and_validate_on_tiny_bank(tiny, capsys):
     assert main(["exam", "list"]) == 0
     assert "week-2" in capsys.readouterr().out
     assert main(["exam", "validate"]) == 1  # seven questions cannot fill six tests
-    assert "full-1: Databricks Intelligence Platform has 0 question(s), needs 5" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "full-1: 0 question(s), needs 45" in out and "COVERAGE.md is missing or out of date" in out
+    assert "objective 7.4 of 2026-05" in out and "blueprint 2026-05 wants 7" in out
+
+
+@pytest.mark.unit
+def test_cli_coverage_prints_and_writes(tiny, capsys):
+    assert main(["exam", "coverage"]) == 0
+    assert "| 1.1 Core components" in capsys.readouterr().out
+    assert main(["exam", "coverage", "--write"]) == 0 and (tiny / "COVERAGE.md").is_file()
+    assert "wrote" in capsys.readouterr().out
+    assert main(["exam", "validate"]) == 1  # still too few questions, but the coverage file is up to date
+    assert "COVERAGE.md" not in capsys.readouterr().out
+
+
+@pytest.mark.unit
+def test_take_a_full_test_under_another_blueprint(tiny, capsys):
+    from globalbev.exams import ExamNotFound
+
+    with pytest.raises(ExamNotFound, match="unknown blueprint"):
+        load_blueprint("1999-01")
+    with pytest.raises(ExamNotFound, match="fixed sections"):
+        start_test("week-2", blueprint="2025-07", save=False, console=quiet())
+    assert main(["exam", "take", "full-1", "--blueprint", "1999-01"]) == 2
+    assert "unknown blueprint '1999-01'" in capsys.readouterr().err
