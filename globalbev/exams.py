@@ -32,72 +32,16 @@ from rich.text import Text
 from .errors import GlobalBevError
 
 # %% auto #0
-__all__ = [
-    "SECTIONS",
-    "DOMAINS",
-    "PASS_MARK",
-    "POOL",
-    "TESTS",
-    "FULL_TESTS",
-    "DEFAULT_BLUEPRINT",
-    "MIN_PER_OBJECTIVE",
-    "RATIO_MAX",
-    "JACCARD_MAX",
-    "LONGEST_SHARE_MAX",
-    "BALANCE_P_MIN",
-    "RUNNER_HELP",
-    "group_title",
-    "ExamSpec",
-    "BankError",
-    "ExamNotFound",
-    "find_exams_dir",
-    "Blueprint",
-    "largest_remainder",
-    "load_blueprints",
-    "load_blueprint",
-    "load_schema",
-    "required_answers",
-    "semantic_problems",
-    "question_problems",
-    "read_bank",
-    "bank_problems",
-    "load_bank",
-    "full_tests",
-    "composition_problems",
-    "coverage",
-    "objective_problems",
-    "coverage_markdown",
-    "stem_similarity",
-    "similar_stems",
-    "correct_is_longest",
-    "balance_p_value",
-    "answer_bias_problems",
-    "Exam",
-    "assemble_exam",
-    "shuffle_options",
-    "parse_letters",
-    "ExamResult",
-    "score_answers",
-    "format_time",
-    "reflow",
-    "render_question",
-    "section_table",
-    "show_result",
-    "results_dir",
-    "save_result",
-    "Attempt",
-    "start_test",
-    "timed_input",
-    "run_attempt",
-    "load_results",
-    "find_result",
-    "history",
-    "history_table",
-    "coverage_file",
-    "validate_problems",
-    "register_cli",
-    "main",
-]
+__all__ = ['SECTIONS', 'DOMAINS', 'PASS_MARK', 'POOL', 'TESTS', 'FULL_TESTS', 'DEFAULT_BLUEPRINT', 'MIN_PER_OBJECTIVE',
+           'RATIO_MAX', 'JACCARD_MAX', 'LONGEST_SHARE_MAX', 'BALANCE_P_MIN', 'RUNNER_HELP', 'group_title', 'ExamSpec',
+           'BankError', 'ExamNotFound', 'find_exams_dir', 'Blueprint', 'largest_remainder', 'load_blueprints',
+           'load_blueprint', 'load_schema', 'required_answers', 'semantic_problems', 'question_problems', 'read_bank',
+           'bank_problems', 'load_bank', 'full_tests', 'composition_problems', 'coverage', 'objective_problems',
+           'coverage_markdown', 'stem_similarity', 'similar_stems', 'correct_is_longest', 'balance_p_value',
+           'answer_bias_problems', 'Exam', 'assemble_exam', 'shuffle_options', 'parse_letters', 'ExamResult',
+           'score_answers', 'format_time', 'reflow', 'render_question', 'section_table', 'show_result', 'results_dir',
+           'save_result', 'Attempt', 'start_test', 'timed_input', 'run_attempt', 'load_results', 'find_result',
+           'history', 'history_table', 'coverage_file', 'validate_problems', 'register_cli', 'main']
 
 # %% ../notebooks/90_exams.ipynb #c005
 SECTIONS: dict[str, tuple[str, float]] = {  # the July 2025 guide: sections and weights
@@ -163,7 +107,6 @@ TESTS: dict[str, ExamSpec] = {
 }
 FULL_TESTS = [name for name, spec in TESTS.items() if spec.full]
 
-
 # %% ../notebooks/90_exams.ipynb #c008
 class BankError(GlobalBevError, ValueError):
     """The question bank cannot be used; the message lists every problem, one per line."""
@@ -196,7 +139,6 @@ def find_exams_dir(start: str | Path | None = None) -> Path:
         f"no exams/ folder found above {', '.join(map(str, starts))} "
         "(a folder holding settings.ini and exams/bank); set GLOBALBEV_EXAMS_DIR"
     )
-
 
 # %% ../notebooks/90_exams.ipynb #18e99d4c
 DEFAULT_BLUEPRINT = "2026-05"
@@ -296,7 +238,6 @@ def load_blueprint(name: str | None = None, exams_dir: str | Path | None = None)
         raise ExamNotFound(f"unknown blueprint {name!r}; choose one of {', '.join(blueprints)}")
     return blueprints[name or DEFAULT_BLUEPRINT]
 
-
 # %% ../notebooks/90_exams.ipynb #c011
 def load_schema(exams_dir: str | Path | None = None) -> dict:
     """The JSON Schema one question must satisfy (`exams/schema.json`)."""
@@ -310,7 +251,6 @@ def required_answers(stem: str) -> int:
     """How many letters a stem asks for: 2 for "Choose two.", 3 for "Choose three.", otherwise 1."""
     m = _CHOOSE.search(stem)
     return {"two": 2, "three": 3}[m.group(1).lower()] if m else 1
-
 
 # %% ../notebooks/90_exams.ipynb #c013
 def semantic_problems(q: dict) -> list[str]:
@@ -337,7 +277,6 @@ def question_problems(q: object, schema: dict) -> list[str]:
     if errors:
         return [f"{'/'.join(map(str, e.path)) or 'question'}: {e.message}" for e in errors]
     return semantic_problems(q)
-
 
 # %% ../notebooks/90_exams.ipynb #c018
 def read_bank(exams_dir: str | Path | None = None) -> dict[str, object]:
@@ -377,7 +316,6 @@ def load_bank(exams_dir: str | Path | None = None) -> list[dict]:
     if not questions:
         raise BankError("the question bank is empty")
     return questions
-
 
 # %% ../notebooks/90_exams.ipynb #c023
 def full_tests(questions: list[dict], blueprint: Blueprint) -> dict[str, list[dict]]:
@@ -491,7 +429,6 @@ def coverage_markdown(questions: list[dict], blueprint: Blueprint) -> str:
     ]
     return "\n".join(lines)
 
-
 # %% ../notebooks/90_exams.ipynb #c025
 RATIO_MAX, JACCARD_MAX = 0.5, 0.45  # distinct stems of the bank stay below 0.37 on both, paraphrases score ~0.8
 _STOPWORDS = frozenset(
@@ -524,7 +461,6 @@ def similar_stems(
             if r >= ratio or j >= jaccard:
                 out.append((q["id"], p["id"], round(r, 3), round(j, 3)))
     return out
-
 
 # %% ../notebooks/90_exams.ipynb #c029b
 LONGEST_SHARE_MAX = 0.35  # the correct option may be the longest in at most this share of a test's questions
@@ -591,7 +527,6 @@ def answer_bias_problems(questions: list[dict], scopes: dict[str, list[dict]] | 
                 )
     return problems
 
-
 # %% ../notebooks/90_exams.ipynb #c030
 @dataclass
 class Exam:
@@ -629,7 +564,6 @@ def assemble_exam(name: str, questions: list[dict], blueprint: Blueprint | None 
     random.Random(seed).shuffle(chosen)
     return Exam(spec, chosen, by, bp)
 
-
 # %% ../notebooks/90_exams.ipynb #c033
 _REFERS_TO_LETTERS = re.compile(
     r"\b(?:all|none|both|neither) of the (?:above|options|these)\b|\boptions? [A-E]\b"
@@ -657,7 +591,6 @@ def shuffle_options(q: dict, seed: object) -> tuple[dict, dict[str, str]]:
         },
         shown_to_bank,
     )
-
 
 # %% ../notebooks/90_exams.ipynb #c036
 def parse_letters(answer: str | Iterable[str]) -> list[str]:
@@ -770,7 +703,6 @@ def score_answers(
         blueprint=exam.blueprint,
     )
 
-
 # %% ../notebooks/90_exams.ipynb #c039
 def format_time(seconds: float) -> str:
     """Seconds as m:ss, or h:mm:ss from an hour up."""
@@ -814,7 +746,6 @@ def render_question(
     subtitle = f"⏱ {format_time(time_left)} left" if time_left is not None else None
     return Panel(Group(*parts), title=title, title_align="left", subtitle=subtitle, subtitle_align="right")
 
-
 # %% ../notebooks/90_exams.ipynb #c041
 def section_table(result: ExamResult) -> Table:
     """The per-section score of a result as a table."""
@@ -851,7 +782,6 @@ def show_result(result: ExamResult, questions: list[dict] | None = None, console
         n = order.index(qid) + 1 if qid in order else 0
         con.print(render_question(by_id[qid], n, result.total, chosen=result.answers.get(qid, []), reveal=True))
 
-
 # %% ../notebooks/90_exams.ipynb #c044
 def results_dir() -> Path:
     """Where results are saved: `$GLOBALBEV_HOME/exam_results`, default `~/.globalbev/exam_results`."""
@@ -870,7 +800,6 @@ def save_result(result: ExamResult, folder: str | Path | None = None) -> Path:
     path.write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
     result.id = path.stem
     return path
-
 
 # %% ../notebooks/90_exams.ipynb #c045
 class Attempt:
@@ -1015,7 +944,6 @@ def start_test(
         seed = int(clock())
     return Attempt(exam, clock, minutes, seed if shuffle else None, save, folder, console)
 
-
 # %% ../notebooks/90_exams.ipynb #c049
 RUNNER_HELP = (
     "answer: B or AC · n/Enter next · p previous · g N (or N) jump · f flag/unflag · x clear · "
@@ -1126,7 +1054,6 @@ def run_attempt(attempt: Attempt, input_fn: Callable[[str], str | None] | None =
     a.result.show(a.exam.questions, con)
     return a.result
 
-
 # %% ../notebooks/90_exams.ipynb #c053
 def load_results(folder: str | Path | None = None) -> list[ExamResult]:
     """Every saved result in `folder` (default `results_dir()`), oldest first."""
@@ -1184,7 +1111,6 @@ def history_table(results: list[ExamResult]) -> Table:
             h["latest_at"][:16].replace("T", " "),
         )
     return t
-
 
 # %% ../notebooks/90_exams.ipynb #c056
 def _cmd_list(args) -> int:

@@ -50,3 +50,20 @@ def test_the_benchmark_measures_a_correct_run_and_compares(tmp_path, bench):
     bench.print_report(m, console, baseline=m)  # against itself: every ratio is 1.00
     text = console.export_text()
     assert f"{m['pipeline_s']:.1f} s then" in text and ": 1.00x" in text and "baseline/now" in text
+
+
+def test_the_week3_benchmark_measures_layouts_and_costs(tmp_path):
+    out = tmp_path / "week3.json"
+    cmd = [sys.executable, "benchmarks/bench_week3.py", "--rows", "20000", "--files", "20", "--max-file-kb", "16",
+           "--json", str(out)]  # fmt: skip
+    env = {**os.environ, "GLOBALBEV_SPARK_REMOTE": "", "GLOBALBEV_JIT": "quick"}  # a JVM of its own
+    run = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    m = json.loads(out.read_text())
+    small, zorder, liquid = (m["layout"][k] for k in ("20 small files", "ZORDER BY (sku, market_code)",
+                                                      "CLUSTER BY (sku, market_code)"))  # fmt: skip
+    assert small["files"] == small["files_read"] == 20 and small["skipped"] == 0
+    assert zorder["files_read"] < zorder["files"] and liquid["files_read"] < liquid["files"]  # data skipping at work
+    assert all(s["seconds"] > 0 and s["speedup"] > 0 for s in m["layout"].values())
+    assert [n["gb"] for n in m["cost"]["nights"]] == [20, 500] and all(n["ratio"] <= 0.4 for n in m["cost"]["nights"])
+    assert "File layout" in run.stdout and "Cost per night" in run.stdout
