@@ -556,10 +556,13 @@ def is_remote(obj) -> bool:
     return type(obj).__module__.startswith("pyspark.sql.connect")
 
 
-def cached(df):
+def cached(df, level=None):
     """`df` kept in memory where the session may cache (classic Spark: a laptop, a dedicated cluster), `df` itself over
-    Spark Connect, which refuses caching. The one place that caches; `uncache` releases it."""
-    return df if is_remote(df) else df.cache()
+    Spark Connect, which refuses caching. `level`: a `pyspark.StorageLevel` (default: `cache()`'s, memory and disk).
+    The one place that caches; `uncache` releases it."""
+    if is_remote(df):
+        return df
+    return df.persist(level) if level is not None else df.cache()
 
 
 def uncache(df) -> None:

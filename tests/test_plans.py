@@ -70,3 +70,35 @@ def test_each_pattern_is_found(spark, tables):
     assert [f.pattern for f in found] == ["the same shuffle twice"] and "e.g. Exchange hashpartitioning" in found[
         0
     ].where
+
+
+@pytest.mark.unit
+def test_join_strategies_and_scan_summary_read_the_plan(spark, tables):
+    from globalbev.joins_caching import join_strategies, scan_summary
+
+    sales, markets = tables
+    assert join_strategies(sales.join(F.broadcast(markets), "market_code")) == ["BroadcastHashJoin"]
+    spark.conf.set("spark.sql.autoBroadcastJoinThreshold", "-1")
+    try:
+        assert join_strategies(sales.join(markets, "market_code")) == ["SortMergeJoin"]
+    finally:
+        spark.conf.unset("spark.sql.autoBroadcastJoinThreshold")
+    (scan,) = scan_summary(sales.where(F.col("market_code") == "1").select("units"))
+    assert scan["table"].endswith("plans_sales") and sorted(scan["columns"]) == ["market_code", "units"]
+    assert "EqualTo(market_code,1)" in scan["pushed_filters"]
+
+
+@pytest.mark.unit
+def test_cached_takes_a_storage_level(spark, tables):
+    from pyspark import StorageLevel
+
+    from globalbev.runtime import cached, is_remote, uncache
+
+    sales, _ = tables
+    kept = cached(sales.select("units"), StorageLevel.DISK_ONLY)
+    if is_remote(kept):  # Spark Connect refuses caching: the frame comes back as it was
+        assert not kept.is_cached
+    else:
+        assert kept.storageLevel == StorageLevel.DISK_ONLY
+        uncache(kept)
+        assert not kept.is_cached
