@@ -33,15 +33,16 @@ from .errors import GlobalBevError
 
 # %% auto #0
 __all__ = ['SECTIONS', 'DOMAINS', 'PASS_MARK', 'POOL', 'TESTS', 'FULL_TESTS', 'DEFAULT_BLUEPRINT', 'MIN_PER_OBJECTIVE',
-           'RATIO_MAX', 'JACCARD_MAX', 'LONGEST_SHARE_MAX', 'BALANCE_P_MIN', 'RUNNER_HELP', 'group_title', 'ExamSpec',
-           'BankError', 'ExamNotFound', 'find_exams_dir', 'Blueprint', 'largest_remainder', 'load_blueprints',
-           'load_blueprint', 'load_schema', 'required_answers', 'semantic_problems', 'question_problems', 'read_bank',
-           'bank_problems', 'load_bank', 'full_tests', 'composition_problems', 'coverage', 'objective_problems',
-           'coverage_markdown', 'stem_similarity', 'similar_stems', 'correct_is_longest', 'balance_p_value',
-           'answer_bias_problems', 'Exam', 'assemble_exam', 'shuffle_options', 'parse_letters', 'ExamResult',
-           'score_answers', 'format_time', 'reflow', 'render_question', 'section_table', 'show_result', 'results_dir',
-           'save_result', 'Attempt', 'start_test', 'timed_input', 'run_attempt', 'load_results', 'find_result',
-           'history', 'history_table', 'coverage_file', 'validate_problems', 'register_cli', 'main']
+           'RATIO_MAX', 'JACCARD_MAX', 'LONGEST_SHARE_MAX', 'LONGEST_SHARE_MIN', 'BALANCE_P_MIN', 'RUNNER_HELP',
+           'group_title', 'ExamSpec', 'BankError', 'ExamNotFound', 'find_exams_dir', 'Blueprint', 'largest_remainder',
+           'load_blueprints', 'load_blueprint', 'load_schema', 'required_answers', 'semantic_problems',
+           'question_problems', 'read_bank', 'bank_problems', 'load_bank', 'full_tests', 'composition_problems',
+           'coverage', 'objective_problems', 'coverage_markdown', 'stem_similarity', 'similar_stems',
+           'correct_is_longest', 'balance_p_value', 'answer_bias_problems', 'Exam', 'assemble_exam', 'shuffle_options',
+           'parse_letters', 'ExamResult', 'score_answers', 'format_time', 'reflow', 'render_question', 'section_table',
+           'show_result', 'results_dir', 'save_result', 'Attempt', 'start_test', 'timed_input', 'run_attempt',
+           'load_results', 'find_result', 'history', 'history_table', 'coverage_file', 'validate_problems',
+           'register_cli', 'main']
 
 # %% ../notebooks/90_exams.ipynb #c005
 SECTIONS: dict[str, tuple[str, float]] = {  # the July 2025 guide: sections and weights
@@ -471,6 +472,7 @@ def similar_stems(
 
 # %% ../notebooks/90_exams.ipynb #c029b
 LONGEST_SHARE_MAX = 0.35  # the correct option may be the longest in at most this share of a test's questions
+LONGEST_SHARE_MIN = 0.12  # ... and in at least this share: a fair test of 16 falls below it (1 of 16) 6 % of the time
 BALANCE_P_MIN = 0.05  # answer letters less balanced than a fair draw leaves them in 95 % of cases are not chance
 
 
@@ -507,9 +509,9 @@ def _answer_shapes(questions: list[dict]) -> dict[tuple[int, int], list[dict]]:
 
 def answer_bias_problems(questions: list[dict], scopes: dict[str, list[dict]] | None = None) -> list[str]:
     """Where the form of the options gives the key away: the correct option the longest in more than
-    `LONGEST_SHARE_MAX` of a test's questions, or answer letters (per test and across the bank, per question shape)
-    less balanced than `BALANCE_P_MIN` of fair draws. The tests are `scopes` (name -> questions), by default the
-    questions whose `exam` field names each test."""
+    `LONGEST_SHARE_MAX` of a test's questions or in fewer than `LONGEST_SHARE_MIN` (ruling it out pays), or answer
+    letters (per test and across the bank, per question shape) less balanced than `BALANCE_P_MIN` of fair draws. The
+    tests are `scopes` (name -> questions), by default the questions whose `exam` field names each test."""
     problems = []
     if scopes is None:
         scopes = {name: [q for q in questions if q["exam"] == name] for name in TESTS}
@@ -519,6 +521,11 @@ def answer_bias_problems(questions: list[dict], scopes: dict[str, list[dict]] | 
             problems.append(
                 f"{name}: the correct option is the longest in {longest} of {len(qs)} questions "
                 f"({longest / len(qs):.0%} > {LONGEST_SHARE_MAX:.0%})"
+            )
+        if qs and longest / len(qs) < LONGEST_SHARE_MIN:
+            problems.append(
+                f"{name}: the correct option is the longest in only {longest} of {len(qs)} questions "
+                f"({longest / len(qs):.0%} < {LONGEST_SHARE_MIN:.0%}), so ruling out the longest option pays"
             )
     for scope, qs in {**scopes, "the bank": questions}.items():
         for (n_options, n_answers), group in sorted(_answer_shapes(qs).items()):

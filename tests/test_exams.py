@@ -19,6 +19,8 @@ from globalbev.exams import (
     DEFAULT_BLUEPRINT,
     DOMAINS,
     FULL_TESTS,
+    LONGEST_SHARE_MAX,
+    LONGEST_SHARE_MIN,
     MIN_PER_OBJECTIVE,
     POOL,
     SECTIONS,
@@ -29,6 +31,7 @@ from globalbev.exams import (
     assemble_exam,
     bank_problems,
     composition_problems,
+    correct_is_longest,
     coverage,
     coverage_markdown,
     find_exams_dir,
@@ -244,6 +247,23 @@ def test_the_form_of_the_options_gives_no_answer_away(bank):
     # The first edition had the correct option longest in 132 of 183 questions and AD in 7 of 17 "Choose two."
     # questions; 90_exams measures it and shows the checks on a biased and a fair test.
     assert answer_bias_problems(bank) == []
+    # The bound goes both ways: a rewrite had overshot to the correct option longest in 2-3 of 45 questions of each
+    # full test and 1 of 16 in week 2 and week 5, so ruling out the longest option paid. A fair four-option test has it
+    # longest in 1 of 16 or fewer 6.3 % of the time, 5 of 45 or fewer 1.8 %.
+    assert 1 / 16 < LONGEST_SHARE_MIN <= 2 / 16 and 5 / 45 < LONGEST_SHARE_MIN <= 6 / 45 < LONGEST_SHARE_MAX
+    for name in TESTS:
+        qs = [q for q in bank if q["exam"] == name]
+        share = sum(map(correct_is_longest, qs)) / len(qs)
+        assert LONGEST_SHARE_MIN <= share <= LONGEST_SHARE_MAX, (name, share)
+
+    def q(answer: str, longest: bool) -> dict:
+        lengths = {"A": 10, "B": 20, "C": 30, "D": 40, answer: 50 if longest else 5}
+        return {"exam": "week-2", "answer": [answer], "options": {k: "x" * n for k, n in lengths.items()}}
+
+    reversed_ = {"week-2": [q(k, i < 1) for i, k in enumerate("ABCD" * 4)]}
+    (found,) = answer_bias_problems([], reversed_)
+    assert found.startswith("week-2: the correct option is the longest in only 1 of 16 questions"), found
+    assert answer_bias_problems([], {"week-2": [q(k, i < 2) for i, k in enumerate("ABCD" * 4)]}) == []
 
 
 # ---------------------------------------------------------------- a tiny bank for the runner
