@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import jsonschema
@@ -33,16 +33,16 @@ from .errors import GlobalBevError
 
 # %% auto #0
 __all__ = ['SECTIONS', 'DOMAINS', 'PASS_MARK', 'POOL', 'TESTS', 'FULL_TESTS', 'DEFAULT_BLUEPRINT', 'MIN_PER_OBJECTIVE',
-           'RATIO_MAX', 'JACCARD_MAX', 'LONGEST_SHARE_MAX', 'LONGEST_SHARE_MIN', 'BALANCE_P_MIN', 'RUNNER_HELP',
-           'group_title', 'ExamSpec', 'BankError', 'ExamNotFound', 'find_exams_dir', 'Blueprint', 'largest_remainder',
-           'load_blueprints', 'load_blueprint', 'load_schema', 'required_answers', 'semantic_problems',
-           'question_problems', 'read_bank', 'bank_problems', 'load_bank', 'full_tests', 'composition_problems',
-           'coverage', 'objective_problems', 'coverage_markdown', 'stem_similarity', 'similar_stems',
-           'correct_is_longest', 'balance_p_value', 'answer_bias_problems', 'Exam', 'assemble_exam', 'shuffle_options',
-           'parse_letters', 'ExamResult', 'score_answers', 'format_time', 'reflow', 'render_question', 'section_table',
-           'show_result', 'results_dir', 'save_result', 'Attempt', 'start_test', 'timed_input', 'run_attempt',
-           'load_results', 'find_result', 'history', 'history_table', 'coverage_file', 'validate_problems',
-           'register_cli', 'main']
+           'CHECKED_TZ_AHEAD', 'RATIO_MAX', 'JACCARD_MAX', 'LONGEST_SHARE_MAX', 'LONGEST_SHARE_MIN', 'BALANCE_P_MIN',
+           'RUNNER_HELP', 'group_title', 'ExamSpec', 'BankError', 'ExamNotFound', 'find_exams_dir', 'Blueprint',
+           'largest_remainder', 'load_blueprints', 'load_blueprint', 'load_schema', 'required_answers',
+           'checked_problems', 'semantic_problems', 'question_problems', 'parse_bank_yaml', 'read_bank',
+           'bank_problems', 'load_bank', 'full_tests', 'composition_problems', 'coverage', 'objective_problems',
+           'coverage_markdown', 'stem_similarity', 'similar_stems', 'correct_is_longest', 'balance_p_value',
+           'answer_bias_problems', 'Exam', 'assemble_exam', 'shuffle_options', 'parse_letters', 'ExamResult',
+           'score_answers', 'format_time', 'reflow', 'render_question', 'section_table', 'show_result', 'results_dir',
+           'save_result', 'Attempt', 'start_test', 'timed_input', 'run_attempt', 'load_results', 'find_result',
+           'history', 'history_table', 'coverage_file', 'validate_problems', 'register_cli', 'main']
 
 # %% ../notebooks/90_exams.ipynb #c005
 SECTIONS: dict[str, tuple[str, float]] = {  # the July 2025 guide: sections and weights
@@ -261,9 +261,26 @@ def required_answers(stem: str) -> int:
     return {"two": 2, "three": 3}[m.group(1).lower()] if m else 1
 
 # %% ../notebooks/90_exams.ipynb #c013
-def semantic_problems(q: dict) -> list[str]:
-    """What the schema cannot see: unknown answer letters, missing explanations, the wrong number of answers."""
-    opts, answer, problems = set(q["options"]), q["answer"], []
+CHECKED_TZ_AHEAD = timedelta(hours=14)  # UTC+14, the earliest time zone: a writer's today is never "the future"
+
+
+def checked_problems(q: dict, today: date | None = None) -> list[str]:
+    """`checked` (the schema fixes its form, YYYY-MM-DD) must be a real day, not later than `today` (default: the
+    date in the earliest time zone now, so a question checked today anywhere on Earth passes)."""
+    if "checked" not in q:
+        return []  # the schema reports it missing
+    try:
+        day = date.fromisoformat(str(q["checked"]))
+    except ValueError:
+        return [f"checked: {q['checked']!r} is not a real date (YYYY-MM-DD)"]
+    today = today or (datetime.now(timezone.utc) + CHECKED_TZ_AHEAD).date()
+    return [f"checked: {day} lies in the future (today is {today})"] if day > today else []
+
+
+def semantic_problems(q: dict, today: date | None = None) -> list[str]:
+    """What the schema cannot see: unknown answer letters, missing explanations, the wrong number of answers, a
+    `checked` date that does not exist or has not come yet."""
+    opts, answer, problems = set(q["options"]), q["answer"], checked_problems(q, today)
     if bad := sorted(set(answer) - opts):
         problems.append(f"answer {bad} is not among the options {sorted(opts)}")
     if missing := sorted(opts - set(q["explanations"])):
@@ -279,20 +296,36 @@ def semantic_problems(q: dict) -> list[str]:
     return problems
 
 
-def question_problems(q: object, schema: dict) -> list[str]:
+def question_problems(q: object, schema: dict, today: date | None = None) -> list[str]:
     """Everything wrong with one question: schema violations, else semantic problems."""
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(q), key=lambda e: list(map(str, e.path)))
     if errors:
         return [f"{'/'.join(map(str, e.path)) or 'question'}: {e.message}" for e in errors]
-    return semantic_problems(q)
+    return semantic_problems(q, today)
 
 # %% ../notebooks/90_exams.ipynb #c018
+class _BankLoader(yaml.SafeLoader):
+    """YAML's safe loader without its date resolver: `checked: 2026-12-04` stays the text '2026-12-04'."""
+
+
+_BankLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def parse_bank_yaml(text: str) -> object:
+    """One bank file's YAML, dates left as text for the schema and `checked_problems` to judge (a plain `safe_load`
+    turns `2026-12-04` into a `date` and fails outright on `2026-02-30`)."""
+    return yaml.load(text, Loader=_BankLoader)  # a SafeLoader: no arbitrary objects
+
+
 def read_bank(exams_dir: str | Path | None = None) -> dict[str, object]:
     """The parsed YAML of every bank file, by file name."""
     out = {}
     for f in sorted((Path(exams_dir or find_exams_dir()) / "bank").glob("*.yaml")):
         try:
-            out[f.name] = yaml.safe_load(f.read_text(encoding="utf-8")) or []
+            out[f.name] = parse_bank_yaml(f.read_text(encoding="utf-8")) or []
         except yaml.YAMLError as e:
             raise BankError(f"{f.name}: not valid YAML: {e}") from e
     return out

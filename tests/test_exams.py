@@ -30,6 +30,7 @@ from globalbev.exams import (
     answer_bias_problems,
     assemble_exam,
     bank_problems,
+    checked_problems,
     composition_problems,
     correct_is_longest,
     coverage,
@@ -46,6 +47,7 @@ from globalbev.exams import (
     load_results,
     main,
     objective_problems,
+    parse_bank_yaml,
     parse_letters,
     register_cli,
     required_answers,
@@ -66,7 +68,7 @@ def _real_questions() -> list:
     params = []
     for f in sorted((EXAMS / "bank").glob("*.yaml")):
         try:
-            items = yaml.safe_load(f.read_text(encoding="utf-8")) or []
+            items = parse_bank_yaml(f.read_text(encoding="utf-8")) or []  # dates stay text, as load_bank reads them
         except yaml.YAMLError as e:
             items = [f"invalid YAML: {e}"]  # fails the schema test with the parser's message
         for i, q in enumerate(items if isinstance(items, list) else [items]):
@@ -279,6 +281,7 @@ def _q(qid, exam, section, answer="A", stem=None, n_options=4, code=None):
         "week": 2,
         "difficulty": "easy",
         "objectives": ["1.1"],
+        "checked": "2026-12-04",
         "stem": stem or f"Question {qid} about the {section} of GlobalBev's lakehouse: which one is right?",
         "options": {x: f"choice {i + 1} of {qid}" for i, x in enumerate(letters)},
         "answer": list(answer),
@@ -410,6 +413,48 @@ def test_load_bank_lists_every_problem(tmp_path):
     (tmp_path / "bank" / "bad.yaml").write_text("- id: [unclosed\n")
     with pytest.raises(BankError, match="bad.yaml: not valid YAML"):
         load_bank(tmp_path)
+
+
+@pytest.mark.unit
+def test_checked_is_a_real_day_that_has_come(tmp_path):
+    from datetime import date, datetime, timedelta, timezone
+
+    q = _q("PLT-001", "week-2", "platform")
+    assert checked_problems(q, today=date(2026, 12, 4)) == []
+    assert checked_problems(q, today=date(2026, 12, 3)) == [
+        "checked: 2026-12-04 lies in the future (today is 2026-12-03)"
+    ]
+    assert semantic_problems({**q, "checked": "2026-11-31"}) == [
+        "checked: '2026-11-31' is not a real date (YYYY-MM-DD)"
+    ]
+    # a question checked today anywhere on Earth (UTC+14 is the earliest zone) passes; the day after does not
+    earliest = (datetime.now(timezone.utc) + timedelta(hours=14)).date()
+    assert semantic_problems({**q, "checked": earliest.isoformat()}) == []
+    assert "lies in the future" in semantic_problems({**q, "checked": (earliest + timedelta(days=1)).isoformat()})[0]
+    # the bank as written: dates without quotes, one impossible, one ahead, one missing, one in the wrong form
+    (tmp_path / "bank").mkdir()
+    (tmp_path / "schema.json").write_text(json.dumps(SCHEMA))
+    rows = [
+        ("PLT-001", "checked: 2026-12-04\n  runtime: DBR 17.3 LTS"),
+        ("PLT-002", "checked: 2026-02-30"),
+        ("PLT-003", "checked: 2999-01-01"),
+        ("PLT-004", ""),
+        ("PLT-005", "checked: 04.12.2026"),
+        ("PLT-006", "checked: 2026-12-04\n  runtime: ' '"),
+    ]
+    text = ""
+    for qid, extra in rows:
+        d = {k: v for k, v in _q(qid, "week-2", "platform").items() if k != "checked"}
+        text += yaml.safe_dump([d], sort_keys=False).replace(
+            "  objectives:", f"  {extra}\n  objectives:" if extra else "  objectives:"
+        )
+    (tmp_path / "bank" / "p.yaml").write_text(text)
+    questions, problems = bank_problems(tmp_path)
+    assert questions[0]["checked"] == "2026-12-04" and questions[0]["runtime"] == "DBR 17.3 LTS"
+    assert [p.split(":")[0] for p in problems] == [f"p.yaml[{i}] PLT-00{i + 1}" for i in range(1, 6)], problems
+    assert "'2026-02-30' is not a real date" in problems[0] and "2999-01-01 lies in the future" in problems[1]
+    assert "'checked' is a required property" in problems[2] and "'04.12.2026' does not match" in problems[3]
+    assert problems[4].startswith("p.yaml[5] PLT-006: runtime: ' ' does not match"), problems[4]
 
 
 @pytest.mark.unit
