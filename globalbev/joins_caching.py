@@ -6,14 +6,13 @@
 from __future__ import annotations
 
 import re
-import time
 
 from pyspark.sql import DataFrame
 
 from .plans import plan_text
 
 # %% auto #0
-__all__ = ['join_strategies', 'scan_summary', 'action_seconds']
+__all__ = ['join_strategies', 'scan_summary']
 
 # %% ../notebooks/05b_joins_caching.ipynb #0d00aef3
 _JOINS = r"(BroadcastHashJoin|SortMergeJoin|ShuffledHashJoin|BroadcastNestedLoopJoin|CartesianProduct)"
@@ -39,14 +38,4 @@ def scan_summary(df: DataFrame) -> list[dict]:
                 "columns": [re.sub(r"#\d+L?$", "", c) for c in m.group(2).split(",") if c],
                 "pushed_filters": [f for f in re.split(r", (?![^(]*\))", pushed.group(1)) if f] if pushed else [],
             })  # fmt: skip
-    return out
-
-# %% ../notebooks/05b_joins_caching.ipynb #8105c7b0
-def action_seconds(df: DataFrame, actions: int = 3) -> list[float]:
-    """Seconds of each of `actions` full evaluations of `df` in turn (the first pays for filling a cache)."""
-    out = []
-    for _ in range(actions):
-        t0 = time.perf_counter()
-        df.write.format("noop").mode("overwrite").save()
-        out.append(round(time.perf_counter() - t0, 3))
     return out
