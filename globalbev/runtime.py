@@ -6,15 +6,20 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
+import uuid
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from .config import LAYERS, Config, load_config, schema_name
 from .errors import GlobalBevError
@@ -25,7 +30,7 @@ __all__ = ['DELTA_VERSION', 'POSTGRES_JDBC', 'SUPPORTED_JAVA', 'JIT_OPTIONS', 'S
            'cache_folder', 'class_cache_file', 'class_cache_options', 'spark_api', 'local_spark_conf', 'cached_jars',
            'free_port', 'serve_spark_connect', 'run_spark_connect_server', 'build_class_cache', 'register_local_tables',
            'ensure_schemas', 'drop_schema', 'output_to', 'get_spark', 'stop_spark', 'is_remote', 'cached', 'uncache',
-           'spark_log_level']
+           'spark_log_level', 'StageMetrics', 'StageRun', 'MetricsUnavailable', 'spark_ui_api', 'stage_metrics']
 
 # %% ../notebooks/00b_runtime.ipynb #44fae54b
 DELTA_VERSION = "4.4.0"  # must match the delta-spark pip package (its jars come from Maven Central)
@@ -257,6 +262,9 @@ def _start_local(cfg: Config, app_name: str, java_options: str = ""):
     port = free_port() if spark_api(cfg) == "connect" else None
     if port:
         conf["spark.connect.grpc.binding.port"] = str(port)
+    if conf["spark.ui.enabled"] == "true" and "spark.ui.port" not in conf:
+        # a port chosen here, not Spark's 4040-and-up, so that a session (a Connect client too) reads it from its conf
+        conf["spark.ui.port"] = str(free_port())
     conf["spark.driver.extraJavaOptions"] = f"{conf['spark.driver.extraJavaOptions']} {java_options}".strip()
     builder = SparkSession.builder
     for k, v in conf.items():
@@ -583,3 +591,111 @@ def spark_log_level(spark, level: str, after: str = "ERROR"):
     finally:
         if local:
             spark.sparkContext.setLogLevel(after)
+
+# %% ../notebooks/00b_runtime.ipynb #42230a77
+@dataclass(frozen=True)
+class StageMetrics:
+    """One finished stage, from Spark's own task metrics: its tasks, the spread (min, median, max) of their run times
+    and of the shuffle bytes they read, and what the stage spilled."""
+
+    stage_id: int
+    name: str
+    tasks: int
+    task_ms: tuple[float, float, float]  # executorRunTime per task: min, median, max (the UI's "Duration")
+    shuffle_read_bytes: tuple[float, float, float]  # per task: min, median, max (the UI's "Shuffle Read Size")
+    memory_bytes_spilled: int  # the in-memory size of what was spilled (the UI's "Spill (Memory)")
+    disk_bytes_spilled: int  # the same data's size on disk (the UI's "Spill (Disk)")
+
+
+@dataclass(frozen=True)
+class StageRun:
+    """What `stage_metrics` measured: the action's result, its wall time in seconds, its finished stages in order."""
+
+    result: Any
+    seconds: float
+    stages: list[StageMetrics]
+
+
+class MetricsUnavailable(SetupError):
+    """Spark's task metrics cannot be read from code here; the message says where to read them instead."""
+
+
+_ELSEWHERE = (
+    "Read the same figures in the workspace: the query profile (serverless and SQL warehouses: Query History, the "
+    "query, See query profile: time, rows and spill per operator) or a classic cluster's Spark UI (Stages, Summary "
+    "Metrics: task Duration and Shuffle Read Size min/median/max, Spill (Memory), Spill (Disk)). Over Spark Connect, "
+    "df.executionInfo.metrics after an action lists per-operator totals (a sort's spill size), not per-task spreads."
+)
+
+
+def spark_ui_api(spark) -> str:
+    """The REST API of the local Spark UI that runs `spark`'s jobs (classic, or a Spark Connect client of a local
+    server): `http://127.0.0.1:PORT/api/v1/applications/APP_ID`. Raises MetricsUnavailable where there is none."""
+    if runtime_kind() != "local":
+        raise MetricsUnavailable(f"Spark's REST API is not reachable from code on Databricks. {_ELSEWHERE}")
+    if spark.conf.get("spark.ui.enabled", "false") != "true":
+        raise MetricsUnavailable(
+            "the Spark UI is off in this session ([spark] ui_enabled = false, or GLOBALBEV_SPARK_UI=false): start a "
+            f"new session with it on. {_ELSEWHERE}"
+        )
+    return f"http://127.0.0.1:{spark.conf.get('spark.ui.port')}/api/v1/applications/{spark.conf.get('spark.app.id')}"
+
+
+def _get_json(url: str):
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return json.load(r)
+
+
+def _stage(s: dict) -> StageMetrics:
+    dist = s.get("taskMetricsDistributions") or {}
+
+    def spread(values) -> tuple[float, float, float]:
+        return tuple(float(v) for v in values) if values else (0.0, 0.0, 0.0)
+
+    return StageMetrics(
+        s["stageId"], s["name"], s["numTasks"], spread(dist.get("executorRunTime")),
+        spread((dist.get("shuffleReadMetrics") or {}).get("readBytes")), s["memoryBytesSpilled"], s["diskBytesSpilled"],
+    )  # fmt: skip
+
+
+def _tagged_jobs(api: str, tag: str) -> list[dict]:
+    return [j for j in _get_json(f"{api}/jobs") if any(t.endswith(tag) for t in j.get("jobTags", []))]
+
+
+def _tagged_stages(spark, api: str, tag: str, timeout: float) -> list[StageMetrics]:
+    """The finished stages of the jobs tagged `tag`, once the UI has recorded them all. The UI learns of jobs from
+    Spark's listener bus, in order and a moment after they end: a tiny job of a tag of its own, run after the action,
+    is a fence — once the UI shows it finished, it has recorded every job before it."""
+    fence = f"{tag}-fence"
+    spark.addTag(fence)
+    try:
+        spark.range(1).count()
+    finally:
+        spark.removeTag(fence)
+    deadline = time.monotonic() + timeout
+    while not [j for j in _tagged_jobs(api, fence) if j["status"] != "RUNNING"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    jobs = _get_json(f"{api}/jobs")
+    # Jobs a query starts later (AQE's next stages, over a Delta table) may lose the user's tag but keep the query's
+    # own, `...-execution-root-id-N`: take every job of a query that has a job with our tag.
+    roots = {t for j in jobs if any(t.endswith(tag) for t in j["jobTags"]) for t in j["jobTags"] if "-root-id-" in t}
+    ids = sorted({i for j in jobs if roots & set(j["jobTags"]) or any(t.endswith(tag) for t in j["jobTags"])
+                  for i in j["stageIds"]})  # fmt: skip
+    stages = [a for i in ids for a in _get_json(f"{api}/stages/{i}?withSummaries=true&quantiles=0.0,0.5,1.0")]
+    return [_stage(s) for s in stages if s["status"] == "COMPLETE"]
+
+
+def stage_metrics(spark, action: Callable[[], Any], timeout: float = 30.0) -> StageRun:
+    """Run `action()` under a job tag of its own and return its result, its seconds and Spark's metrics of each
+    finished stage of its jobs, read from the local Spark UI's REST API (`spark_ui_api`). Example:
+    `stage_metrics(spark, lambda: df.write.format("noop").mode("overwrite").save())`."""
+    api = spark_ui_api(spark)
+    tag = f"globalbev-stages-{uuid.uuid4().hex}"
+    spark.addTag(tag)
+    try:
+        t0 = time.perf_counter()
+        result = action()
+        seconds = time.perf_counter() - t0
+    finally:
+        spark.removeTag(tag)
+    return StageRun(result, seconds, _tagged_stages(spark, api, tag, timeout))
