@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame
 
 # %% auto #0
-__all__ = ['SMALL_SIDE_BYTES', 'plan_text', 'Finding', 'plan_findings', 'findings_table']
+__all__ = ['SMALL_SIDE_BYTES', 'PARTITION_BYTES_MIN', 'plan_text', 'Finding', 'plan_findings', 'findings_table']
 
 # %% ../notebooks/05d_plans.ipynb #5dac5f0e
 def plan_text(df: DataFrame, mode: str = "formatted") -> str:
@@ -34,6 +34,7 @@ class Finding:
 
 
 SMALL_SIDE_BYTES = 64 * 1024 * 1024  # a join input estimated below this is small enough to broadcast
+PARTITION_BYTES_MIN = 1024 * 1024  # shuffle partitions of less than this each, on average, are too many
 
 _UNITS = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "TiB": 1024**4, "PiB": 1024**5, "EiB": 1024**6}
 _SIZE = re.compile(r"Statistics\(sizeInBytes=([\d.]+(?:E[+-]?\d+)?)\s*(B|KiB|MiB|GiB|TiB|PiB|EiB)")
@@ -106,13 +107,27 @@ def _real_predicates(condition: str, not_null: str) -> bool:
     return bool(re.search(r"[A-Za-z]{2,}\(|[<>=]", re.sub(r"\bAND\b|\bOR\b", "", rest)))
 
 
+def _coalescing(df: DataFrame) -> bool:
+    """True when adaptive query execution will coalesce small shuffle partitions at run time (both settings on)."""
+    conf = df.sparkSession.conf
+    return all(
+        str(conf.get(k, "true")).lower() == "true"
+        for k in ("spark.sql.adaptive.enabled", "spark.sql.adaptive.coalescePartitions.enabled")
+    )
+
+
 def plan_findings(df: DataFrame, small_side_bytes: int = SMALL_SIDE_BYTES) -> list[Finding]:
     """The expensive patterns in `df`'s physical plan (before it runs), each with its fix: sort-merge joins with a
     broadcastable side estimated below `small_side_bytes`, Python UDFs, Cartesian products and nested-loop joins,
-    filters the scan could not push down, the same input shuffled the same way twice, and work through a single
-    partition. Reads `explain(mode="cost")`: the optimised logical plan's size estimates and the physical plan."""
+    filters the scan could not push down, the same input shuffled the same way twice, work through a single
+    partition, and — when AQE will not coalesce them — more shuffle partitions than the data needs (under
+    `PARTITION_BYTES_MIN` each). Reads `explain(mode="cost")`: the optimised logical plan's size estimates and the
+    physical plan."""
     text = plan_text(df, "cost")
     logical = [_node(ln) for ln in _section(text, "== Optimized Logical Plan ==")]
+    leaves = [_size_bytes(logical[i][1]) for i in range(len(logical)) if not _children(logical, i)]
+    data_bytes = sum(s for s in leaves if s is not None) if any(s is not None for s in leaves) else None  # the input
+    coalescing = _coalescing(df)
     nodes = [_node(ln) for ln in _section(text, "== Physical Plan ==")]
     found, small, shuffles = [], iter(_small_join_sides(logical)), {}
     for i, (_depth, op) in enumerate(nodes):
@@ -143,6 +158,14 @@ def plan_findings(df: DataFrame, small_side_bytes: int = SMALL_SIDE_BYTES) -> li
             if op.startswith("Exchange SinglePartition"):
                 found.append(Finding("everything through one task", op[:120], "aggregate per key first; partition "
                                      "windows; avoid global sorts and coalesce(1) that nobody needs"))  # fmt: skip
+            parts = re.match(r"Exchange (?:hash|range)partitioning\(.*, (\d+)\)", op)
+            if parts and not coalescing and data_bytes is not None and int(parts.group(1)) > 1:
+                n = int(parts.group(1))
+                if data_bytes / n < PARTITION_BYTES_MIN:
+                    found.append(Finding("more shuffle partitions than the data needs", op[:120],
+                                         f"{n:,} partitions for about {data_bytes / 1024**2:,.1f} MiB: leave AQE's "
+                                         "coalescing on (spark.sql.adaptive.coalescePartitions.enabled) or set "
+                                         "spark.sql.shuffle.partitions near the data's size / 128 MiB"))  # fmt: skip
             m = re.match(r"Exchange (hashpartitioning\(.*?\))", op)
             if m:
                 tables = sorted(
