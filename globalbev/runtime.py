@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable
@@ -658,6 +659,18 @@ def _stage(s: dict) -> StageMetrics:
     )  # fmt: skip
 
 
+def _stage_attempts(api: str, stage_id: int) -> list[dict]:
+    """The attempts of one stage with their task-metric summaries; none when the UI no longer keeps the stage. A
+    skipped stage (its shuffle output reused) never ran; once the UI holds more than `spark.ui.retainedStages`, it drops
+    those first, so a long-lived server answers 404 for them."""
+    try:
+        return _get_json(f"{api}/stages/{stage_id}?withSummaries=true&quantiles=0.0,0.5,1.0")
+    except urllib.error.HTTPError as e:
+        if e.code == 404:
+            return []
+        raise
+
+
 def _tagged_jobs(api: str, tag: str) -> list[dict]:
     return [j for j in _get_json(f"{api}/jobs") if any(t.endswith(tag) for t in j.get("jobTags", []))]
 
@@ -681,7 +694,7 @@ def _tagged_stages(spark, api: str, tag: str, timeout: float) -> list[StageMetri
     roots = {t for j in jobs if any(t.endswith(tag) for t in j["jobTags"]) for t in j["jobTags"] if "-root-id-" in t}
     ids = sorted({i for j in jobs if roots & set(j["jobTags"]) or any(t.endswith(tag) for t in j["jobTags"])
                   for i in j["stageIds"]})  # fmt: skip
-    stages = [a for i in ids for a in _get_json(f"{api}/stages/{i}?withSummaries=true&quantiles=0.0,0.5,1.0")]
+    stages = [a for i in ids for a in _stage_attempts(api, i)]
     return [_stage(s) for s in stages if s["status"] == "COMPLETE"]
 
 
