@@ -201,7 +201,7 @@ def daily_sales(sales: DataFrame) -> DataFrame:
 
 # %% ../notebooks/05_naive_vs_optimised.ipynb #ad63290f
 NAIVE_SETTINGS = {
-    "spark.sql.shuffle.partitions": "48",  # from a 12-node cluster (4 cores each): 48 tasks per shuffle for 10 MB
+    "spark.sql.shuffle.partitions": "48",  # from a 12-node cluster (4 cores each): 48 tasks per shuffle for 6 MB
     "spark.sql.adaptive.coalescePartitions.enabled": "false",  # "AQE changes my partition counts", turned off
     "spark.sql.autoBroadcastJoinThreshold": "-1",  # "broadcasts ran out of memory once", turned off
 }
