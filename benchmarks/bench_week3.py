@@ -61,7 +61,7 @@ def measure_naive(spark, mine, scale: float, root: Path, say=print) -> dict:
     t0 = time.perf_counter()
     day = bronze_day(spark, day_root, mine)
     say(f"the scale-{scale:g} day's bronze tables in {time.perf_counter() - t0:.1f} s")
-    return {"scale": scale, **compare(spark, day, mine, raw_bytes(day_root))}
+    return {"scale": scale, **compare(spark, day, mine, raw_bytes(day_root), warm_up=True)}
 
 
 def measure_layout(spark, mine, rows: int, files: int, max_file_kb: int, say=print) -> dict:

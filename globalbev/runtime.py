@@ -31,7 +31,8 @@ __all__ = ['DELTA_VERSION', 'POSTGRES_JDBC', 'SUPPORTED_JAVA', 'JIT_OPTIONS', 'S
            'cache_folder', 'class_cache_file', 'class_cache_options', 'spark_api', 'local_spark_conf', 'cached_jars',
            'free_port', 'serve_spark_connect', 'run_spark_connect_server', 'build_class_cache', 'register_local_tables',
            'ensure_schemas', 'drop_schema', 'output_to', 'get_spark', 'stop_spark', 'is_remote', 'cached', 'uncache',
-           'spark_log_level', 'StageMetrics', 'StageRun', 'MetricsUnavailable', 'spark_ui_api', 'stage_metrics']
+           'spark_log_level', 'session_conf', 'StageMetrics', 'StageRun', 'MetricsUnavailable', 'spark_ui_api',
+           'stage_metrics']
 
 # %% ../notebooks/00b_runtime.ipynb #44fae54b
 DELTA_VERSION = "4.4.0"  # must match the delta-spark pip package (its jars come from Maven Central)
@@ -592,6 +593,34 @@ def spark_log_level(spark, level: str, after: str = "ERROR"):
     finally:
         if local:
             spark.sparkContext.setLogLevel(after)
+
+
+@contextlib.contextmanager
+def session_conf(spark, settings: dict[str, str]):
+    """Set Spark SQL settings for a block, then put back what was there (unset what was not set). Serverless compute
+    lets a notebook change only a few settings: one it refuses raises a `GlobalBevError` naming it, with the settings
+    already changed put back."""
+    before = {k: spark.conf.get(k, None) for k in settings}
+    done: list[str] = []
+
+    def restore() -> None:
+        for k in done:
+            spark.conf.set(k, before[k]) if before[k] is not None else spark.conf.unset(k)
+
+    for k, v in settings.items():
+        try:
+            spark.conf.set(k, v)
+        except Exception as e:  # AnalysisException classic, SparkConnectGrpcException over Connect
+            restore()
+            raise GlobalBevError(
+                f"this session refuses {k}={v} ({type(e).__name__}): serverless compute lets a notebook change only a "
+                "few settings; run this on classic compute (a dedicated or standard cluster) or locally"
+            ) from e
+        done.append(k)
+    try:
+        yield
+    finally:
+        restore()
 
 # %% ../notebooks/00b_runtime.ipynb #42230a77
 @dataclass(frozen=True)

@@ -11,8 +11,7 @@ import re
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from .naive_vs_optimised import session_conf
-from .runtime import StageMetrics, StageRun, is_remote, stage_metrics
+from .runtime import StageMetrics, StageRun, is_remote, session_conf, stage_metrics
 
 # %% auto #0
 __all__ = ['MARKETS', 'HOT_SKU', 'skewed_sales', 'sku_batches', 'skew_summary', 'fastest', 'skew_join_confs',

@@ -20,11 +20,11 @@ from globalbev.naive_vs_optimised import (
     postal_code_udf,
     revenue_usd_udf,
     sales_lines,
-    session_conf,
     silver_customers,
     table_commits,
 )
 from globalbev.plans import plan_findings
+from globalbev.runtime import session_conf
 
 PHONES = [
     ("07416 324062", "GB"), ("+44 (0)20 7946 0958", "GB"), ("0044 7416 324062", "GB"), ("(212) 555-0187", "US"),

@@ -9,8 +9,7 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from globalbev.frames import local_frame
-from globalbev.naive_vs_optimised import session_conf
-from globalbev.runtime import MetricsUnavailable, StageMetrics, spark_ui_api, stage_metrics
+from globalbev.runtime import MetricsUnavailable, StageMetrics, session_conf, spark_ui_api, stage_metrics
 from globalbev.skew_spill import (
     HOT_SKU,
     measure_skew,
