@@ -1,0 +1,73 @@
+"""One run of the streaming inventory pipeline (notebook 08) in a process of its own, for the SIGKILL test in
+tests/test_streaming_inventory.py: poll the API once into landing, then bronze and silver with `availableNow`, one
+landing file / bronze commit per micro-batch. With a pause point it prints `PAUSED <point>` there and blocks, for the
+test to kill the whole process group (Python and its JVM) with SIGKILL; without one it writes what the tables hold.
+
+    python tests/inventory_stream_worker.py API_URL PAUSE_AT SUMMARY_JSON
+
+PAUSE_AT: `none`, `bronze` (just after the bronze stream started: most likely inside its first batch) or
+`<step>:<batch>` with a step of `stock_updater` (quarantine, alerts, sinks, stock). The data root comes from
+GLOBALBEV_DATA_ROOT.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from globalbev.config import load_config  # noqa: E402
+from globalbev.ingestion import WarehouseApiSource  # noqa: E402
+from globalbev.runtime import get_spark  # noqa: E402
+from globalbev.streaming_inventory import (  # noqa: E402
+    JsonFileSink,
+    create_inventory_tables,
+    inventory_tables,
+    poll_once,
+    run_available,
+    start_bronze,
+    stock_updater,
+)
+
+
+def pause(point: str) -> None:
+    print(f"PAUSED {point}", flush=True)
+    threading.Event().wait()  # until the test kills this process
+
+
+def main(api_url: str, pause_at: str, summary: str) -> None:
+    cfg = load_config("local")
+    spark = get_spark(cfg)
+    t = inventory_tables(cfg)
+    create_inventory_tables(spark, t)
+    print("POLLED", poll_once(WarehouseApiSource(api_url, page_size=1000).fetch, t.landing), flush=True)
+    if pause_at == "bronze":
+        start_bronze(spark, t, max_files_per_trigger=1)
+        pause("bronze")
+
+    def on_step(step: str, batch_id: int) -> None:
+        if f"{step}:{batch_id}" == pause_at:
+            pause(pause_at)
+
+    sink = JsonFileSink(str(Path(cfg.storage_root) / "alerts_sent"))
+    print(
+        "RAN", run_available(spark, t, stock_updater(t, (sink,), on_step=on_step), max_files_per_trigger=1), flush=True
+    )
+    out = {
+        "bronze_ids": [r[0] for r in spark.table(t.bronze).select("event_id").collect()],
+        "stock": sorted(
+            [r.sku, r.warehouse_id, r.on_hand, r.event_id]
+            for r in spark.table(t.stock).select("sku", "warehouse_id", "on_hand", "event_id").collect()
+        ),
+        "alerts": [r[0] for r in spark.table(t.alerts).select("event_id").collect()],
+        "quarantine": spark.table(t.quarantine).count(),
+    }
+    Path(summary).write_text(json.dumps(out))
+    print("DONE", flush=True)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])
