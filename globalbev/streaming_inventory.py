@@ -5,6 +5,7 @@
 # %% ../notebooks/08_streaming_inventory.ipynb #s08imps
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
@@ -24,8 +25,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from .config import Config, storage_path, table_name
 from .ingestion import INVENTORY_EVENTS_SCHEMA
-from .naive_vs_optimised import session_conf
-from .runtime import cached, uncache
+from .runtime import cached, session_conf, uncache
 
 # %% auto #0
 __all__ = ['Fetch', 'LANDING_SCHEMA', 'STOCK_DDL', 'ALERTS_DDL', 'KEYS', 'REQUIRED', 'MERGE_STOCK', 'nightly_seen_at',
@@ -269,10 +269,13 @@ def _newer(ts: Column, eid: Column, than_ts: Column, than_eid: Column) -> Column
     return than_ts.isNull() | (ts > than_ts) | ((ts == than_ts) & (eid > than_eid))
 
 
-def stockout_alerts(events: DataFrame, stock: DataFrame, threshold: int | None = None) -> DataFrame:
+def stockout_alerts(
+    events: DataFrame, stock: DataFrame, threshold: int | None = None, alerted_at: Column | None = None
+) -> DataFrame:
     """One alert per (sku, warehouse) transition to a worse level among `events` (valid, on time) newer than the
     pair's row in `stock`, whose on hand gives the level before them. `threshold`: units below which stock is low
-    (default: each pair's `reorder_point`)."""
+    (default: each pair's `reorder_point`). `alerted_at`: the alerts' time (default: the query's
+    `current_timestamp()`; a literal keeps it the same each time the alerts are computed)."""
     thr = (lambda df: F.col("reorder_point")) if threshold is None else (lambda df: F.lit(threshold))
     prior = stock.select(
         *KEYS, F.col("event_ts").alias("_ts"), F.col("event_id").alias("_eid"),
@@ -292,7 +295,7 @@ def stockout_alerts(events: DataFrame, stock: DataFrame, threshold: int | None =
         thr(events).cast("int").alias("threshold"),
         "event_id",
         "event_ts",
-        F.current_timestamp().alias("alerted_at"),
+        (F.current_timestamp() if alerted_at is None else alerted_at).alias("alerted_at"),
     )
 
 
@@ -482,9 +485,13 @@ def stock_updater(
         if rejected.count():  # (the stock, so the watermark, is as the first run saw it: the same rows are rejected)
             _append(rejected, t.quarantine, txn)
         step("quarantine", batch_id)
-        found = stockout_alerts(good, stock, threshold).collect()
+        now = F.lit(dt.datetime.now(dt.timezone.utc))  # one moment per batch: the rows sent are the rows written
+        alerts = stockout_alerts(good, stock, threshold, alerted_at=now).selectExpr(
+            *[f"CAST({name} AS {kind}) AS {name}" for name, kind in (c.split() for c in ALERTS_DDL.split(","))]
+        )  # the table's columns and types
+        found = alerts.collect()
         if found:  # (an empty append would still cost a commit; a re-run finds the same nothing)
-            _append(spark.createDataFrame(found, ALERTS_DDL), t.alerts, txn)
+            _append(alerts, t.alerts, txn)
         step("alerts", batch_id)
         notify(sinks, [alert_record(r) for r in found], batch_id)
         step("sinks", batch_id)
