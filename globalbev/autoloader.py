@@ -13,6 +13,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, StringType, StructField, StructType
 
 from .config import relative_path
+from .delta_ops import latest_version, table_exists
 from .errors import GlobalBevError
 from .ingestion import misfit_fields
 from .landing import infer_json_schema, list_files, merge_schema
@@ -271,18 +272,12 @@ def auto_loader(
     return parse_records(lines, schema, rescued_column)
 
 # %% ../notebooks/07a_autoloader.ipynb #a7d10028
-def _last_version(spark: SparkSession, table: str) -> int:
-    if not spark.catalog.tableExists(table):
-        return -1
-    return spark.sql(f"DESCRIBE HISTORY {table}").agg(F.max("version")).first()[0]
-
-
 def ingest_available(df: DataFrame, table: str, checkpoint: str) -> dict:
     """Append everything available in the stream `df` to the Delta table `table` (new columns merged in), then stop;
     returns how many micro-batches wrote rows and how many rows they wrote (from the table's history: the same on
     classic Spark and over Spark Connect)."""
     spark = df.sparkSession
-    before = _last_version(spark, table)
+    before = latest_version(spark, table) if table_exists(spark, table) else -1
     q = df.writeStream.format("delta").option("checkpointLocation", checkpoint).option("mergeSchema", "true")
     q.trigger(availableNow=True).toTable(table).awaitTermination()
     history = spark.sql(f"DESCRIBE HISTORY {table}").where(
