@@ -65,7 +65,7 @@ def measure_latency(spark, cfg, api, events: int, every: float, poll: float, tri
     """Backlog once, then the pipeline running while `events` stockouts reach `api`: their latencies (see above)."""
     from pyspark.sql import functions as F
 
-    from globalbev.ingestion import WarehouseApiSource
+    from globalbev.resilient_api import ResilientApiClient, ResilientApiSource
     from globalbev.streaming_inventory import (
         Poller,
         WebhookSink,
@@ -83,7 +83,7 @@ def measure_latency(spark, cfg, api, events: int, every: float, poll: float, tri
     create_inventory_tables(spark, t, fresh=True)
     receiver = start_alert_receiver()
     update = stock_updater(t, (WebhookSink(receiver.url),))
-    fetch = WarehouseApiSource(api.url, page_size=1000).fetch
+    fetch = ResilientApiSource(ResilientApiClient(api.url), page_size=1000).fetch
     t0 = time.perf_counter()
     backlog = poll_once(fetch, t.landing).events
     run_available(spark, t, update)

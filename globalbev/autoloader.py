@@ -12,7 +12,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, StringType, StructField, StructType
 
-from .config import relative_path
+from .config import relative_path, write_atomically
 from .delta_ops import latest_version, table_exists
 from .errors import GlobalBevError
 from .ingestion import misfit_fields
@@ -83,18 +83,11 @@ def tracked_schema(schema_location: str) -> StructType | None:
     return StructType.fromJson(json.loads(text.split("\n", 1)[1]))
 
 
-def _write_aside(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.rename(path)  # whole or absent
-
-
 def track_schema(schema_location: str, schema: StructType) -> int:
     """Record `schema` as the next version at `schema_location`; returns its number."""
     versions = schema_versions(schema_location)
     n = versions[-1] + 1 if versions else 0
-    _write_aside(_local(schema_location) / "_schemas" / str(n), "v1\n" + schema.json())
+    write_atomically(_local(schema_location) / "_schemas" / str(n), "v1\n" + schema.json())
     return n
 
 
@@ -106,7 +99,7 @@ def file_list(schema_location: str, name: str) -> list[str] | None:
 
 def keep_file_list(schema_location: str, name: str, files: list[str]) -> None:
     """Keep the list of files `name` at `schema_location`."""
-    _write_aside(_local(schema_location) / "_files" / f"{name}.json", json.dumps(sorted(files)))
+    write_atomically(_local(schema_location) / "_files" / f"{name}.json", json.dumps(sorted(files)))
 
 # %% ../notebooks/07a_autoloader.ipynb #a7d10018
 def _pairs(keys_values) -> F.Column:

@@ -21,7 +21,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 # %% auto #0
 __all__ = ['ENVIRONMENTS', 'LAYERS', 'expand_vars', 'project_root', 'ConfigError', 'Config', 'is_uri', 'load_config',
-           'table_name', 'schema_name', 'storage_path', 'data_root', 'relative_path']
+           'table_name', 'schema_name', 'storage_path', 'data_root', 'relative_path', 'write_atomically']
 
 # %% ../notebooks/00a_config.ipynb #88526f01
 ENVIRONMENTS = ("local", "dev", "test", "prod")
@@ -168,3 +168,17 @@ def relative_path(path: str, root: str | None) -> str:
 
     p, r = plain(path), plain(root) if root else ""
     return p[len(r) + 1 :] if r and p.startswith(r + "/") else p
+
+# %% ../notebooks/00a_config.ipynb #033d2887
+def write_atomically(path: str | Path, data: bytes | str) -> Path:
+    """Write `data` to the local file `path` whole or not at all: a dot-named temp file beside it (Spark's file
+    source skips it), flushed to disk, then renamed over `path` in one step; the folder is made if missing."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path

@@ -351,6 +351,43 @@ class ResilientApiSource:
         params = {"page_size": self.page_size, **({"since": since} if since is not None else {})}
         return read_page(self.client.get("/inventory/events", params))
 
+    def fetch(self, state: str | None) -> tuple[list[dict], str | None]:
+        """The streaming poller's read, `fetch(state) -> (items, next_state)` as week 1's `WarehouseApiSource.fetch`:
+        every whole event after `state`, each once. The state is `{"since": <the last page's cursor>, "seen": <the
+        event ids of that page and the one before>}` — not a position in the page: a page can come back reordered, and
+        with events of the page before it repeated. A partial page is asked for again (its whole items come with it)
+        and nothing past it is taken before it arrives whole. When the API stays down — retries spent, the circuit
+        open, a page still partial after `re_requests` — the events of the pages read whole so far are returned with
+        the state after them (served, not lost: the next poll goes on from there); with none, the error propagates and
+        the caller's state stays."""
+        pos = json.loads(state) if state else {"since": None, "seen": []}
+        since, known, items, tries, taken = pos["since"], set(pos["seen"]), [], 0, state
+        before = set(pos["seen"])  # ids of the page before the one at `since` (and of that one)
+        try:
+            while True:
+                page = self._page(since)
+                if not page.complete:
+                    tries += 1
+                    if tries > self.re_requests:
+                        raise TransientApiError(
+                            f"the page at cursor {since!r} is still partial after {self.re_requests} re-requests: "
+                            f"{page.problem}"
+                        )
+                    continue
+                ids = {it["event_id"] for it in page.items}
+                for item in page.items:
+                    if item["event_id"] not in known:  # an event the server repeats is kept once
+                        known.add(item["event_id"])
+                        items.append(item)
+                tries, taken = 0, json.dumps({"since": since, "seen": sorted(ids | before)})  # items holds its events
+                if page.next is None:
+                    return items, taken
+                since, before = page.next, ids
+        except (CircuitOpen, TransientApiError):
+            if not items:
+                raise
+            return items, taken
+
     def _commit(
         self, spark: SparkSession, cfg: Config, run: ApiRun, pending: dict, broken: list, since, degraded
     ) -> None:

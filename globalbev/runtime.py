@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .config import LAYERS, Config, load_config, schema_name
+from .config import LAYERS, Config, load_config, schema_name, write_atomically
 from .errors import GlobalBevError
 
 # %% auto #0
@@ -344,8 +344,7 @@ def run_spark_connect_server(url_file: str | Path, jvm_log: str | Path | None = 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         url = serve_spark_connect(jvm_log=jvm_log)
-        Path(f"{url_file}.part").write_text(url + "\n")
-        os.replace(f"{url_file}.part", url_file)  # whole or not at all: the reader waits for the file
+        write_atomically(url_file, url + "\n")  # whole or not at all: the reader waits for the file
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:

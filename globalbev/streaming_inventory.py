@@ -23,13 +23,13 @@ from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.types import StringType, StructField, StructType
 
-from .config import Config, storage_path, table_name
+from .config import Config, storage_path, table_name, write_atomically
 from .ingestion import INVENTORY_EVENTS_SCHEMA
 from .runtime import cached, session_conf, uncache
 
 # %% auto #0
 __all__ = ['Fetch', 'LANDING_SCHEMA', 'STOCK_DDL', 'ALERTS_DDL', 'KEYS', 'REQUIRED', 'MERGE_STOCK', 'nightly_seen_at',
-           'write_atomically', 'events_jsonl', 'Poll', 'poll_once', 'Poller', 'InventoryTables', 'inventory_tables',
+           'events_jsonl', 'Poll', 'poll_once', 'Poller', 'InventoryTables', 'inventory_tables',
            'create_inventory_tables', 'read_landing', 'with_ingestion_metadata', 'start_bronze', 'invalid_reason',
            'late_reason', 'split_batch', 'alert_level', 'stockout_alerts', 'latest_per_key', 'alert_record',
            'AlertSink', 'LogSink', 'JsonFileSink', 'WebhookSink', 'notify', 'AlertReceiver', 'start_alert_receiver',
@@ -46,19 +46,6 @@ def nightly_seen_at(events: DataFrame, run_hour: int = 2) -> DataFrame:
 
 # %% ../notebooks/08_streaming_inventory.ipynb #s08atom
 Fetch = Callable[[str | None], tuple[list[dict], str | None]]  # fetch(state) -> (items, next_state)
-
-
-def write_atomically(path: str | Path, data: bytes) -> Path:
-    """Write `data` to `path` whole or not at all: a dot-named temp file beside it (Spark's file source skips it),
-    flushed to disk, then renamed over `path` in one step."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
 
 
 def events_jsonl(items: list[dict]) -> bytes:

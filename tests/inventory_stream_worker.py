@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from globalbev.config import load_config  # noqa: E402
-from globalbev.ingestion import WarehouseApiSource  # noqa: E402
+from globalbev.resilient_api import ResilientApiClient, ResilientApiSource  # noqa: E402
 from globalbev.runtime import get_spark  # noqa: E402
 from globalbev.streaming_inventory import (  # noqa: E402
     JsonFileSink,
@@ -43,7 +43,11 @@ def main(api_url: str, pause_at: str, summary: str) -> None:
     spark = get_spark(cfg)
     t = inventory_tables(cfg)
     create_inventory_tables(spark, t)
-    print("POLLED", poll_once(WarehouseApiSource(api_url, page_size=1000).fetch, t.landing), flush=True)
+    print(
+        "POLLED",
+        poll_once(ResilientApiSource(ResilientApiClient(api_url), page_size=1000).fetch, t.landing),
+        flush=True,
+    )
     if pause_at == "bronze":
         start_bronze(spark, t, max_files_per_trigger=1)
         pause("bronze")
