@@ -23,6 +23,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.types import StringType, StructField, StructType
 
+from .autoloader import parse_records
 from .config import Config, storage_path, table_name, write_atomically
 from .ingestion import INVENTORY_EVENTS_SCHEMA
 from .runtime import cached, session_conf, uncache
@@ -157,7 +158,9 @@ def inventory_tables(cfg: Config) -> InventoryTables:
     )
 
 
-LANDING_SCHEMA = StructType([*INVENTORY_EVENTS_SCHEMA.fields, StructField("_corrupt_record", StringType())])
+LANDING_SCHEMA = StructType(
+    [*INVENTORY_EVENTS_SCHEMA.fields, *(StructField(c, StringType()) for c in ("_corrupt_record", "_rescued_data"))]
+)
 STOCK_DDL = (
     "sku STRING, warehouse_id STRING, on_hand INT, reserved INT, reorder_point INT, event_id BIGINT, "
     "event_ts TIMESTAMP, updated_at TIMESTAMP, batch_id BIGINT"
@@ -186,19 +189,22 @@ def create_inventory_tables(spark: SparkSession, t: InventoryTables, fresh: bool
 
 # %% ../notebooks/08_streaming_inventory.ipynb #s08read
 def read_landing(spark: SparkSession, landing: str, max_files_per_trigger: int | None = None) -> DataFrame:
-    """The landing folder as a stream of events: the declared columns, a line that is not JSON in `_corrupt_record`.
-    The one place that reads landing (an Auto Loader-like reader can replace it)."""
-    reader = spark.readStream.schema(LANDING_SCHEMA).option("columnNameOfCorruptRecord", "_corrupt_record")
+    """The landing folder as a stream of events: the declared columns; what did not fit — a field the API added (the
+    drift day's `temperature_c`), a value of the wrong type — in `_rescued_data` (07a's `parse_records`, Auto Loader's
+    rescue: nothing dropped without a trace); a line that is not a JSON object also whole in `_corrupt_record`; and
+    `_source_file`. The one place that reads landing."""
+    reader = spark.readStream.format("text")
     if max_files_per_trigger:
         reader = reader.option("maxFilesPerTrigger", max_files_per_trigger)
-    return reader.json(landing)
+    lines = reader.load(landing).select("value", F.col("_metadata.file_path").alias("_source_file"))
+    events = parse_records(lines.where(F.trim("value") != ""), INVENTORY_EVENTS_SCHEMA, "_rescued_data")
+    corrupt = F.get_json_object("_rescued_data", "$._corrupt_record").alias("_corrupt_record")
+    return events.select(*INVENTORY_EVENTS_SCHEMA.fieldNames(), corrupt, "_rescued_data", "_source_file")
 
 
 def with_ingestion_metadata(events: DataFrame) -> DataFrame:
-    """Bronze rows: the events as read, with the landing file each came from and when it was ingested."""
-    return events.select(
-        "*", F.col("_metadata.file_path").alias("_source_file"), F.current_timestamp().alias("_ingested_at")
-    )
+    """Bronze rows: the events as read (with the landing file each came from), and when they were ingested."""
+    return events.select("*", F.current_timestamp().alias("_ingested_at"))
 
 
 def _trigger(writer, available_now: bool, every: str):

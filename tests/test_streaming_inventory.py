@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
+from globalbev.config import write_atomically
 from globalbev.frames import local_frame
 from globalbev.streaming_inventory import (
     STOCK_DDL,
@@ -26,7 +27,6 @@ from globalbev.streaming_inventory import (
     split_batch,
     start_alert_receiver,
     stockout_alerts,
-    write_atomically,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -225,3 +225,25 @@ def test_the_latency_benchmark_measures_every_alert(spark, test_config, generate
         p = m[name]
         assert p["n"] == 3 and 0 < p["p50"] <= p["p95"] <= p["max"]
     assert bench.percentiles([1.0, 2.0, 3.0, 4.0]) == {"p50": 2.0, "p95": 4.0, "max": 4.0, "n": 4}
+
+
+@pytest.mark.integration
+def test_landing_keeps_what_does_not_fit_in_rescued_data(spark, test_config):
+    from globalbev.classroom import start_lesson
+    from globalbev.streaming_inventory import create_inventory_tables, events_jsonl, inventory_tables, start_bronze
+
+    t = inventory_tables(start_lesson(spark, "test08r", test_config))
+    create_inventory_tables(spark, t, fresh=True)
+    ev = {"event_id": 1, "event_ts": "2025-07-01T12:00:00.000Z", "warehouse_id": "W", "sku": "S"}
+    ev |= {"event_type": "shipment", "quantity_delta": -1, "on_hand_after": 5, "reserved": 0, "reorder_point": 2}
+    drift = {**ev, "event_id": 2, "temperature_c": 4.5}  # a field the API added
+    wrong = {**ev, "event_id": 3, "on_hand_after": "five"}  # a value of the wrong type
+    write_atomically(Path(t.landing) / "events-00000001.json", events_jsonl([ev, drift, wrong]) + b"{oops\n\n")
+    start_bronze(spark, t).awaitTermination()
+    rows = sorted(spark.table(t.bronze).collect(), key=lambda r: r.event_id or 0)
+    assert [r.event_id for r in rows] == [None, 1, 2, 3]  # every line a row (the blank one is no record)
+    oops, whole, new, bad = rows
+    assert oops._corrupt_record == "{oops" and whole._rescued_data is None and whole._corrupt_record is None
+    assert json.loads(new._rescued_data)["temperature_c"] == "4.5" and new.on_hand_after == 5
+    assert bad.on_hand_after is None and json.loads(bad._rescued_data)["on_hand_after"] == "five"
+    assert all(r._source_file.endswith("events-00000001.json") for r in rows)
