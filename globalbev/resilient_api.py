@@ -360,9 +360,9 @@ class ResilientApiSource:
         open, a page still partial after `re_requests` — the events of the pages read whole so far are returned with
         the state after them (served, not lost: the next poll goes on from there); with none, the error propagates and
         the caller's state stays."""
-        pos = json.loads(state) if state else {"since": None, "seen": []}
-        since, known, items, tries, taken = pos["since"], set(pos["seen"]), [], 0, state
-        before = set(pos["seen"])  # ids of the page before the one at `since` (and of that one)
+        pos = json.loads(state) if state else {}
+        since, known, items, tries, taken = pos.get("since"), set(pos.get("seen", [])), [], 0, state
+        before = set(known)  # ids of the page before the one at `since` (and of that one)
         try:
             while True:
                 page = self._page(since)
@@ -387,6 +387,13 @@ class ResilientApiSource:
             if not items:
                 raise
             return items, taken
+
+    def read(self, spark: SparkSession, cfg: Config, state: str | None) -> Batch:
+        """The source as week 1's pipeline takes one (`Source`: `ingest_to_bronze`, `commit_batch`): the events `fetch`
+        returns after `state` as bronze rows (week 1's columns, new fields and `_rescued_data`). Its state is
+        `fetch`'s, not `ingest`'s: give the two uses different names."""
+        items, nxt = self.fetch(state)
+        return Batch(WarehouseApiSource("").to_frame(spark, items), nxt, batch_id_for(self.name, state, nxt))
 
     def _commit(
         self, spark: SparkSession, cfg: Config, run: ApiRun, pending: dict, broken: list, since, degraded

@@ -200,3 +200,31 @@ def test_fetch_returns_the_pages_read_whole_when_the_api_goes_down_mid_way(gener
         assert 0 < len(items) < len(load_events(generated)) and json.loads(state)["since"] is not None
         with pytest.raises(CircuitOpen):  # nothing read whole this time: the caller's state stays
             source.fetch(state)
+
+
+@pytest.mark.unit
+def test_as_a_pipeline_source_it_brings_a_chaos_night_into_bronze_once(spark, test_config, generated):
+    from globalbev.config import table_name
+    from globalbev.pipeline import ingest_to_bronze
+    from globalbev.run_state import StepFailed
+
+    cfg = start_lesson(spark, "test07s", test_config)
+    record = [json.loads(line)["event_id"] for line in load_events(generated)]
+    night = ApiFaults(error_rate=0.3, partial_rate=0.1, timeout_rate=0.05, timeout_seconds=0.3, outage_start=6,
+                      outage_requests=4, duplicate_rate=0.15, out_of_order_rate=0.2, seed=46)  # fmt: skip
+    clock, runs, failed = ManualClock(), [], 0
+    with serve_api(generated, night) as api:
+        source = ResilientApiSource(client(api.url, clock, threshold=4), page_size=100, name="api:test07s/events")
+        for n in range(12):
+            try:
+                (row,) = ingest_to_bronze(spark, cfg, {"inventory_api": source}, f"run-{n}")
+            except StepFailed:  # the API down from the start of the read: nothing committed, the state stayed
+                failed += 1
+                clock.advance(30)
+                continue
+            runs.append(row)
+            if row["rows_out"] == 0:
+                break
+    assert runs[-1]["rows_out"] == 0 and all(r["balanced"] for r in runs) and len(runs) >= 2
+    got = [r.event_id for r in spark.table(table_name("bronze", "inventory_api", cfg)).select("event_id").collect()]
+    assert sorted(got) == sorted(record) and sum(r["rows_out"] for r in runs) == len(record)
