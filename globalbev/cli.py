@@ -27,11 +27,13 @@ COMMAND_MODULES = [
     "globalbev.rejected_files",
     "globalbev.demo",
     "globalbev.exams",
+    "globalbev.governance",
 ]
 
 
 def register_cli(subparsers) -> None:
-    """Add the commands this module owns: `doctor`."""
+    """Add the commands this module owns: `doctor`, and `status` (its code is `globalbev.monitoring`, imported
+    when run)."""
     p = subparsers.add_parser(
         "doctor",
         help="check Python, Java, Spark + Delta, PostgreSQL and disk; print fixes",
@@ -39,6 +41,23 @@ def register_cli(subparsers) -> None:
     )
     p.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL check")
     p.set_defaults(func=_doctor)
+    s = subparsers.add_parser(
+        "status",
+        help="pipeline health: last runs, table freshness, failures, alerts; exit 1 when an alert fired",
+        description="Recent runs from ops.run_log, each watched table's age from its Delta history, the alert rules "
+        "(failure, staleness, quality) — docs/runbooks/operations.md. Exit code 0 healthy, 1 an alert fired.",
+    )
+    s.add_argument("--runs", type=int, default=10, help="how many recent runs to show (default 10)")
+    s.add_argument("--max-age-hours", type=float, default=26.0, help="a table older than this is stale (default 26)")
+    s.add_argument("--html", metavar="FILE", help="write the health report (one self-contained HTML file) here")
+    s.add_argument("--alerts-dir", metavar="DIR", help="also write the alerts as JSON lines into DIR")
+    s.add_argument("--webhook", metavar="URL", help="also POST the alerts as JSON to URL")
+    s.add_argument("--bench", metavar="NEW.json", help="check a benchmark measurement against --baseline")
+    s.add_argument("--baseline", default="benchmarks/baseline-sf1.json", help="the committed baseline for --bench")
+    s.add_argument("--figure", default="pipeline_s", help="the figure --bench compares, e.g. layers_s.silver")
+    s.add_argument("--tolerance", type=float, default=0.25, help="slower than baseline by more than this: regression")
+    s.add_argument("--postgres", action="store_true", help="also log in to PostgreSQL with the secret as it is now")
+    s.set_defaults(func=_status)
 
 
 def _doctor(args) -> int:
@@ -46,6 +65,12 @@ def _doctor(args) -> int:
     from globalbev.doctor import doctor, print_report
 
     return 0 if print_report(doctor(load_config(args.env), postgres=not args.no_postgres)) else 1
+
+
+def _status(args) -> int:
+    from globalbev.monitoring import status_command
+
+    return status_command(args)
 
 # %% ../notebooks/00f_cli.ipynb #bad0fcc8
 def build_parser() -> argparse.ArgumentParser:

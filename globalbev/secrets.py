@@ -11,6 +11,7 @@ import re
 import threading
 import traceback
 from pathlib import Path
+from urllib.parse import quote
 
 from .config import Config, ConfigError, load_config, project_root
 from .errors import GlobalBevError
@@ -32,7 +33,7 @@ REDACTED = "[REDACTED]"
 def _remember(value: str) -> str:
     if value and len(value) >= 4:  # shorter values would redact ordinary words
         with _SEEN_LOCK:
-            _SEEN.add(value)
+            _SEEN.update({value, quote(value, safe="")})  # and as a URL carries it: `p@ss` is `p%40ss` there
     return value
 
 
