@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import uuid
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ __all__ = ['MASKS', 'MASK_COLUMNS', 'AUDIT_SCHEMA', 'ACCESS_REVIEW_SCHEMA', 'Gov
            'who_read', 'system_audit_sql', 'system_column_reads_sql', 'quote_group', 'readers', 'mask_function_name',
            'column_roles', 'mask_function_sql', 'row_filter_function_sql', 'abac_sql', 'grants_sql', 'tags_sql',
            'unity_catalog_sql', 'table_types', 'apply_unity_catalog', 'access_review', 'access_review_frame',
-           'print_access_review']
+           'print_access_review', 'register_cli']
 
 # %% ../notebooks/09_governance.ipynb #d72ccca4
 class GovernanceError(GlobalBevError):
@@ -246,7 +247,10 @@ def _policy_errors(raw: dict) -> list[str]:
 
 
 def default_policy_path() -> Path:
-    """`conf/governance/policy.yml` of the project (found from the working folder, like `conf/<env>.toml`)."""
+    """`governance/policy.yml` in the configuration folder, found as `conf/<env>.toml` is: `GLOBALBEV_CONF_DIR` (a job
+    running the wheel names the deployed conf/ with `--conf-dir`), else the project's `conf/`."""
+    if os.environ.get("GLOBALBEV_CONF_DIR"):
+        return Path(os.environ["GLOBALBEV_CONF_DIR"]) / "governance" / "policy.yml"
     root = project_root()
     if root is None:
         raise PolicyError("no project folder (settings.ini and conf/) above the working folder: pass the policy path")
@@ -746,7 +750,69 @@ def print_access_review(policy: Policy, table_key: str, show=print) -> None:
             f"{column:18}"
             + "".join(f"{'-' if cell[(r, column)] == 'hidden' else cell[(r, column)]:<{width}}" for r in roles)
         )
-    rows = {r: policy.row_filter(r, table_key) for r in roles}
-    marks = ["no access" if table_key not in policy.roles()[r]["read"] else "/".join(rows[r][1]) if rows[r] else "all"
-             for r in roles]  # fmt: skip
+    readers = [r for r in roles if table_key in policy.roles()[r]["read"]]
+    rows = {r: policy.row_filter(r, table_key) for r in readers}  # a table without a market column: readers see all
+    marks = ["no access" if r not in rows else "/".join(rows[r][1]) if rows[r] else "all" for r in roles]
     show(f"{'(rows)':18}" + "".join(f"{m:<{width}}" for m in marks))
+
+# %% ../notebooks/09_governance.ipynb #6ed57146
+def _policy_for(args) -> tuple[Policy, Config]:
+    cfg = load_config()
+    return load_policy(args.policy, cfg.env), cfg
+
+
+def _cmd_review(args) -> int:
+    policy, _ = _policy_for(args)
+    keys = list(policy.tables())
+    if args.table and args.table not in keys:
+        raise PolicyError(f"{args.table!r} is not governed by {policy.source}: one of {', '.join(keys)}")
+    for key in [args.table] if args.table else keys:
+        print_access_review(policy, key)
+    return 0
+
+
+def _cmd_sql(args) -> int:
+    policy, cfg = _policy_for(args)
+    for statement in unity_catalog_sql(policy, cfg, abac=args.abac):
+        print(statement + ";")
+    return 0
+
+
+def _cmd_apply(args) -> int:
+    from .runtime import get_spark
+
+    policy, cfg = _policy_for(args)
+    spark = get_spark(cfg)
+    if runtime_kind() == "local":  # no Unity Catalog here: the same policy as secure views, and the audit table
+        views = create_secure_views(spark, policy, cfg)
+        print(f"{len(views)} secure views and {ensure_audit_table(spark, policy, cfg)} in place ({policy.source})")
+        return 0
+    statements = apply_unity_catalog(spark, policy, cfg, dry_run=args.dry_run, abac=args.abac)
+    print(f"{len(statements)} statements {'printed' if args.dry_run else 'applied'} ({policy.source}, {cfg.env})")
+    return 0
+
+
+def register_cli(subparsers) -> None:
+    """Add `globalbev governance review | sql | apply`."""
+    g = subparsers.add_parser(
+        "governance",
+        help="the access policy: who sees what, its Unity Catalog SQL, put it in place",
+        description="The access policy of conf/governance/policy.yml (docs/runbooks/governance.md).",
+    )
+    sub = g.add_subparsers(dest="governance_command", metavar="SUBCOMMAND", required=True)
+    policy_help = "the policy file (default: governance/policy.yml in the configuration folder)"
+    p = sub.add_parser("review", help="who can see what: role x column (clear, masked, hidden) and row filters")
+    p.add_argument("--table", help="only this governed table, e.g. silver.customers")
+    p.add_argument("--policy", help=policy_help)
+    p.set_defaults(func=_cmd_review)
+    p = sub.add_parser("sql", help="print the Unity Catalog statements that put the policy in place (runs nothing)")
+    p.add_argument("--abac", action="store_true", help="the PII masks as tag-based policies")
+    p.add_argument("--policy", help=policy_help)
+    p.set_defaults(func=_cmd_sql)
+    p = sub.add_parser(
+        "apply", help="put the policy in place: Unity Catalog on Databricks, secure views and the audit table locally"
+    )
+    p.add_argument("--abac", action="store_true", help="the PII masks as tag-based policies (Databricks)")
+    p.add_argument("--dry-run", action="store_true", help="on Databricks: print the statements instead")
+    p.add_argument("--policy", help=policy_help)
+    p.set_defaults(func=_cmd_apply)

@@ -572,3 +572,16 @@ def test_the_policy_dict_is_not_changed_by_loading(policy):
     before = copy.deepcopy(policy.raw)
     policy_from_dict(policy.raw, "prod")
     assert policy.raw == before
+
+
+def test_the_command_line_reviews_the_policy_and_prints_its_unity_catalog_sql(capsys):
+    from globalbev.cli import main
+
+    assert main(["governance", "review"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("(rows)") == 3 and "no access" in out  # one table each; payments: no market column
+    assert main(["governance", "sql"]) == 0
+    statements = [s for s in capsys.readouterr().out.split(";\n") if s.strip()]
+    assert statements and all(sqlglot.parse_one(s, read="databricks") for s in statements[:5])
+    assert main(["governance", "review", "--table", "silver.markets"]) == 2  # not governed: a clear error
+    assert "not governed" in capsys.readouterr().err
