@@ -5,6 +5,7 @@
 # %% ../notebooks/09_governance.ipynb #d5eee640
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import os
@@ -816,3 +817,5 @@ def register_cli(subparsers) -> None:
     p.add_argument("--dry-run", action="store_true", help="on Databricks: print the statements instead")
     p.add_argument("--policy", help=policy_help)
     p.set_defaults(func=_cmd_apply)
+    for command in sub.choices.values():  # `globalbev governance apply --env prod`, as a job's task passes it
+        command.add_argument("--env", default=argparse.SUPPRESS, choices=ENVIRONMENTS, help="configuration to use")
