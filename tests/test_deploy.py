@@ -371,11 +371,7 @@ def test_nbdev_clean_finds_no_output_or_metadata_to_strip(tmp_path):
 
 @pytest.mark.integration
 def test_nbdev_clean_leaves_every_notebook_byte_for_byte(tmp_path):
-    """`pre-commit run --all-files` passes only when nbdev_clean rewrites nothing at all. xfail (not strict) while
-    notebooks written before the hook carry the display name "Python 3" (nbdev writes the kernel's name, "python3")
-    or another JSON layout: one `nbdev_clean` of notebooks/ and solutions/ fixes them all."""
+    """`pre-commit run --all-files` passes only when nbdev_clean rewrites nothing at all: a notebook edited by a script
+    must be written as nbdev writes it (sorted keys, the kernel's name "python3" as display name)."""
     changed = [name for name, _ in _nbdev_clean_copy(tmp_path)]
-    if changed:
-        pytest.xfail(
-            f"nbdev_clean would rewrite {len(changed)} notebooks (layout/display name only): {changed[:5]} ..."
-        )
+    assert changed == [], f"nbdev_clean would rewrite {changed}: run .venv/bin/nbdev_clean --fname on them"
