@@ -42,11 +42,11 @@ def union_all(frames: Iterable[DataFrame], allow_missing_columns: bool = False) 
 def local_frame(spark: SparkSession, rows: Iterable[tuple], schema: str | StructType) -> DataFrame:
     """Python `rows` (tuples in the order of `schema`'s columns) as a DataFrame that holds them in its plan: sent
     through Arrow, as from pandas, not as a Python RDD that every action on classic Spark reads again through a Python
-    worker. For small frames of flat columns. Rows holding a float NaN take `createDataFrame`'s own path: Arrow would
-    make NaN a NULL."""
+    worker. For small frames of flat columns. Rows holding a float NaN take `createDataFrame`'s own path (Arrow would
+    make NaN a NULL), and so does an empty frame."""
     import pandas as pd
 
     rows = [tuple(r) for r in rows]
-    if any(isinstance(v, float) and math.isnan(v) for r in rows for v in r):
-        return spark.createDataFrame(rows, schema)
+    if not rows or any(isinstance(v, float) and math.isnan(v) for r in rows for v in r):  # no rows: pyspark 4.0's
+        return spark.createDataFrame(rows, schema)  # pandas path fails on a frame without columns (IndexError)
     return spark.createDataFrame(pd.DataFrame(rows, dtype=object), schema)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from globalbev.frames import local_frame
+
 ROOT = Path(__file__).resolve().parents[1]
 ALLOWED = {  # module -> functions that may call createDataFrame themselves
     "frames.py": {"local_frame"},  # the helper itself
@@ -55,3 +57,10 @@ def test_the_check_finds_a_call_outside_the_allowed_functions(tmp_path):
         "def other(spark):\n    return spark.createDataFrame([(1,)], 'a int')\n"
     )
     assert create_data_frame_calls(src) == ["frames.py:6"]
+
+
+@pytest.mark.unit
+def test_an_empty_local_frame_has_its_schema_on_every_supported_spark(spark):
+    """pyspark 4.0's pandas path fails on a frame without columns (IndexError in to_records): no rows take the other."""
+    empty = local_frame(spark, [], "run_id string, rows bigint")
+    assert empty.count() == 0 and empty.schema.simpleString() == "struct<run_id:string,rows:bigint>"
