@@ -39,6 +39,17 @@ def client(url: str, clock: ManualClock, threshold: int = 50, **kw) -> Resilient
     return ResilientApiClient(url, breaker=CircuitBreaker(threshold, 30.0, clock), sleep=clock.sleep, **opts)
 
 
+def chaos_night(seed: int) -> ApiFaults:
+    """A bad night: 30 % 5xx, 10 % partial pages, time-outs, an outage, repeated and reordered pages."""
+    return ApiFaults(error_rate=0.3, partial_rate=0.1, timeout_rate=0.05, timeout_seconds=0.3, outage_start=6,
+                     outage_requests=4, duplicate_rate=0.15, out_of_order_rate=0.2, seed=seed)  # fmt: skip
+
+
+def event_ids(generated) -> list[int]:
+    """The generator's record of the API's events: their ids."""
+    return [json.loads(line)["event_id"] for line in load_events(generated)]
+
+
 @pytest.mark.unit
 def test_breaker_opens_after_n_failures_probes_after_the_cool_down_and_closes_on_success():
     clock = ManualClock()
@@ -126,9 +137,8 @@ def test_an_api_that_stays_down_opens_the_circuit_and_gets_no_more_load(generate
 @pytest.mark.integration
 def test_chaos_night_loses_no_event_and_duplicates_none(spark, test_config, generated):
     cfg = start_lesson(spark, "test07", test_config)
-    record = [json.loads(line)["event_id"] for line in load_events(generated)]
-    night = ApiFaults(error_rate=0.3, partial_rate=0.1, timeout_rate=0.05, timeout_seconds=0.3, outage_start=6,
-                      outage_requests=4, duplicate_rate=0.15, out_of_order_rate=0.2, seed=44)  # fmt: skip
+    record = event_ids(generated)
+    night = chaos_night(seed=44)
     clock, runs = ManualClock(), []
     with serve_api(generated, night) as api:
         source = ResilientApiSource(client(api.url, clock, threshold=4), page_size=100, commit_every=50)
@@ -169,9 +179,8 @@ def test_chaos_night_loses_no_event_and_duplicates_none(spark, test_config, gene
 def test_the_streaming_pollers_fetch_lands_every_event_once_through_a_chaos_night(generated, tmp_path):
     from globalbev.streaming_inventory import poll_once
 
-    record = [json.loads(line)["event_id"] for line in load_events(generated)]
-    night = ApiFaults(error_rate=0.3, partial_rate=0.1, timeout_rate=0.05, timeout_seconds=0.3, outage_start=6,
-                      outage_requests=4, duplicate_rate=0.15, out_of_order_rate=0.2, seed=45)  # fmt: skip
+    record = event_ids(generated)
+    night = chaos_night(seed=45)
     clock, polls, failed = ManualClock(), [], 0
     with serve_api(generated, night) as api:
         source = ResilientApiSource(client(api.url, clock, threshold=4), page_size=100)
@@ -209,9 +218,8 @@ def test_as_a_pipeline_source_it_brings_a_chaos_night_into_bronze_once(spark, te
     from globalbev.run_state import StepFailed
 
     cfg = start_lesson(spark, "test07s", test_config)
-    record = [json.loads(line)["event_id"] for line in load_events(generated)]
-    night = ApiFaults(error_rate=0.3, partial_rate=0.1, timeout_rate=0.05, timeout_seconds=0.3, outage_start=6,
-                      outage_requests=4, duplicate_rate=0.15, out_of_order_rate=0.2, seed=46)  # fmt: skip
+    record = event_ids(generated)
+    night = chaos_night(seed=46)
     clock, runs, failed = ManualClock(), [], 0
     with serve_api(generated, night) as api:
         source = ResilientApiSource(client(api.url, clock, threshold=4), page_size=100, name="api:test07s/events")
