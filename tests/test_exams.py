@@ -215,14 +215,16 @@ def test_composition_problems_name_the_domain(bank, blueprints):
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("name", ["week-2", "week-3", "week-4", "week-5"])
+@pytest.mark.parametrize("name", ["week-2", "week-3", "week-4", "week-5", "week-6"])
 def test_partial_test_has_15_to_20_questions(bank, name):
     exam = assemble_exam(name, bank)
     assert 15 <= len(exam.questions) <= 20 and exam.spec.minutes == 30
     assert Counter(q["section"] for q in exam.questions) == Counter(TESTS[name].sections)
-    # each weekly test closes its own week: most of its questions are tagged with that week (week-3: all of them)
+    # each weekly test closes its own week: most of its questions are tagged with that week (week-3, week-6: all)
     weeks = Counter(q["week"] for q in exam.questions)
     assert weeks.most_common(1)[0][0] == int(name.split("-")[1]) and weeks[int(name.split("-")[1])] >= 13
+    if name in ("week-3", "week-6"):
+        assert set(weeks) == {int(name.split("-")[1])}
 
 
 @pytest.mark.unit
@@ -711,8 +713,9 @@ def test_cli_parser():
     for sub in ["list", "take", "review", "history", "validate", "coverage"]:
         assert callable(p.parse_args(["exam", sub] + {"take": ["week-2"], "review": ["x"]}.get(sub, [])).func)
     assert p.parse_args(["exam", "take", "week-3"]).name == "week-3"
+    assert p.parse_args(["exam", "take", "week-6"]).name == "week-6"
     with pytest.raises(SystemExit):
-        p.parse_args(["exam", "take", "week-6"])  # week 6 (deployment) has no test yet
+        p.parse_args(["exam", "take", "week-1"])  # week 1 (setup) has no test
     with pytest.raises(SystemExit):
         p.parse_args(["exam"])
 
@@ -740,7 +743,7 @@ def test_cli_help(argv, capsys):
 def test_cli_list_and_validate_on_tiny_bank(tiny, capsys):
     assert main(["exam", "list"]) == 0
     assert "week-2" in capsys.readouterr().out
-    assert main(["exam", "validate"]) == 1  # seven questions cannot fill seven tests
+    assert main(["exam", "validate"]) == 1  # seven questions cannot fill eight tests
     out = capsys.readouterr().out
     assert "full-1: 0 question(s), needs 45" in out and "COVERAGE.md is missing or out of date" in out
     assert "objective 7.4 of 2026-05" in out and "blueprint 2026-05 wants 7" in out
