@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "globalbev.demo",
     "globalbev.exams",
     "globalbev.governance",
+    "globalbev.streaming_inventory",
 ]
 
 

@@ -85,10 +85,12 @@ def check_spark_delta(cfg: Config) -> str:
 
 
 def check_postgres(cfg: Config) -> str:
-    """Start (or reach) PostgreSQL and run a query."""
+    """Start (or reach) PostgreSQL and run a query, logged in as the pipeline does: the password from the secret
+    (`postgres.secret_scope` / `password_key`, read now), never from the URL."""
+    from globalbev.ingestion import with_credentials
     from globalbev.postgres import connect_postgres, mask_url, pg_query
 
-    server = connect_postgres(cfg)
+    server = with_credentials(connect_postgres(cfg), cfg)
     version = pg_query(server, "SHOW server_version")[0][0]
     return f"PostgreSQL {version} at {mask_url(server.url)}" + (" (embedded)" if server.data_dir else "")
 

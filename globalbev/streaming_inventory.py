@@ -5,15 +5,17 @@
 # %% ../notebooks/08_streaming_inventory.ipynb #s08imps
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import logging
 import os
 import shutil
+import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Protocol
@@ -24,7 +26,9 @@ from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.types import StringType, StructField, StructType
 
 from .autoloader import parse_records
-from .config import Config, storage_path, table_name, write_atomically
+from .config import ENVIRONMENTS, Config, is_uri, load_config, storage_path, table_name, write_atomically
+from .delta_ops import table_exists
+from .errors import GlobalBevError
 from .ingestion import INVENTORY_EVENTS_SCHEMA
 from .runtime import cached, session_conf, uncache
 
@@ -35,7 +39,8 @@ __all__ = ['Fetch', 'LANDING_SCHEMA', 'STOCK_DDL', 'ALERTS_DDL', 'KEYS', 'REQUIR
            'late_reason', 'split_batch', 'alert_level', 'stockout_alerts', 'latest_per_key', 'alert_record',
            'AlertSink', 'LogSink', 'JsonFileSink', 'WebhookSink', 'notify', 'AlertReceiver', 'start_alert_receiver',
            'stock_watermark', 'merge_stock', 'silver_app_id', 'stock_updater', 'start_silver', 'run_available',
-           'table_counts']
+           'table_counts', 'StreamError', 'inventory_landing', 'StreamRun', 'run_inventory_stream', 'format_stream_run',
+           'register_cli']
 
 # %% ../notebooks/08_streaming_inventory.ipynb #s08night
 def nightly_seen_at(events: DataFrame, run_hour: int = 2) -> DataFrame:
@@ -531,3 +536,218 @@ def table_counts(spark: SparkSession, t: InventoryTables) -> dict[str, int]:
     """Rows in bronze, stock, alerts and quarantine."""
     names = {"bronze": t.bronze, "stock": t.stock, "alerts": t.alerts, "quarantine": t.quarantine}
     return {k: spark.table(v).count() for k, v in names.items()}
+
+# %% ../notebooks/08_streaming_inventory.ipynb #s08cli
+class StreamError(GlobalBevError):
+    """A streaming query stopped with an error (its message says which query and why)."""
+
+
+def inventory_landing(cfg: Config) -> str:
+    """The environment's landing folder for inventory events, `<storage root>/landing/inventory_events`: where the
+    command's poller writes and where the job's file-arrival trigger and the declarative pipeline (08a) look."""
+    return storage_path("landing", "inventory_events", cfg=cfg)
+
+
+@dataclass
+class StreamRun:
+    """What one `run_inventory_stream` did: API `polls` that landed a file, the `events` in them, failed polls
+    (`errors`), micro-batches with rows per stream, and the rows of each table `before` and `after` the run."""
+
+    landing: str
+    api_url: str | None
+    once: bool
+    tables: dict[str, str] = field(default_factory=dict)
+    sinks: tuple[str, ...] = ()
+    polls: int = 0
+    events: int = 0
+    errors: list[str] = field(default_factory=list)
+    batches: dict[str, int] = field(default_factory=dict)
+    before: dict[str, int] = field(default_factory=dict)
+    after: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def new(self) -> dict[str, int]:
+        """Rows each table gained during the run."""
+        return {k: n - self.before.get(k, 0) for k, n in self.after.items()}
+
+    @property
+    def api_down(self) -> bool:
+        """The API was asked, every poll failed and nothing was read from it."""
+        return bool(self.api_url) and self.events == 0 and bool(self.errors)
+
+
+def _row_counts(spark: SparkSession, t: InventoryTables) -> dict[str, int]:
+    """`table_counts`, with 0 for a table not made yet (bronze before its stream first ran)."""
+    names = {"bronze": t.bronze, "stock": t.stock, "alerts": t.alerts, "quarantine": t.quarantine}
+    return {k: spark.table(v).count() if table_exists(spark, v) else 0 for k, v in names.items()}
+
+
+def _stop_after_batch(q: StreamingQuery, timeout: float = 120.0) -> None:
+    """Stop `q` once the micro-batch it is in has finished (at most `timeout` seconds later): a batch cut short is run
+    again from the checkpoint at the next start (exactly once, but its alerts are re-sent)."""
+    deadline = time.monotonic() + timeout
+    while q.isActive and q.status.get("isTriggerActive") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    q.stop()
+
+
+def _run_continuous(
+    spark: SparkSession, t: InventoryTables, update: Callable[[DataFrame, int], None], poller: Poller | None,
+    every: float, stop: threading.Event, max_files_per_trigger: int | None,
+) -> dict[str, int]:  # fmt: skip
+    interval, queries = f"{every:g} seconds", []
+    try:
+        queries.append(start_bronze(spark, t, False, interval, max_files_per_trigger))
+        queries.append(start_silver(spark, t, update, False, interval, max_files_per_trigger))
+        if poller:
+            poller.start()
+        while not stop.wait(min(every, 1.0)):
+            for q in queries:
+                if not q.isActive:
+                    raise StreamError(f"the {q.name} stream stopped: {q.exception() or 'no error given'}")
+    except KeyboardInterrupt:  # Ctrl-C: the way a continuous run is stopped by hand, not a failure
+        pass
+    finally:
+        if poller:
+            poller.stop()
+        for q in reversed(queries):  # silver first: bronze may still feed the batch it is in
+            _stop_after_batch(q)
+        progress = {q.name.removeprefix("inventory_"): q.recentProgress for q in queries}
+    return {k: sum(1 for p in ps if (getattr(p, "numInputRows", None) or 0) > 0) for k, ps in progress.items()}
+
+
+def run_inventory_stream(
+    spark: SparkSession, t: InventoryTables, api_url: str | None = None, once: bool = True, every: float = 10.0,
+    sinks: tuple[AlertSink, ...] = (), api_attempts: int = 5, page_size: int = 1000,
+    max_files_per_trigger: int | None = None, on_step: Callable[[str, int], None] | None = None,
+    stop: threading.Event | None = None,
+) -> StreamRun:  # fmt: skip
+    """The inventory stream end to end: poll the warehouse API at `api_url` into `t.landing` (none: read landing
+    only), landing → bronze, bronze → stock, alerts (then `sinks`) and quarantine. `once`: one poll, then both streams
+    with `availableNow` (what a job run does); else the poller every `every` seconds and both streams on that
+    processing-time trigger until `stop` is set (or Ctrl-C / SIGTERM). A failed poll is recorded in `errors`, never
+    raised: the landing folder is processed whatever the API does. `api_attempts`: calls per request (the first one
+    included) before the API counts as down."""
+    from globalbev.resilient_api import ResilientApiClient, ResilientApiSource
+
+    t0 = time.perf_counter()
+    if not is_uri(t.landing):
+        Path(t.landing).mkdir(parents=True, exist_ok=True)  # a file stream needs its folder, even empty
+    create_inventory_tables(spark, t)
+    run = StreamRun(t.landing, api_url, once, sinks=tuple(type(s).__name__ for s in sinks))
+    run.tables = {"bronze": t.bronze, "stock": t.stock, "quarantine": t.quarantine, "alerts": t.alerts}
+    run.before = _row_counts(spark, t)
+    update = stock_updater(t, sinks, on_step=on_step)
+    fetch = None
+    if api_url:
+        client = ResilientApiClient(api_url, attempts=max(1, api_attempts))
+        fetch = ResilientApiSource(client, page_size=page_size).fetch
+    if once:
+        if fetch:
+            try:
+                p = poll_once(fetch, t.landing)
+                run.polls, run.events = int(p.file is not None), p.events
+            except Exception as e:  # noqa: BLE001 - the API down: say so, still process what landed
+                run.errors.append(f"{type(e).__name__}: {e}")
+                logging.getLogger("globalbev.inventory").warning("poll failed: %s", e)
+        run.batches = run_available(spark, t, update, max_files_per_trigger)
+    else:
+        poller = Poller(fetch, t.landing, every) if fetch else None
+        try:
+            run.batches = _run_continuous(
+                spark, t, update, poller, every, stop or threading.Event(), max_files_per_trigger
+            )
+        finally:
+            if poller:
+                run.polls, run.events = len(poller.polls), sum(p.events for p in poller.polls)
+                run.errors = list(poller.errors)
+    run.after, run.seconds = table_counts(spark, t), time.perf_counter() - t0
+    return run
+
+
+def format_stream_run(run: StreamRun) -> str:
+    """The one-screen summary `globalbev stream inventory` prints."""
+    mode = "once (availableNow)" if run.once else "continuous"
+    lines = [f"globalbev stream inventory: {mode}, {run.seconds:.1f} s", f"  landing  {run.landing}"]
+    if not run.api_url:
+        lines.append("  API      not asked (no --api-url): the landing folder only")
+    elif run.api_down:
+        lines.append(f"  API      DOWN at {run.api_url}: nothing read ({run.errors[-1]})")
+    else:
+        failed = f", {len(run.errors)} failed poll(s)" if run.errors else ""
+        lines.append(f"  API      {run.api_url}: {run.events} events polled into {run.polls} landing file(s){failed}")
+    lines.append("  batches  " + ", ".join(f"{k} {n}" for k, n in run.batches.items()))
+    lines.append(f"  {'table':<10} {'name':<44} {'rows':>8} {'new':>7}")
+    for k, name in run.tables.items():
+        label = "silver" if k == "stock" else k
+        lines.append(f"  {label:<10} {name:<44} {run.after.get(k, 0):>8} {run.new.get(k, 0):>+7}")
+    lines.append(f"  alerts   {run.new.get('alerts', 0)} sent to {', '.join(run.sinks) or 'no sink'}")
+    return "\n".join(lines)
+
+
+def _interval(text: str) -> float:
+    """`10s`, `1.5m`, `2h` or plain seconds as seconds."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    try:
+        value = float(text[:-1]) * units[text[-1]] if text and text[-1] in units else float(text)
+    except ValueError:
+        value = 0.0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is no interval: say e.g. 10s, 1m or 30")
+    return value
+
+
+def register_cli(subparsers) -> None:
+    """Add `globalbev stream inventory` (importing this module starts no Spark: the command does, when run)."""
+    s = subparsers.add_parser(
+        "stream",
+        help="the streaming pipelines (week 4): `stream inventory`",
+        description="Streaming pipelines; docs/runbooks/streaming.md.",
+    )
+    sub = s.add_subparsers(dest="stream_command", metavar="STREAM", required=True)
+    p = sub.add_parser(
+        "inventory",
+        help="poll the warehouse API into landing, then bronze, current stock and stockout alerts",
+        description="The inventory stream of notebook 08: poll the warehouse API into the landing folder, landing → "
+        "bronze → current stock (MERGE) with stockout alerts, exactly once through the checkpoints. Exit 0 done, 1 the "
+        "API was down and nothing could be read from it (the landing folder was still processed), 2 a usage or "
+        "configuration error.",
+    )
+    p.add_argument("--api-url", metavar="URL", default=None,
+                   help="the warehouse API to poll (default: [api] base_url, $GLOBALBEV_API_URL); without one only the "
+                   "landing folder is read")  # fmt: skip
+    p.add_argument("--landing", metavar="DIR", default=None,
+                   help="the landing folder (default: <storage root>/landing/inventory_events)")  # fmt: skip
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--once", action="store_true",
+                      help="process everything available, then exit (availableNow: what a job run does)")  # fmt: skip
+    mode.add_argument("--every", metavar="INTERVAL", type=_interval, default=None,
+                      help="run continuously, polling and micro-batching every INTERVAL (10s, 1m; default 10s) until "
+                      "Ctrl-C")  # fmt: skip
+    p.add_argument("--alerts-dir", metavar="DIR", help="also write each batch's alerts as JSON lines into DIR")
+    p.add_argument("--webhook", metavar="URL", help="also POST each batch's alerts as JSON to URL")
+    p.add_argument("--api-retries", type=int, default=4, metavar="N",
+                   help="retries per API request before the API counts as down (default 4, with backoff)")  # fmt: skip
+    p.add_argument("--env", default=argparse.SUPPRESS, choices=ENVIRONMENTS, help="configuration to use")
+    p.set_defaults(func=_stream_inventory)
+
+
+def _stream_inventory(args) -> int:
+    from globalbev.runtime import get_spark
+
+    cfg = load_config(args.env)
+    api_url = args.api_url or cfg.api.get("base_url") or None
+    t = replace(inventory_tables(cfg), landing=args.landing or inventory_landing(cfg))
+    sinks = (LogSink(), *([JsonFileSink(args.alerts_dir)] if args.alerts_dir else []),
+             *([WebhookSink(args.webhook)] if args.webhook else []))  # fmt: skip
+    spark = get_spark(cfg, app_name="globalbev-stream-inventory")
+    run = run_inventory_stream(
+        spark, t, api_url, once=args.once, every=args.every or 10.0, sinks=sinks, api_attempts=args.api_retries + 1
+    )
+    print(format_stream_run(run))
+    if run.api_down:
+        print(f"error: the warehouse API at {api_url} is down: nothing could be read from it ({run.errors[-1]}); "
+              "the landing folder was processed as it was", file=sys.stderr)  # fmt: skip
+        return 1
+    return 0

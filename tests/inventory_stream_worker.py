@@ -1,6 +1,7 @@
 """One run of the streaming inventory pipeline (notebook 08) in a process of its own, for the SIGKILL test in
-tests/test_streaming_inventory.py: poll the API once into landing, then bronze and silver with `availableNow`, one
-landing file / bronze commit per micro-batch. With a pause point it prints `PAUSED <point>` there and blocks, for the
+tests/test_streaming_inventory.py: `globalbev.streaming_inventory.run_inventory_stream` as `globalbev stream inventory
+--once` runs it (poll the API once into landing, then bronze and silver with `availableNow`), one landing file / bronze
+commit per micro-batch. With a pause point it prints `PAUSED <point>` there and blocks, for the
 test to kill the whole process group (Python and its JVM) with SIGKILL; without one it writes what the tables hold.
 
     python tests/inventory_stream_worker.py API_URL PAUSE_AT SUMMARY_JSON
@@ -27,9 +28,8 @@ from globalbev.streaming_inventory import (  # noqa: E402
     create_inventory_tables,
     inventory_tables,
     poll_once,
-    run_available,
+    run_inventory_stream,
     start_bronze,
-    stock_updater,
 )
 
 
@@ -42,13 +42,9 @@ def main(api_url: str, pause_at: str, summary: str) -> None:
     cfg = load_config("local")
     spark = get_spark(cfg)
     t = inventory_tables(cfg)
-    create_inventory_tables(spark, t)
-    print(
-        "POLLED",
-        poll_once(ResilientApiSource(ResilientApiClient(api_url), page_size=1000).fetch, t.landing),
-        flush=True,
-    )
-    if pause_at == "bronze":
+    if pause_at == "bronze":  # poll, then die inside bronze's first batch
+        create_inventory_tables(spark, t)
+        print("POLLED", poll_once(ResilientApiSource(ResilientApiClient(api_url), page_size=1000).fetch, t.landing))
         start_bronze(spark, t, max_files_per_trigger=1)
         pause("bronze")
 
@@ -56,10 +52,10 @@ def main(api_url: str, pause_at: str, summary: str) -> None:
         if f"{step}:{batch_id}" == pause_at:
             pause(pause_at)
 
+    # what `globalbev stream inventory --once --api-url API_URL` runs, one landing file per micro-batch
     sink = JsonFileSink(str(Path(cfg.storage_root) / "alerts_sent"))
-    print(
-        "RAN", run_available(spark, t, stock_updater(t, (sink,), on_step=on_step), max_files_per_trigger=1), flush=True
-    )
+    run = run_inventory_stream(spark, t, api_url, sinks=(sink,), on_step=on_step, max_files_per_trigger=1)
+    print("RAN", run.events, run.errors, run.batches, flush=True)
     out = {
         "bronze_ids": [r[0] for r in spark.table(t.bronze).select("event_id").collect()],
         "stock": sorted(

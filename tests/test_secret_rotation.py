@@ -149,3 +149,22 @@ def test_a_failing_connection_leaks_no_password(spark, pg_server, role, secret_c
     assert len(lines) == 2 and all(REDACTED in line for line in lines)
     assert not any(f in line for f in forms for line in lines), lines
     assert "password authentication failed" in lines[0]  # the traceback is kept, scrubbed
+
+
+def test_doctor_logs_in_with_the_password_the_secret_holds(pg_server, role, secret_cfg):
+    """`globalbev doctor`'s PostgreSQL check (globalbev.doctor.check_postgres) connects as the pipeline does: the URL
+    names the role, the secret holds the password, read at each call — so it follows a rotation, and says nothing of
+    the password."""
+    from globalbev.doctor import check_postgres
+
+    url = f"postgresql://{role}@{pg_server.host}:{pg_server.port}/postgres"  # no password: the secret has it
+    cfg = dataclasses.replace(secret_cfg, postgres={**secret_cfg.postgres, "url": url})
+    secret = "Doctor-rot@5/x"
+    pg_query(pg_server, f"ALTER ROLE {role} PASSWORD '{secret}'")
+    _store(cfg, secret)
+    said = check_postgres(cfg)
+    assert said.startswith("PostgreSQL ") and f"postgresql://{role}:***@" in said and secret not in said
+    _store(cfg, "Not-the-one#6")  # the store and the server disagree: the check fails, without the password
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed") as failed:
+        check_postgres(cfg)
+    assert "Not-the-one" not in "".join(traceback.format_exception(failed.value))
