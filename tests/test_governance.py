@@ -1,6 +1,7 @@
 """Governance (notebook 09_governance): the policy file and its schema, the governed access layer (secure views,
 `read` / `write`) over every role × table × column, bypass attempts, the append-only audit trail, dev/test against
-prod, and the Unity Catalog SQL checked with sqlglot's Databricks dialect.
+prod, every copy of customers' personal data (silver, bronze's raw copy, gold's dimension) under the same masks, and the
+Unity Catalog SQL checked with sqlglot's Databricks dialect.
 
 sqlglot 30.30 parses some Databricks governance statements for real (CREATE FUNCTION, GRANT/REVOKE on tables and
 schemas, table-level SET TAGS, the views, the system-table queries) and others only as an opaque `exp.Command` (column
@@ -40,6 +41,7 @@ from globalbev.governance import (
     audit_table_name,
     audit_table_sql,
     default_policy_path,
+    ensure_audit_table,
     load_policy,
     policy_from_dict,
     quote_identifier,
@@ -51,6 +53,7 @@ from globalbev.governance import (
     who_read,
     write,
 )
+from globalbev.run_state import side_by_side
 
 TS = dt.datetime(2025, 7, 1, 8, 0)
 MARKETS = ("GB", "DE", "FR", "US", "BR", "IN")
@@ -67,7 +70,25 @@ PAYMENTS = (
     "payment_id long, order_id long, method string, amount decimal(14,2), currency string, card_brand string, "
     "card_last4 string, paid_at timestamp, updated_at timestamp"
 )
-KEYS = {"silver.customers": "customer_id", "silver.orders": "order_id", "silver.payments": "payment_id"}
+BRONZE_CUSTOMERS = (  # PostgreSQL's columns, the ingestion metadata, loyalty_tier added later by schema evolution
+    "customer_id long, market_code string, first_name string, last_name string, email string, phone string, "
+    "street string, city string, postal_code string, signup_date date, marketing_consent boolean, "
+    "updated_at timestamp, deleted_at timestamp, _ingested_at timestamp, _source string, _source_file string, "
+    "_batch_id string, _run_id string, _rescued_data string, loyalty_tier string"
+)
+DIM_CUSTOMER = (  # gold.build_dim_customer's type-2 table
+    "customer_sk long, customer_id long, market_code string, first_name string, last_name string, email string, "
+    "phone string, street string, city string, postal_code string, signup_date date, marketing_consent boolean, "
+    "loyalty_tier string, valid_from timestamp, valid_to timestamp, is_current boolean"
+)
+KEYS = {
+    "silver.customers": "customer_id",
+    "silver.orders": "order_id",
+    "silver.payments": "payment_id",
+    "bronze.customers": "customer_id",
+    "gold.dim_customer": "customer_sk",
+}
+CUSTOMER_COPIES = ("silver.customers", "bronze.customers", "gold.dim_customer")  # every table with a customer's PII
 
 
 def _rows() -> dict[str, list[tuple]]:
@@ -80,18 +101,36 @@ def _rows() -> dict[str, list[tuple]]:
         (100 + c[0], c[0], c[1], TS, TS.date(), "web", "paid", "EUR", Decimal("12.50"), False, TS) for c in customers
     ]
     payments = [(o[0], o[0], "card", o[8], "EUR", "visa", f"{4000 + o[0]}", TS, TS) for o in orders]
-    return {"silver.customers": customers, "silver.orders": orders, "silver.payments": payments}
+    bronze = [  # the raw values (not yet standardised); one value rescued by bronze.rescue_unexpected
+        (c[0], c[1], c[2], c[3], c[4].upper(), f"07700 9001{c[0]:02d}", c[6], c[7], c[8], c[9], c[10], TS, None, TS,
+         "postgres:shop.customers", None, "customers-0", "r0", '{"phone":447700900101}' if c[0] == 1 else None, "gold")
+        for c in customers
+    ]  # fmt: skip
+    dim = [(1000 + c[0], *c[:11], c[11], TS, None, True) for c in customers]  # one current version each
+    return {"silver.customers": customers, "silver.orders": orders, "silver.payments": payments,
+            "bronze.customers": bronze, "gold.dim_customer": dim}  # fmt: skip
 
 
-SCHEMAS = {"silver.customers": CUSTOMERS, "silver.orders": ORDERS, "silver.payments": PAYMENTS}
+SCHEMAS = {
+    "silver.customers": CUSTOMERS,
+    "silver.orders": ORDERS,
+    "silver.payments": PAYMENTS,
+    "bronze.customers": BRONZE_CUSTOMERS,
+    "gold.dim_customer": DIM_CUSTOMER,
+}
 
 
 @pytest.fixture(scope="module")
 def lesson(spark, test_config):
-    """Tiny silver customers, orders and payments (one customer per market) in schemas of the tests' own."""
+    """Tiny silver customers, orders and payments, bronze's raw customers and gold's customer dimension (one customer
+    per market) in schemas of the tests' own, written side by side."""
     cfg = start_lesson(spark, "test09", test_config)
-    for key, rows in _rows().items():
-        local_frame(spark, rows, SCHEMAS[key]).write.format("delta").saveAsTable(table_name("silver", key[7:], cfg))
+    frames = {key: local_frame(spark, rows, SCHEMAS[key]) for key, rows in _rows().items()}
+    writes = {
+        key: (lambda df=df, key=key: df.write.format("delta").saveAsTable(table_name(*key.split("."), cfg)))
+        for key, df in frames.items()
+    }
+    side_by_side(writes, workers=3).raise_first()
     return cfg
 
 
@@ -111,9 +150,13 @@ def test_the_interface_09a_uses(policy):
         "silver.customers": ("silver", "customers"),
         "silver.orders": ("silver", "orders"),
         "silver.payments": ("silver", "payments"),
+        "bronze.customers": ("bronze", "customers"),
+        "gold.dim_customer": ("gold", "dim_customer"),
     }
     masked = policy.masked_columns()
-    assert masked["silver.customers"] == {"first_name", "last_name", "email", "phone", "street", "postal_code"}
+    pii = {"first_name", "last_name", "email", "phone", "street", "postal_code"}
+    assert masked["silver.customers"] == masked["gold.dim_customer"] == pii
+    assert masked["bronze.customers"] == pii | {"_rescued_data"}
     assert masked["silver.payments"] == {"card_last4"} and masked["silver.orders"] == set()
     assert {"finance", "marketing", "engineering", "auditor", "regional_manager_eu", "admin"} <= set(policy.roles())
 
@@ -198,12 +241,56 @@ def test_dev_and_test_mask_pii_for_everyone_prod_shows_it_to_the_exempt_roles():
                 assert "clear" not in seen.values(), (env, role, key, seen)
     prod, exempt = policies["prod"], set(policies["prod"].raw["tags"]["pii"]["exempt_roles"])
     for role in prod.roles():
-        seen = {a for c, (a, _) in prod.column_access(role, "silver.customers").items() if c in pii["silver.customers"]}
-        assert seen == ({"clear"} if role in exempt else seen - {"clear"}), (role, seen)
+        for key, columns in ((k, c) for k, c in pii.items() if c):
+            seen = {a for c, (a, _) in prod.column_access(role, key).items() if c in columns}
+            assert seen == ({"clear"} if role in exempt and key in prod.roles()[role]["read"] else seen - {"clear"}), (
+                role, key, seen
+            )  # fmt: skip
     assert prod.column_access("marketing", "silver.customers")["email"] == ("clear", None)
     assert prod.column_access("engineering", "silver.customers")["email"] == ("masked", "email_partial")
     for env, p in policies.items():  # card data: nobody, anywhere
         assert all(p.column_access(r, "silver.payments")["card_last4"][0] == "hidden" for r in p.roles()), env
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_every_copy_of_customers_personal_data_is_masked_as_silver_is(env):
+    """bronze.customers (raw) and gold.dim_customer (type 2) hold silver.customers' personal data: the same tags and
+    masks column for column; gold is read by silver's readers with the same columns and the same markets; bronze only
+    by engineering, audit and admins, its ingestion metadata in clear (but a rescued value, which may be PII)."""
+    p = load_policy(env=env)
+    silver = p.raw["tables"]["silver.customers"]["columns"]
+    for key in ("bronze.customers", "gold.dim_customer"):
+        columns = p.raw["tables"][key]["columns"]
+        for column, spec in silver.items():
+            if column in columns:
+                assert columns[column] == spec, (key, column)
+        for role in p.roles():
+            if key in p.roles()[role]["read"]:
+                same = {c: v for c, v in p.column_access(role, "silver.customers").items() if c in columns}
+                assert same == {c: v for c, v in p.column_access(role, key).items() if c in silver}, (role, key)
+    assert p.raw["tables"]["gold.dim_customer"]["row_filter"] == "market_code"
+    assert {r for r, s in p.roles().items() if "gold.dim_customer" in s["read"]} == set(p.roles())
+    for role, spec in p.roles().items():
+        dim = {c for c, (a, _) in p.column_access(role, "gold.dim_customer").items() if a != "hidden"}
+        assert dim - {"customer_sk", "valid_from", "valid_to", "is_current"} == {
+            c for c, (a, _) in p.column_access(role, "silver.customers").items() if a != "hidden"
+        } - {"is_deleted", "deleted_at", "updated_at"}, role
+        assert p.row_filter(role, "gold.dim_customer") == (
+            ("market_code", tuple(spec["markets"])) if spec.get("markets") else None
+        )  # fmt: skip
+    bronze_readers = {r for r, s in p.roles().items() if "bronze.customers" in s["read"]}
+    assert bronze_readers == {"engineering", "auditor", "admin"}
+    for role in set(p.roles()) - bronze_readers:
+        with pytest.raises(AccessDeniedError, match="may not read bronze.customers"):
+            p.check_read(role, "bronze.customers")
+    meta = ["_ingested_at", "_source", "_source_file", "_batch_id", "_run_id"]
+    for role in bronze_readers:
+        access = p.column_access(role, "bronze.customers")
+        assert all(access[c] == ("clear", None) for c in meta), role
+        in_clear = env == "prod" and role in p.raw["tags"]["pii"]["exempt_roles"]
+        assert access["_rescued_data"] == (("clear", None) if in_clear else ("masked", "redact")), role
+        assert access["email"] == (("clear", None) if in_clear else ("masked", "email_partial")), role
 
 
 # --------------------------------------------------------------------------------------- the matrix, through read()
@@ -212,7 +299,7 @@ def test_dev_and_test_mask_pii_for_everyone_prod_shows_it_to_the_exempt_roles():
 def expected_value(mask: str | None, column: str, row: dict):
     """What a role must see, computed here in Python, independently of the SQL the module writes."""
     v = row[column]
-    if mask is None:
+    if mask is None or v is None:  # every mask keeps NULL as NULL
         return v
     return {
         "email_partial": lambda: v[0] + "***@" + v.split("@", 1)[1],
@@ -238,16 +325,22 @@ def _matrix(spark, lesson, policy, user: str) -> int:
     names = {k: [f.split()[0] for f in SCHEMAS[k].split(", ")] for k in SCHEMAS}
     source = {k: [dict(zip(names[k], r, strict=True)) for r in rows] for k, rows in _rows().items()}
     market_of = {c["customer_id"]: c["market_code"] for c in source["silver.customers"]}
-    frames = []
+    reads = {}
     for role, spec in policy.roles().items():
         for key in policy.tables():
             if key not in spec["read"]:  # refused before any SQL (read() itself: the bypass test)
                 with pytest.raises(AccessDeniedError, match=f"may not read {key}"):
                     secure_view_sql(policy, role, key, lesson)
                 continue
-            df = read(spark, key, as_role=role, cfg=lesson, policy=policy, user=user)
-            as_json = F.to_json(F.struct(*[column_named(c) for c in df.columns]), {"ignoreNullFields": "false"})
-            frames.append(df.select(F.lit(role).alias("role"), F.lit(key).alias("key"), as_json.alias("row")))
+            reads[f"{role} {key}"] = lambda role=role, key=key: read(spark, key, role, lesson, policy, user=user)
+    ensure_audit_table(spark, policy, lesson)  # once, before the reads append to it side by side (blind appends)
+    ran = side_by_side(reads, workers=3)
+    ran.raise_first()
+    frames = []
+    for name, df in ran.results.items():
+        role, key = name.split(" ")
+        as_json = F.to_json(F.struct(*[column_named(c) for c in df.columns]), {"ignoreNullFields": "false"})
+        frames.append(df.select(F.lit(role).alias("role"), F.lit(key).alias("key"), as_json.alias("row")))
     got: dict[tuple[str, str], list[dict]] = {}
     for r in union_all(frames).collect():
         got.setdefault((r.role, r.key), []).append(json.loads(r.row))
@@ -264,7 +357,7 @@ def _matrix(spark, lesson, policy, user: str) -> int:
                 a, mask = access[column]
                 seen = by_key[r[KEYS[key]]][column]
                 assert seen == _plain(expected_value(mask, column, r)), (role, key, column, seen)
-                if a == "masked":
+                if a == "masked" and r[column] is not None:
                     assert seen != r[column], (role, key, column)
     assert len(got) == len(frames)  # every reader got rows (each table has a row in each region)
     return len(frames)
@@ -276,7 +369,7 @@ def test_every_role_table_and_column_through_the_governed_layer_and_every_read_a
     the audit table with role, columns, masked columns and the rows they returned."""
     user = "matrix-test"
     reads = _matrix(spark, lesson, policy, user)
-    assert reads == sum(len(s["read"]) for s in policy.roles().values()) == 20
+    assert reads == sum(len(s["read"]) for s in policy.roles().values()) == 31
     log = spark.table(audit_table_name(policy, lesson)).where(F.col("user") == user)
     audited = log.where("action = 'read'").collect()
     assert len(audited) == reads
@@ -505,10 +598,13 @@ def test_the_unity_catalog_sql_parses(env):
     customers = {"signup_date": "DATE", "is_deleted": "BOOLEAN", "marketing_consent": "BOOLEAN"}
     stamps = {"deleted_at": "TIMESTAMP", "updated_at": "TIMESTAMP"}
     money = {"order_total": "DECIMAL(14,2)"}
+    scd2 = {"customer_sk": "BIGINT", "valid_from": "TIMESTAMP", "valid_to": "TIMESTAMP", "is_current": "BOOLEAN"}
     types = {
         "silver.customers": customers | stamps,
         "silver.orders": money,
         "silver.payments": {"amount": "DECIMAL(14,2)"},
+        "bronze.customers": customers | stamps | {"_ingested_at": "TIMESTAMP"},
+        "gold.dim_customer": customers | scd2,
     }
     statements = unity_catalog_sql(policy, cfg, types=types)
     kinds = classify(statements)
@@ -516,11 +612,15 @@ def test_the_unity_catalog_sql_parses(env):
     assert kinds["Create"] == sum(s.startswith("CREATE OR REPLACE FUNCTION") for s in statements) > 10
     assert kinds["Grant"] >= 20 and kinds["Revoke"] >= 4 and kinds["Alter"] == len(policy.tables())
     # only as a Command, each checked by shape, names and embedded expressions
-    assert kinds["command: set mask"] > 10 and kinds["command: set row filter"] == 2
-    assert kinds["command: column tags"] == 10 and kinds["command: use catalog"] == len(policy.roles())
+    assert kinds["command: set mask"] > 10 and kinds["command: set row filter"] == 3  # customers, orders, dim_customer
+    tagged = sum(len(c) for t in ("pii", "finance_only") for c in policy.tagged_columns(t).values())
+    assert kinds["command: column tags"] == tagged == 23 and kinds["command: use catalog"] == len(policy.roles())
+    for key in ("bronze.customers", "gold.dim_customer"):  # every copy of the e-mails: a mask and a tag
+        assert any(f"`{key.split('.')[1]}` ALTER COLUMN `email` SET MASK" in s for s in statements), key
+        assert any(f"`{key.split('.')[1]}` ALTER COLUMN `email` SET TAGS ('pii'" in s for s in statements), key
     assert sum(kinds.values()) == len(statements)
     abac = abac_sql(policy, cfg)
-    assert classify(abac) == {"Create": 4, "command: policy": 4}
+    assert classify(abac) == {"Create": 4, "command: policy": 12}  # 4 masks x the schemas: silver, bronze, gold
     assert ("EXCEPT `globalbev_marketing`" in "".join(abac)) == (env == "prod")
     with_abac = unity_catalog_sql(policy, cfg, abac=True, types=types)
     assert not any("mask_silver_customers_email" in s for s in with_abac)  # the tag policy masks e-mails instead
@@ -579,7 +679,7 @@ def test_the_command_line_reviews_the_policy_and_prints_its_unity_catalog_sql(ca
 
     assert main(["governance", "review"]) == 0
     out = capsys.readouterr().out
-    assert out.count("(rows)") == 3 and "no access" in out  # one table each; payments: no market column
+    assert out.count("(rows)") == 5 and "no access" in out  # one grid per governed table
     assert main(["governance", "sql"]) == 0
     statements = [s for s in capsys.readouterr().out.split(";\n") if s.strip()]
     assert statements and all(sqlglot.parse_one(s, read="databricks") for s in statements[:5])
