@@ -14,11 +14,12 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from .config import LAYERS, Config, is_uri, load_config, schema_name, storage_path
+from .errors import GlobalBevError
 from .operational_files import operational_kind
-from .pipeline import RunResult, run_pipeline
+from .pipeline import LAYER_STAGES, STAGES, RunResult, run_checks, run_pipeline, run_stage
 from .postgres import connect_postgres, start_embedded_postgres
 from .report import print_run_report, report_run
-from .run_state import EXIT_CODES, PipelineCrashed
+from .run_state import EXIT_CODES, PipelineCrashed, StagesMissing
 from .runtime import drop_schema, ensure_schemas, get_spark, runtime_kind
 
 # %% auto #0
@@ -90,9 +91,24 @@ def register_cli(subparsers) -> None:
     r = subparsers.add_parser(
         "run",
         help="run the pipeline once on existing data (PostgreSQL or operational files, landing zone)",
-        description="Ingest everything new since the last run through bronze, silver and gold. Exit code: 0 "
-        "succeeded, 1 a check failed (accounting or reconciliation), 2 a usage error, 3 the run crashed (its summary "
-        "and ops.run_log say why; the next run resumes what it left).",
+        description="Ingest everything new since the last run through bronze, silver and gold, then check it. "
+        "`--stage` runs one stage of a run as its own process (a task of the Databricks job: ingest_bronze -> silver "
+        "-> gold -> checks), all with the same --run-id; each layer stage writes its accounting down in "
+        "ops.run_stages for the checks. Exit code: 0 succeeded (a layer stage: it ran; the checks judge it), 1 a "
+        "check failed (accounting, reconciliation, or a stage with no record), 2 a usage error, 3 the run or stage "
+        "crashed (its summary and ops.run_log say why; running it again resumes what it left).",
+    )
+    r.add_argument(
+        "--stage",
+        default="all",
+        choices=("all", *STAGES),
+        help="all (default): every stage in this process; bronze (ingestion + bronze, one pass), silver, gold or "
+        "checks: that stage alone, with --run-id",
+    )
+    r.add_argument(
+        "--run-id",
+        default=None,
+        help="the run's id (required with --stage other than all; the job passes {{job.run_id}}); default: a new one",
     )
     r.add_argument(
         "--landing-root", default=None, help="folder holding landing/ (default: the environment's storage root)"
@@ -147,16 +163,36 @@ def _demo(args) -> int:
 
 
 def _run(args) -> int:
+    if args.stage != "all" and not args.run_id:
+        raise GlobalBevError(  # run_command prints it and exits 2, a usage error
+            f"`globalbev run --stage {args.stage}` runs one stage of a run: name the run with --run-id (the job "
+            "passes {{job.run_id}}; by hand, the id of the run whose task you run again)"
+        )
     cfg = load_config(args.env)
     spark, _ = _start_spark(cfg, "globalbev")
-    server = connect_postgres(cfg) if operational_kind(cfg) == "postgres" else None  # None: the operational files
+    server = None
+    if args.stage in ("all", "bronze") and operational_kind(cfg) == "postgres":  # else the operational files
+        server = connect_postgres(cfg)
     manifest = args.manifest or (
         storage_path("manifest", cfg=cfg) if Path(storage_path("manifest", cfg=cfg)).is_dir() else None
     )
+    show = _progress_printer()
     try:
-        result = run_pipeline(spark, cfg, server, args.landing_root, manifest, progress=_progress_printer())
+        if args.stage in LAYER_STAGES:
+            done = run_stage(spark, cfg, args.stage, args.run_id, server, args.landing_root, progress=show)
+            off = sum(not r["balanced"] for r in done.accounting)
+            print(f"run {args.run_id}: stage {args.stage} done in {done.seconds} s, {len(done.accounting)} accounting "
+                  f"rows ({off} not balanced) written to ops.run_stages; the checks stage judges them")  # fmt: skip
+            return EXIT_CODES["succeeded"]
+        if args.stage == "checks":
+            result = run_checks(spark, cfg, args.run_id, manifest, progress=show)
+        else:
+            result = run_pipeline(spark, cfg, server, args.landing_root, manifest, args.run_id, progress=show)
     except PipelineCrashed as e:
         return _crash(e)
+    except StagesMissing as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
     result = report_run(spark, cfg, result)
     print_run_report([result])
     return _exit_code([result])

@@ -11,7 +11,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
@@ -38,6 +38,8 @@ from globalbev.run_state import (
     CDF_PROGRESS_DDL,
     QUARANTINE_KEYS,
     PipelineCrashed,
+    StageResult,
+    StagesMissing,
     StepFailed,
     describe_error,
     ensure_run_tables,
@@ -47,6 +49,8 @@ from globalbev.run_state import (
     pending_batches,
     quarantined_in_table,
     record_bronze_batches,
+    record_stage,
+    recorded_stages,
     side_by_side,
     table_balance,
 )
@@ -54,10 +58,11 @@ from .runtime import ensure_schemas
 from .silver_steps import SILVER_STEPS, SilverStep, check_batch, reference_table, silver_waves
 
 # %% auto #0
-__all__ = ['SHOP_TABLES', 'FINDING_KEYS', 'GOLD_SOURCES', 'RUN_LOG_SCHEMA', 'new_run_id', 'pipeline_sources', 'account',
-           'rejected_line_rows', 'ingest_to_bronze', 'build_silver_step', 'build_silver_layer', 'silver_tables',
-           'customers_changed', 'build_gold_layer', 'reconciliation', 'detection', 'write_summary', 'write_run_log',
-           'RunResult', 'run_pipeline']
+__all__ = ['SHOP_TABLES', 'FINDING_KEYS', 'GOLD_SOURCES', 'RUN_LOG_SCHEMA', 'LAYER_STAGES', 'STAGES', 'new_run_id',
+           'pipeline_sources', 'account', 'rejected_line_rows', 'ingest_to_bronze', 'build_silver_step',
+           'build_silver_layer', 'silver_tables', 'customers_changed', 'build_gold_layer', 'reconciliation',
+           'detection', 'write_summary', 'write_run_log', 'RunResult', 'bronze_stage', 'silver_stage', 'gold_stage',
+           'check_run', 'run_pipeline', 'merge_attempts', 'run_stage', 'run_checks']
 
 # %% ../notebooks/04b_pipeline.ipynb #3b11f888
 SHOP_TABLES = {  # PostgreSQL table -> numeric column for parallel JDBC reads (None: one read)
@@ -427,13 +432,100 @@ class RunResult:
     reconciliation: DataFrame | None = None
 
 
+LAYER_STAGES = ("bronze", "silver", "gold")  # each hands its StageResult on to the checks
+STAGES = (*LAYER_STAGES, "checks")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def bronze_stage(
+    spark: SparkSession,
+    cfg: Config,
+    server: PostgresServer | None,
+    landing_root: str | None,
+    run_id: str,
+    progress: Callable[[str], None] = lambda s: None,
+) -> StageResult:
+    """Stage `bronze` — the job's task `ingest_bronze`: ingestion and bronze are ONE pass by design (a source's state
+    advances only for the rows bronze holds), so there is no ingest stage of its own."""
+    started, t0, tables = _now(), time.perf_counter(), {}
+    sources = pipeline_sources(server, landing_root or cfg.storage_root)
+    rows = ingest_to_bronze(spark, cfg, sources, run_id, progress, seconds=tables)
+    return StageResult("bronze", rows, started.isoformat(), round(time.perf_counter() - t0, 1), tables)
+
+
+def silver_stage(
+    spark: SparkSession, cfg: Config, run_id: str, progress: Callable[[str], None] = lambda s: None
+) -> StageResult:
+    """Stage `silver`: every silver table from the bronze batches it has not taken yet (`build_silver_layer`)."""
+    started, t0, tables = _now(), time.perf_counter(), {}
+    rows = build_silver_layer(spark, cfg, run_id, progress, seconds=tables)
+    return StageResult("silver", rows, started.isoformat(), round(time.perf_counter() - t0, 1), tables)
+
+
+def gold_stage(spark: SparkSession, cfg: Config, progress: Callable[[str], None] = lambda s: None) -> StageResult:
+    """Stage `gold`: the dimensions and the fact from what gold has not seen of silver (`build_gold_layer`)."""
+    started, t0, tables = _now(), time.perf_counter(), {}
+    progress("gold")
+    changes = build_gold_layer(spark, cfg, seconds=tables)
+    return StageResult("gold", [], started.isoformat(), round(time.perf_counter() - t0, 1), tables, changes)
+
+
+def check_run(
+    spark: SparkSession,
+    cfg: Config,
+    run_id: str,
+    stages: dict[str, StageResult],
+    manifest_dir: str | None,
+    started: dt.datetime,
+) -> RunResult:
+    """Stage `checks`: prove the run from what its stages returned — every accounting row balanced, gold reconciled
+    with silver, the detection score when the manifest is at hand — and write the summary and the `ops.run_log` row.
+    A stage with no result writes status `failed_checks` and raises `StagesMissing` (exit code 1)."""
+    base = {"run_id": run_id, "env": cfg.env, "started_at": started.isoformat()}
+    path = storage_path("runs", run_id, "summary.json", cfg=cfg)
+    missing = [s for s in LAYER_STAGES if s not in stages]
+    if missing:
+        summary = {**base, "finished_at": _now().isoformat(), "missing_stages": missing, "summary_path": path}
+        summary["status"] = "failed_checks"
+        write_summary(summary)
+        write_run_log(spark, cfg, summary)
+        raise StagesMissing(run_id, missing, path)
+    rows = [r for s in LAYER_STAGES for r in stages[s].accounting]
+    timings = {f"{s}_s": stages[s].seconds for s in LAYER_STAGES}
+    timings["tables_s"] = {t: x for s in LAYER_STAGES for t, x in stages[s].tables_s.items()}  # a layer's overlap
+    recon, matches = reconciliation(spark, cfg)
+    score = detection(spark, cfg, manifest_dir) if manifest_dir and Path(manifest_dir).is_dir() else None
+    finished = _now()
+    summary = {
+        **base,
+        "finished_at": finished.isoformat(),
+        "seconds": round((finished - started).total_seconds(), 1),
+        "timings": timings,
+        "accounting": rows,
+        "all_balanced": all(r["balanced"] for r in rows),
+        "gold": stages["gold"].gold,
+        "reconciliation_matches": matches,
+        "reconciliation": [r.asDict() for r in recon.collect()],
+        "detection": [r.asDict() for r in score.collect()] if score is not None else None,
+        "schemas": {layer: schema_name(layer, cfg) for layer in LAYERS},
+        "summary_path": path,
+        "status": "succeeded" if all(r["balanced"] for r in rows) and matches else "failed_checks",
+    }
+    write_summary(summary)
+    write_run_log(spark, cfg, summary)
+    return RunResult(summary, rows, score, recon)
+
+
 def _crashed(spark: SparkSession, cfg: Config, run_id: str, started: dt.datetime, stage: str, error: Exception):
     """Write the crashed run's summary and run-log row (as far as the engine still lets us) and say why it stopped."""
     summary = {
         "run_id": run_id,
         "env": cfg.env,
         "started_at": started.isoformat(),
-        "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "finished_at": _now().isoformat(),
         "status": "crashed",
         "stage": stage,
         "error": describe_error(error),
@@ -448,6 +540,26 @@ def _crashed(spark: SparkSession, cfg: Config, run_id: str, started: dt.datetime
     return PipelineCrashed(run_id, stage, error, summary["summary_path"])
 
 
+def _recording_crashes(spark, cfg, run_id: str, progress: Callable[[str], None], first: str, work: Callable):
+    """`work(step, started)`, where `step` reports progress and remembers the stage; an unexpected error is written
+    down as a crash of that stage (`_crashed`) and raised as `PipelineCrashed`. Failed checks pass through."""
+    started, stage = _now(), [first]
+
+    def step(s: str) -> None:
+        stage[0] = s
+        progress(s)
+
+    try:
+        return work(step, started)
+    except StagesMissing:
+        raise
+    except StepFailed as e:  # a table that ran beside others: the stage is its layer and name
+        layer = stage[0].split(".")[0]
+        raise _crashed(spark, cfg, run_id, started, f"{layer}.{e.step}", e.error) from e.error
+    except Exception as e:
+        raise _crashed(spark, cfg, run_id, started, stage[0], e) from e
+
+
 def run_pipeline(
     spark: SparkSession,
     cfg: Config,
@@ -458,8 +570,9 @@ def run_pipeline(
     progress: Callable[[str], None] = lambda s: None,
 ) -> RunResult:
     """Run ingestion → bronze → silver → gold once on everything new (and on whatever a crashed run left), prove it,
-    and write the summary and run log. An unexpected error writes them with status `crashed` and raises
-    `PipelineCrashed`. `server` None: `shop`'s tables come from the generator's operational files (file mode).
+    and write the summary and run log — the four stages in this process, their results handed on in memory. An
+    unexpected error writes them with status `crashed` and raises `PipelineCrashed`. `server` None: `shop`'s tables
+    come from the generator's operational files (file mode).
 
     Draws and prints nothing (`globalbev.report` does). For example, one pass on what `globalbev generate` wrote:
 
@@ -468,56 +581,104 @@ def run_pipeline(
         result.summary["status"]  # 'succeeded': every layer balanced and gold reconciles with silver
     """
     run_id = run_id or new_run_id()
-    started, t0 = dt.datetime.now(dt.timezone.utc), time.perf_counter()
-    stage = ["start"]
 
-    def step(s: str) -> None:
-        stage[0] = s
-        progress(s)
+    def work(step, started):
+        ensure_schemas(spark, cfg)
+        stages = {"bronze": bronze_stage(spark, cfg, server, landing_root, run_id, step)}
+        stages["silver"] = silver_stage(spark, cfg, run_id, step)
+        stages["gold"] = gold_stage(spark, cfg, step)
+        step("checks")
+        return check_run(spark, cfg, run_id, stages, manifest_dir, started)
 
-    try:
-        return _run(spark, cfg, server, landing_root, manifest_dir, run_id, step, started, t0)
-    except StepFailed as e:  # a table that ran beside others: the stage is its layer and name
-        layer = stage[0].split(".")[0]
-        raise _crashed(spark, cfg, run_id, started, f"{layer}.{e.step}", e.error) from e.error
-    except Exception as e:
-        raise _crashed(spark, cfg, run_id, started, stage[0], e) from e
+    return _recording_crashes(spark, cfg, run_id, progress, "start", work)
 
 
-def _run(spark, cfg, server, landing_root, manifest_dir, run_id, progress, started, t0) -> RunResult:
-    ensure_schemas(spark, cfg)
-    timings, tables = {}, {}
-    sources = pipeline_sources(server, landing_root or cfg.storage_root)
-    rows = ingest_to_bronze(spark, cfg, sources, run_id, progress, seconds=tables)
-    timings["bronze_s"] = round(time.perf_counter() - t0, 1)
-    t1 = time.perf_counter()
-    rows += build_silver_layer(spark, cfg, run_id, progress, seconds=tables)
-    timings["silver_s"] = round(time.perf_counter() - t1, 1)
-    t2 = time.perf_counter()
-    progress("gold")
-    gold_changes = build_gold_layer(spark, cfg, seconds=tables)
-    timings["gold_s"] = round(time.perf_counter() - t2, 1)
-    timings["tables_s"] = tables  # each table's own time; the tables of a layer overlap
-    progress("checks")
-    recon, matches = reconciliation(spark, cfg)
-    score = detection(spark, cfg, manifest_dir) if manifest_dir and Path(manifest_dir).is_dir() else None
-    summary = {
-        "run_id": run_id,
-        "env": cfg.env,
-        "started_at": started.isoformat(),
-        "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(),
-        "seconds": round(time.perf_counter() - t0, 1),
-        "timings": timings,
-        "accounting": rows,
-        "all_balanced": all(r["balanced"] for r in rows),
-        "gold": gold_changes,
-        "reconciliation_matches": matches,
-        "reconciliation": [r.asDict() for r in recon.collect()],
-        "detection": [r.asDict() for r in score.collect()] if score is not None else None,
-        "schemas": {layer: schema_name(layer, cfg) for layer in LAYERS},
-        "summary_path": storage_path("runs", run_id, "summary.json", cfg=cfg),
-        "status": "succeeded" if all(r["balanced"] for r in rows) and matches else "failed_checks",
+_LEDGERS = {"bronze": ("bronze_batches", "dataset"), "silver": ("silver_progress", "step")}
+
+
+def _taken_by_run(spark: SparkSession, cfg: Config, stage: str, run_id: str) -> dict[tuple[str, str], int | None]:
+    """The batches run `run_id` has written down for `stage` so far: bronze's held batches with their rows, silver's
+    taken batches (None rows); nothing for gold."""
+    if stage not in _LEDGERS or not table_exists(spark, table_name("ops", _LEDGERS[stage][0], cfg)):
+        return {}
+    table, key = _LEDGERS[stage]
+    rows = spark.table(table_name("ops", table, cfg)).where(F.col("run_id") == run_id).collect()
+    return {(r[key], r["batch_id"]): r["row_count"] if stage == "bronze" else None for r in rows}
+
+
+def merge_attempts(
+    result: StageResult, run_id: str, before: StageResult | None, earlier: dict[tuple[str, str], int | None]
+) -> StageResult:
+    """What a stage run again with run id `run_id` hands on. With a record `before` (the stage had finished): that
+    record plus the rows this attempt moved — running a stage again never empties its proof. With none: batches an
+    earlier attempt wrote down (`earlier`) that this one did not take again lost their accounting (the attempt died
+    after its work, before its record), so they become one unbalanced row — the checks fail instead of passing rows
+    nobody counted."""
+    if before is not None:
+        moved = [r for r in result.accounting if r["rows_in"] or r["rows_out"] or not r["balanced"]]
+        tables = {**before.tables_s, **result.tables_s}
+        seconds = round(before.seconds + result.seconds, 1)
+        return replace(result, accounting=before.accounting + moved, started_at=before.started_at, seconds=seconds,
+                       tables_s=tables)  # fmt: skip
+    again = {(r["dataset"], r.get("batch_id")) for r in result.accounting if r["rows_out"]}
+    lost = {k: n for k, n in earlier.items() if k not in again}
+    if not lost:
+        return result
+    bronze = result.stage == "bronze"
+    n = sum(v or 0 for v in lost.values()) if bronze else len(lost)
+    why = (f"an earlier attempt of stage {result.stage} of run {run_id} took these batches and left no record in "
+           f"ops.run_stages: their accounting is lost; check them by hand ({_LEDGERS[result.stage][0]})")  # fmt: skip
+    row = account("(earlier attempt)", result.stage, n, 0, unit="rows" if bronze else "batches", reason=why)
+    row["batches"] = sorted(f"{d}/{b}" for d, b in lost)
+    return replace(result, accounting=[*result.accounting, row])
+
+
+def run_stage(
+    spark: SparkSession,
+    cfg: Config,
+    stage: str,
+    run_id: str,
+    server: PostgresServer | None = None,
+    landing_root: str | None = None,
+    progress: Callable[[str], None] = lambda s: None,
+) -> StageResult:
+    """Run ONE layer stage (`bronze`, `silver` or `gold`) of run `run_id` in this process — one task of the job's graph
+    — and write its result down in `ops.run_stages` for the checks. Run again with the same run id (a retry), it
+    resumes from the ops state like any run and its row is replaced by `merge_attempts`' (one row per run id and
+    stage). A crash is written down as in `run_pipeline`."""
+    if stage not in LAYER_STAGES:
+        raise ValueError(f"unknown stage {stage!r}: one of {', '.join(LAYER_STAGES)} (the checks: run_checks)")
+    layers = {
+        "bronze": lambda step: bronze_stage(spark, cfg, server, landing_root, run_id, step),
+        "silver": lambda step: silver_stage(spark, cfg, run_id, step),
+        "gold": lambda step: gold_stage(spark, cfg, step),
     }
-    write_summary(summary)
-    write_run_log(spark, cfg, summary)
-    return RunResult(summary, rows, score, recon)
+
+    def work(step, started):
+        ensure_schemas(spark, cfg)
+        before = recorded_stages(spark, cfg, run_id).get(stage)
+        earlier = _taken_by_run(spark, cfg, stage, run_id) if before is None else {}
+        result = merge_attempts(layers[stage](step), run_id, before, earlier)
+        record_stage(spark, cfg, run_id, result)
+        return result
+
+    return _recording_crashes(spark, cfg, run_id, progress, stage, work)
+
+
+def run_checks(
+    spark: SparkSession,
+    cfg: Config,
+    run_id: str,
+    manifest_dir: str | None = None,
+    progress: Callable[[str], None] = lambda s: None,
+) -> RunResult:
+    """Stage `checks` as a task of its own: `check_run` on the stages of `run_id` written down in `ops.run_stages`; the
+    run's start is its first stage's. A stage with no record raises `StagesMissing` (exit code 1)."""
+
+    def work(step, started):
+        step("checks")
+        stages = recorded_stages(spark, cfg, run_id)
+        first = min((dt.datetime.fromisoformat(s.started_at) for s in stages.values()), default=started)
+        return check_run(spark, cfg, run_id, stages, manifest_dir, first)
+
+    return _recording_crashes(spark, cfg, run_id, progress, "checks", work)

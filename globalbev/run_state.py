@@ -5,10 +5,13 @@
 # %% ../notebooks/04a_run_state.ipynb #5d868470
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import json
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
 from pyspark.sql import DataFrame, SparkSession
@@ -21,8 +24,9 @@ from .frames import local_frame
 
 # %% auto #0
 __all__ = ['QUARANTINE_SCHEMA', 'QUARANTINE_KEYS', 'BRONZE_BATCH', 'CDF_PROGRESS_DDL', 'RUN_TABLES', 'EXIT_CODES',
-           'ensure_run_tables', 'record_bronze_batches', 'pending_batches', 'mark_taken', 'missing_from_table',
-           'quarantined_in_table', 'table_balance', 'describe_error', 'PipelineCrashed', 'StepFailed', 'SideBySide',
+           'RUN_STAGES_DDL', 'ensure_run_tables', 'record_bronze_batches', 'pending_batches', 'mark_taken',
+           'missing_from_table', 'quarantined_in_table', 'table_balance', 'describe_error', 'PipelineCrashed',
+           'StageResult', 'record_stage', 'recorded_stages', 'StagesMissing', 'StepFailed', 'SideBySide',
            'parallel_tables', 'side_by_side']
 
 # %% ../notebooks/04a_run_state.ipynb #93b9089b
@@ -127,6 +131,65 @@ class PipelineCrashed(RuntimeError):
         super().__init__(
             f"run {run_id} crashed in {stage}: {self.error}; summary: {summary_path}; fix the cause and run again — "
             "the next run takes every batch this one left"
+        )
+
+# %% ../notebooks/04a_run_state.ipynb #b7a1c0de
+RUN_STAGES_DDL = (
+    "run_id string, stage string, started_at string, finished_at string, seconds double, accounting_json string, "
+    "tables_json string, gold_json string"
+)
+
+
+@dataclass
+class StageResult:
+    """What one stage of a run did: its accounting rows, when it started (ISO), its seconds, each table's seconds
+    and (gold only) what gold changed."""
+
+    stage: str
+    accounting: list[dict]
+    started_at: str
+    seconds: float
+    tables_s: dict[str, float] = field(default_factory=dict)
+    gold: dict | None = None
+
+
+def record_stage(spark: SparkSession, cfg: Config, run_id: str, result: StageResult) -> None:
+    """Write down what stage `result.stage` of run `run_id` did in `ops.run_stages` — one row per (run id, stage):
+    the same stage run again replaces its row."""
+    d = asdict(result)
+    row = (run_id, d["stage"], d["started_at"], dt.datetime.now(dt.timezone.utc).isoformat(), float(d["seconds"]),
+           json.dumps(d["accounting"], default=str), json.dumps(d["tables_s"]),
+           None if d["gold"] is None else json.dumps(d["gold"], default=str))  # fmt: skip
+    rows = local_frame(spark, [row], RUN_STAGES_DDL)
+    merge_upsert(spark, rows, table_name("ops", "run_stages", cfg), ["run_id", "stage"], keys_unique=True)  # one row
+
+
+def recorded_stages(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, StageResult]:
+    """The stages of run `run_id` written down in `ops.run_stages`, by stage (empty when there is none)."""
+    table = table_name("ops", "run_stages", cfg)
+    if not table_exists(spark, table):
+        return {}
+    out = {}
+    for r in spark.table(table).where(F.col("run_id") == run_id).collect():
+        gold = None if r["gold_json"] is None else json.loads(r["gold_json"])
+        accounting, tables = json.loads(r["accounting_json"]), json.loads(r["tables_json"])
+        out[r["stage"]] = StageResult(r["stage"], accounting, r["started_at"], r["seconds"], tables, gold)
+    return out
+
+
+class StagesMissing(GlobalBevError):
+    """The checks of a run found stages that left no record: a failed check (exit code 1) — run those stages (with
+    the same run id) first."""
+
+    exit_code = EXIT_CODES["failed_checks"]
+
+    def __init__(self, run_id: str, missing: list[str], summary_path: str):
+        self.run_id, self.missing, self.summary_path = run_id, list(missing), summary_path
+        first = missing[0]
+        super().__init__(
+            f"run {run_id}: no record of stage(s) {', '.join(missing)} in ops.run_stages, so nothing to check; run "
+            f"them first with the same run id (`globalbev run --stage {first} --run-id {run_id}`, or re-run the "
+            f"job's task), then the checks again; summary: {summary_path}"
         )
 
 # %% ../notebooks/04a_run_state.ipynb #5ac1eb18

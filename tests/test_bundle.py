@@ -10,6 +10,7 @@ builds, and the targets must differ only where they should.
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import json
 from pathlib import Path
 
@@ -138,15 +139,23 @@ def test_check_target_finds_nothing_else(bundle):
 
 
 def test_the_pipeline_graph_and_its_retry_policy(resolved):
-    """The batch job is `pipeline` then `governance_apply` in every target; every task of every job sets
-    `timeout_seconds` and `max_retries` explicitly, and the pipeline run is never retried automatically (a retry after
-    failed checks would balance trivially and hide the failure)."""
+    """The batch job is the graph ingest_bronze -> silver -> gold -> checks -> governance_apply in every target, each
+    layer task one `globalbev run --stage` of the same run id (`{{job.run_id}}`); every task of every job sets
+    `timeout_seconds` and `max_retries` explicitly, and no task retries on a time-out (a stage cut off mid-write is
+    looked at by a person, docs/runbooks/pipeline.md)."""
+    graph = ["ingest_bronze", "silver", "gold", "checks", "governance_apply"]
+    stages = {"ingest_bronze": "bronze", "silver": "silver", "gold": "gold", "checks": "checks"}
     for target, config in resolved.items():
         jobs = config["resources"]["jobs"]
         tasks = {t["task_key"]: t for t in jobs["globalbev_pipeline"]["tasks"]}
-        assert list(tasks) == ["pipeline", "governance_apply"], target
-        assert tasks["governance_apply"]["depends_on"] == [{"task_key": "pipeline"}]
-        assert tasks["pipeline"]["max_retries"] == 0
+        assert list(tasks) == graph, target
+        for before, after in itertools.pairwise(graph):
+            assert tasks[after]["depends_on"] == [{"task_key": before}], (target, after)
+        for key, stage in stages.items():
+            args = tasks[key]["python_wheel_task"]["parameters"]
+            parsed = build_parser().parse_args(args)
+            assert (parsed.command, parsed.stage, parsed.run_id) == ("run", stage, "{{job.run_id}}"), (target, key)
+            assert tasks[key]["retry_on_timeout"] is False, (target, key)
         for t in job_tasks(config):
             assert {"timeout_seconds", "max_retries"} <= t.spec.keys(), f"{target}: {t.name}"
 
@@ -205,3 +214,43 @@ def test_environments_and_libraries_install_the_wheel_the_bundle_builds(bundle, 
                     assert any(builds_it(lib.get("whl", "")) for lib in t.get("libraries", [])), f"{target} {t}"
         for pipeline in config["resources"].get("pipelines", {}).values():
             assert any(builds_it(d) for d in pipeline.get("environment", {}).get("dependencies", []))
+
+
+def _wheel_args(job: dict, task_key: str) -> list[str]:
+    (task,) = [t for t in job["tasks"] if t["task_key"] == task_key]
+    return [str(p) for p in task["python_wheel_task"]["parameters"]]
+
+
+def test_the_python_inventory_stream_job(resolved):
+    """`inventory_stream_python` runs `globalbev stream inventory --once` (notebook 08) for the target on the file
+    arrivals of the very folder it reads, beside the declarative pipeline's job (which stays); retried, since the
+    checkpoints make a re-run exactly-once."""
+    for target, config in resolved.items():
+        jobs, catalog = config["resources"]["jobs"], config["variables"]["catalog"]
+        job = jobs["inventory_stream_python"]
+        args = build_parser().parse_args(_wheel_args(job, "stream_inventory"))
+        assert args.func.__name__ == "_stream_inventory" and args.once and args.env == target
+        url = job["trigger"]["file_arrival"]["url"]
+        assert url.rstrip("/") == args.landing == f"/Volumes/{catalog}/ops/files/landing/inventory_events", target
+        assert args.alerts_dir.startswith(f"/Volumes/{catalog}/ops/files/")
+        (task,) = job["tasks"]
+        assert task["max_retries"] > 0 and task["environment_key"] == "default" and job["max_concurrent_runs"] == 1
+        (pipeline_task,) = jobs["inventory_stream"]["tasks"]
+        assert "pipeline_task" in pipeline_task and jobs["inventory_stream"]["trigger"]["file_arrival"]["url"] == url
+
+
+def test_the_hourly_status_job(resolved):
+    """`globalbev_status` runs `globalbev status` for the target every hour (quartz cron, UTC), writes its alerts and
+    its health report into the catalog's ops Volume, and is never retried: an alert is not transient, and the command's
+    exit 1 on an alert is what fails the run (and notifies)."""
+    for target, config in resolved.items():
+        job = config["resources"]["jobs"]["globalbev_status"]
+        args = build_parser().parse_args(_wheel_args(job, "status"))
+        folder = f"/Volumes/{config['variables']['catalog']}/ops/files/status"
+        assert args.func.__name__ == "_status" and args.env == target
+        assert args.alerts_dir == folder and args.html == f"{folder}/health.html", target
+        (task,) = job["tasks"]
+        assert task["max_retries"] == 0 and 0 < task["timeout_seconds"] <= job["timeout_seconds"]
+        second, minute, *every = job["schedule"]["quartz_cron_expression"].split()
+        assert second.isdigit() and minute.isdigit() and every == ["*", "*", "*", "?"]  # once an hour
+        assert job["schedule"]["timezone_id"] == "UTC" and job["max_concurrent_runs"] == 1

@@ -3,7 +3,10 @@ through, where analysis waits until a plan runs and there is no cache, RDD or JV
 (GLOBALBEV_SPARK_API) starts the local JVM with Spark Connect's server inside and hands back a Connect client session.
 
 Two generated days (file mode) go through bronze, silver and gold: the first run creates every table, the second
-MERGEs into them, closes customer versions and refreshes gold from the Change Data Feed. They run in a process of their
+MERGEs into them, closes customer versions and refreshes gold from the Change Data Feed. The second day runs as the
+batch job's task graph runs it on Databricks (issue #16): stage by stage with one run id, `run_stage` bronze, silver
+crashed half way and run again with the same run id (a task retry), gold, then `run_checks` from what `ops.run_stages`
+holds — so the graph is proven on the Spark and the API the job's tasks run on. They run in a process of their
 own, because a Connect client changes what pyspark builds in its whole process (functions and columns too), so it
 cannot share the tests' classic session. Not timed. `./dev compat` runs it (marker `connect`), on pyspark 4.0 — the
 Spark of Databricks Runtime 17.3 LTS and serverless, which run code through Spark Connect; `.ci/run` runs it after
@@ -27,17 +30,35 @@ SCRIPT = """
 import json, sys
 from data_generators import GenerationConfig, generate
 from globalbev.config import load_config
-from globalbev.pipeline import run_pipeline
+from globalbev.pipeline import run_checks, run_pipeline, run_stage
+from globalbev.run_state import PipelineCrashed, recorded_stages
 from globalbev.runtime import get_spark, is_remote, stop_spark
+
+
+def crash_at(stage):
+    def progress(s):
+        if s == stage:
+            raise RuntimeError(f"injected crash at {stage}")
+    return progress
+
 
 root = sys.argv[1]
 cfg = load_config("local")
 spark = get_spark(cfg, app_name="globalbev-connect-test")
 out = {"remote": is_remote(spark), "session": type(spark).__module__, "runs": []}
-for days in (1, 2):
-    gen = generate(GenerationConfig(root=root, pg_url=None, scale=0.0005, days=days, seed=11))
-    result = run_pipeline(spark, cfg, None, landing_root=root, manifest_dir=str(gen.manifest_dir))
-    out["runs"].append(result.summary)
+gen = generate(GenerationConfig(root=root, pg_url=None, scale=0.0005, days=1, seed=11))
+out["runs"].append(run_pipeline(spark, cfg, None, landing_root=root, manifest_dir=str(gen.manifest_dir)).summary)
+gen = generate(GenerationConfig(root=root, pg_url=None, scale=0.0005, days=2, seed=11))
+run_id = "4711"  # {{job.run_id}}: the same for every task of one job run
+run_stage(spark, cfg, "bronze", run_id, None, root)
+try:
+    run_stage(spark, cfg, "silver", run_id, progress=crash_at("silver.order_lines"))
+except PipelineCrashed as e:
+    out["crash"] = [e.stage, e.exit_code, e.run_id]
+run_stage(spark, cfg, "silver", run_id)  # the task's retry
+run_stage(spark, cfg, "gold", run_id)
+out["runs"].append(run_checks(spark, cfg, run_id, str(gen.manifest_dir)).summary)
+out["stages"] = sorted(recorded_stages(spark, cfg, run_id))
 print("RESULT " + json.dumps(out, default=str))
 stop_spark()
 """
@@ -69,3 +90,5 @@ def test_two_pipeline_days_run_over_spark_connect(tmp_path):
     assert first["gold"]["fact"]["full_build"] and not second["gold"]["fact"]["full_build"]  # day 2: from the CDF
     silver_in = {r["dataset"]: r["rows_in"] for r in second["accounting"] if r["layer"] == "silver"}
     assert silver_in["orders"] > 0 and silver_in["customers"] > 0  # the second run MERGEd new rows
+    assert out["crash"] == ["silver.order_lines", 3, "4711"] and second["run_id"] == "4711"  # crashed, retried
+    assert out["stages"] == ["bronze", "gold", "silver"]  # one record per stage, the retry's replacing the crash's
