@@ -223,7 +223,7 @@ def test_a_crashed_run_exits_3_with_one_line(monkeypatch, capsys):
     monkeypatch.setattr(demo, "get_spark", lambda cfg, **kwargs: None)
     monkeypatch.setattr(demo, "connect_postgres", lambda cfg: None)
     monkeypatch.setattr(demo, "run_pipeline", crash)
-    args = argparse.Namespace(env="local", landing_root=None, manifest=None)
+    args = argparse.Namespace(env="local", landing_root=None, manifest=None, stage="all", run_id=None)
     assert demo._run(args) == EXIT_CODES["crashed"] == 3
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "at org." not in err
