@@ -533,9 +533,9 @@ def run_available(
 
 
 def table_counts(spark: SparkSession, t: InventoryTables) -> dict[str, int]:
-    """Rows in bronze, stock, alerts and quarantine."""
+    """Rows in bronze, stock, alerts and quarantine (0 for a table not made yet: bronze before its stream first ran)."""
     names = {"bronze": t.bronze, "stock": t.stock, "alerts": t.alerts, "quarantine": t.quarantine}
-    return {k: spark.table(v).count() for k, v in names.items()}
+    return {k: spark.table(v).count() if table_exists(spark, v) else 0 for k, v in names.items()}
 
 # %% ../notebooks/08_streaming_inventory.ipynb #s08cli
 class StreamError(GlobalBevError):
@@ -575,12 +575,6 @@ class StreamRun:
     def api_down(self) -> bool:
         """The API was asked, every poll failed and nothing was read from it."""
         return bool(self.api_url) and self.events == 0 and bool(self.errors)
-
-
-def _row_counts(spark: SparkSession, t: InventoryTables) -> dict[str, int]:
-    """`table_counts`, with 0 for a table not made yet (bronze before its stream first ran)."""
-    names = {"bronze": t.bronze, "stock": t.stock, "alerts": t.alerts, "quarantine": t.quarantine}
-    return {k: spark.table(v).count() if table_exists(spark, v) else 0 for k, v in names.items()}
 
 
 def _stop_after_batch(q: StreamingQuery, timeout: float = 120.0) -> None:
@@ -637,7 +631,7 @@ def run_inventory_stream(
     create_inventory_tables(spark, t)
     run = StreamRun(t.landing, api_url, once, sinks=tuple(type(s).__name__ for s in sinks))
     run.tables = {"bronze": t.bronze, "stock": t.stock, "quarantine": t.quarantine, "alerts": t.alerts}
-    run.before = _row_counts(spark, t)
+    run.before = table_counts(spark, t)
     update = stock_updater(t, sinks, on_step=on_step)
     fetch = None
     if api_url:
