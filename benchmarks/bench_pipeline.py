@@ -56,6 +56,13 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         help="the driver JVM's compilers (default: conf/local.toml's, i.e. GLOBALBEV_JIT, else full — C2 pays on long "
         "runs over big data; quick, C1 only, on short sessions)",
     )
+    ap.add_argument(
+        "--projections",
+        choices=("interpreted", "compiled"),
+        default=None,
+        help="how tasks build row projections (default: conf/local.toml's, i.e. GLOBALBEV_PROJECTIONS, else "
+        "interpreted; the baselines before 2026-12-05 ran compiled, Spark's default)",
+    )
     return ap.parse_args(argv)
 
 
@@ -132,7 +139,15 @@ def measure(args: argparse.Namespace, root: Path, say=print) -> dict:
     from globalbev.runtime import class_cache_options, get_spark
 
     cfg = load_config("local")
-    cfg = replace(cfg, storage_root=str(root), spark={**cfg.spark, **({"jit": args.jit} if args.jit else {})})
+    cfg = replace(
+        cfg,
+        storage_root=str(root),
+        spark={
+            **cfg.spark,
+            **({"jit": args.jit} if args.jit else {}),
+            **({"projections": args.projections} if args.projections else {}),
+        },
+    )
     load_before = os.getloadavg()[0]
     t = time.perf_counter()
     spark = get_spark(cfg, app_name="globalbev-bench-pipeline")
@@ -173,6 +188,7 @@ def measure(args: argparse.Namespace, root: Path, say=print) -> dict:
         "seed": args.seed,
         "driver_memory": cfg.spark.get("driver_memory"),
         "jit": cfg.spark.get("jit", "full"),
+        "projections": cfg.spark.get("projections", "compiled"),
         "class_cache": bool(class_cache_options(cfg)),  # ./dev setup's class cache was there for the JVM to map
         "raw_mb": round(mb, 1),
         "raw_rows": rows,
@@ -256,7 +272,8 @@ def print_report(m: dict, console, baseline: dict | None = None) -> None:
     cpus = m["machine"]["cpus"]
     title = (
         f"pipeline benchmark, SF {m['scale']:g}, one day, {cpus} CPUs, local Spark ({m.get('driver_memory')} driver, "
-        f"{m.get('jit', 'full')} JIT{', class cache' if m.get('class_cache') else ''})"
+        f"{m.get('jit', 'full')} JIT, {m.get('projections', 'compiled')} projections"
+        f"{', class cache' if m.get('class_cache') else ''})"
     )
     _table(title, ["measure", "value"], head, console)
     cols = ["layer", "seconds", "share", "MB/s"] + (["baseline s", "baseline/now"] if baseline else [])

@@ -54,7 +54,7 @@ from globalbev.run_state import (
     side_by_side,
     table_balance,
 )
-from .runtime import ensure_schemas
+from .runtime import ensure_schemas, pipeline_settings
 from .silver_steps import SILVER_STEPS, SilverStep, check_batch, reference_table, silver_waves
 
 # %% auto #0
@@ -550,7 +550,8 @@ def _recording_crashes(spark, cfg, run_id: str, progress: Callable[[str], None],
         progress(s)
 
     try:
-        return work(step, started)
+        with pipeline_settings(spark, cfg):
+            return work(step, started)
     except StagesMissing:
         raise
     except StepFailed as e:  # a table that ran beside others: the stage is its layer and name

@@ -26,13 +26,13 @@ from .config import LAYERS, Config, load_config, schema_name, write_atomically
 from .errors import GlobalBevError
 
 # %% auto #0
-__all__ = ['DELTA_VERSION', 'POSTGRES_JDBC', 'SUPPORTED_JAVA', 'JIT_OPTIONS', 'SPARK_APIS', 'CONNECT_PLUGIN', 'SetupError',
-           'runtime_kind', 'databricks_utils', 'widget', 'java_executable', 'parse_java_major', 'check_java',
-           'cache_folder', 'class_cache_file', 'class_cache_options', 'spark_api', 'local_spark_conf', 'cached_jars',
-           'free_port', 'serve_spark_connect', 'run_spark_connect_server', 'build_class_cache', 'register_local_tables',
-           'ensure_schemas', 'drop_schema', 'output_to', 'get_spark', 'stop_spark', 'is_remote', 'cached', 'uncache',
-           'spark_log_level', 'session_conf', 'StageMetrics', 'StageRun', 'MetricsUnavailable', 'spark_ui_api',
-           'stage_metrics']
+__all__ = ['DELTA_VERSION', 'POSTGRES_JDBC', 'SUPPORTED_JAVA', 'JIT_OPTIONS', 'PROJECTIONS', 'SPARK_APIS', 'CONNECT_PLUGIN',
+           'SetupError', 'runtime_kind', 'databricks_utils', 'widget', 'java_executable', 'parse_java_major',
+           'check_java', 'cache_folder', 'class_cache_file', 'class_cache_options', 'spark_api', 'projection_mode',
+           'local_spark_conf', 'cached_jars', 'free_port', 'serve_spark_connect', 'run_spark_connect_server',
+           'build_class_cache', 'register_local_tables', 'ensure_schemas', 'drop_schema', 'output_to', 'get_spark',
+           'stop_spark', 'is_remote', 'cached', 'uncache', 'spark_log_level', 'session_conf', 'pipeline_settings',
+           'StageMetrics', 'StageRun', 'MetricsUnavailable', 'spark_ui_api', 'stage_metrics']
 
 # %% ../notebooks/00b_runtime.ipynb #44fae54b
 DELTA_VERSION = "4.4.0"  # must match the delta-spark pip package (its jars come from Maven Central)
@@ -169,6 +169,10 @@ JIT_OPTIONS = {  # the driver JVM's just-in-time compilers, by `[spark] jit` (me
     "full": "",  # the JVM's default, C1 then C2: the default; C2's compiled code pays on any run of minutes
     "quick": "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m",  # C1 only: short sessions (a lesson's kernel)
 }
+PROJECTIONS = {  # how tasks build row projections in a pipeline run, by `[spark] projections` (pipeline_settings)
+    "compiled": "FALLBACK",  # Spark's default: Java source generated in each task, compiled once
+    "interpreted": "NO_CODEGEN",  # Spark's interpreter: nothing generated per task (small data; pipeline runbook)
+}
 SPARK_APIS = ("classic", "connect")  # how Python drives the local JVM, by `[spark] api`
 CONNECT_PLUGIN = "org.apache.spark.sql.connect.SparkConnectPlugin"  # the Spark Connect server, inside the driver JVM
 
@@ -180,6 +184,17 @@ def spark_api(cfg: Config) -> str:
     if api not in SPARK_APIS:
         raise SetupError(f"[spark] api = {api!r} is not one of {', '.join(SPARK_APIS)} (GLOBALBEV_SPARK_API sets it)")
     return api
+
+
+def projection_mode(cfg: Config) -> str:
+    """Spark's `spark.sql.codegen.factoryMode` for `[spark] projections` (GLOBALBEV_PROJECTIONS; "compiled" when
+    unset)."""
+    p = str(cfg.spark.get("projections", "compiled"))
+    if p not in PROJECTIONS:
+        raise SetupError(
+            f"[spark] projections = {p!r} is not one of {', '.join(PROJECTIONS)} (GLOBALBEV_PROJECTIONS sets it)"
+        )
+    return PROJECTIONS[p]
 
 
 def local_spark_conf(cfg: Config, app_name: str = "globalbev") -> dict[str, str]:
@@ -620,6 +635,21 @@ def session_conf(spark, settings: dict[str, str]):
         yield
     finally:
         restore()
+
+
+@contextlib.contextmanager
+def pipeline_settings(spark, cfg: Config):
+    """The Spark settings a pipeline run takes, for its block. On a local session: `[spark] projections`
+    (`projection_mode`), interpreted in conf/local.toml. A task then builds its row projections with Spark's interpreter
+    instead of generating their Java source again, most of a small run's CPU in Delta's own log queries (measured:
+    docs/runbooks/pipeline.md). Not for the whole session: it is an internal Spark setting, and its interpreter cannot
+    decode `spark.catalog.listTables()`'s rows (EXPRESSION_DECODING_FAILED), so a learner's own cells keep Spark's
+    default. On Databricks and over Databricks Connect: nothing changes."""
+    if runtime_kind() != "local":
+        yield
+        return
+    with session_conf(spark, {"spark.sql.codegen.factoryMode": projection_mode(cfg)}):
+        yield
 
 # %% ../notebooks/00b_runtime.ipynb #42230a77
 @dataclass(frozen=True)

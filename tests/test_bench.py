@@ -26,7 +26,8 @@ def bench():
 
 def test_the_benchmark_measures_a_correct_run_and_compares(tmp_path, bench):
     out = tmp_path / "bench.json"
-    cmd = [sys.executable, "benchmarks/bench_pipeline.py", "--scale", "0.0005", "--jit", "quick", "--json", str(out)]
+    cmd = [sys.executable, "benchmarks/bench_pipeline.py", "--scale", "0.0005", "--jit", "quick"]
+    cmd += ["--projections", "interpreted", "--json", str(out)]
     env = {**os.environ, "GLOBALBEV_SPARK_REMOTE": ""}  # a JVM of its own, never ./dev test's shared server
     run = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
@@ -37,7 +38,8 @@ def test_the_benchmark_measures_a_correct_run_and_compares(tmp_path, bench):
     assert set(m["layers_s"]) == {"bronze", "silver", "gold", "checks"} and m["pipeline_s"] > 0
     assert {"bronze.orders", "silver.order_lines", "gold.fact"} <= set(m["tables_s"])
     assert m["machine"]["cpus"] and m["machine"]["pyspark"] and len(m["load_1min"]) == 2
-    assert m["jit"] == "quick" and m["driver_memory"] and m["class_cache"]  # what the JVM ran with
+    assert m["jit"] == "quick" and m["projections"] == "interpreted"  # what the JVM ran with
+    assert m["driver_memory"] and m["class_cache"]
     assert "where the time goes, per layer" in run.stdout
     peer = m["duckdb"]  # the same fact from the same raw input, by DuckDB: the same totals per market
     assert peer["same_totals"], peer["differences"]

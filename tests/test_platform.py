@@ -17,6 +17,7 @@ from globalbev.runtime import (
     class_cache_file,
     class_cache_options,
     local_spark_conf,
+    pipeline_settings,
     register_local_tables,
 )
 from globalbev.secrets import SecretNotFound, get_secret, install_redaction
@@ -59,6 +60,19 @@ def test_spark_session_is_local_delta_utc(spark, test_config):
     assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
     assert spark.conf.get("spark.sql.shuffle.partitions") == "4"
     assert "DeltaSparkSessionExtension" in spark.conf.get("spark.sql.extensions")
+
+
+def test_a_pipeline_run_takes_its_projection_setting_for_its_block_only(spark, test_config, monkeypatch):
+    key = "spark.sql.codegen.factoryMode"
+    before = spark.conf.get(key, None)
+    with pipeline_settings(spark, test_config):  # conf/local.toml: interpreted
+        assert spark.conf.get(key) == "NO_CODEGEN"
+        assert spark.range(3).selectExpr("struct(id, 'x') AS s").collect()[2].s.id == 2
+    assert spark.conf.get(key, None) == before  # a learner's own cells keep Spark's default
+    assert spark.catalog.listTables("default") is not None  # what the interpreter cannot decode (runtime.py says so)
+    monkeypatch.setenv("DATABRICKS_RUNTIME_VERSION", "17.3")  # on Databricks the setting is not Spark's to take
+    with pipeline_settings(spark, test_config):
+        assert spark.conf.get(key, None) == before
 
 
 @pytest.mark.unit
