@@ -21,7 +21,7 @@ from .frames import local_frame, union_all
 from .gold import FACT_SOURCES
 from .quality import MARKET_CODES
 from .run_state import side_by_side
-from .runtime import session_conf, spark_log_level
+from .runtime import pipeline_settings, session_conf, spark_log_level
 from .silver_steps import REFERENCES, SILVER_STEPS
 
 # %% auto #0
@@ -525,11 +525,12 @@ def erase_customer(
         done = apply_rule(spark, names[rule.table], rule, customer_id, request_id)
         return done, purge_history(spark, names[rule.table])
 
-    with session_conf(spark, tag):
-        ran = side_by_side({r.table: (lambda r=r: erase(r)) for r in rules}, workers)
-    ran.raise_first()
-    proof = erasure_proof(spark, {r.table: (names[r.table], r.where(customer_id)) for r in rules}, workers)
-    tables = local_frame(spark, [tuple(ran.results[r.table][0].values()) for r in rules], ERASURE_SCHEMA)
+    with pipeline_settings(spark, cfg):  # a batch job on the lakehouse, run as the pipeline runs
+        with session_conf(spark, tag):
+            ran = side_by_side({r.table: (lambda r=r: erase(r)) for r in rules}, workers)
+        ran.raise_first()
+        proof = erasure_proof(spark, {r.table: (names[r.table], r.where(customer_id)) for r in rules}, workers)
+        tables = local_frame(spark, [tuple(ran.results[r.table][0].values()) for r in rules], ERASURE_SCHEMA)
     return Erasure(request_id, tables, proof, {r.table: ran.results[r.table][1] for r in rules})
 
 # %% ../notebooks/09a_lineage_compliance.ipynb #10264325
