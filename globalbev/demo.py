@@ -23,7 +23,7 @@ from .run_state import EXIT_CODES, PipelineCrashed, StagesMissing
 from .runtime import drop_schema, ensure_schemas, get_spark, runtime_kind
 
 # %% auto #0
-__all__ = ['reset_local_lakehouse', 'demo_config', 'run_demo', 'register_cli']
+__all__ = ['reset_local_lakehouse', 'demo_config', 'run_demo', 'register_cli', 'progress_printer']
 
 # %% ../notebooks/04d_demo.ipynb #e9bb6922
 def reset_local_lakehouse(spark: SparkSession, cfg: Config) -> None:
@@ -117,7 +117,7 @@ def register_cli(subparsers) -> None:
     r.set_defaults(func=_run)
 
 
-def _progress_printer():
+def progress_printer():
     """One line per day and step (`day 0: silver`), however many tables the step runs."""
     from rich.console import Console
 
@@ -154,7 +154,7 @@ def _demo(args) -> int:
     cfg = load_config(args.env or "local")
     _, log = _start_spark(demo_config(cfg), "globalbev-demo")  # the session run_demo then finds
     try:
-        results = run_demo(args.scale, args.days, args.seed, cfg, progress=_progress_printer())
+        results = run_demo(args.scale, args.days, args.seed, cfg, progress=progress_printer())
     except PipelineCrashed as e:
         return _crash(e)
     print_run_report(results)
@@ -176,7 +176,7 @@ def _run(args) -> int:
     manifest = args.manifest or (
         storage_path("manifest", cfg=cfg) if Path(storage_path("manifest", cfg=cfg)).is_dir() else None
     )
-    show = _progress_printer()
+    show = progress_printer()
     try:
         if args.stage in LAYER_STAGES:
             done = run_stage(spark, cfg, args.stage, args.run_id, server, args.landing_root, progress=show)
