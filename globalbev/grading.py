@@ -13,31 +13,51 @@ from dataclasses import dataclass
 from typing import Any
 
 # %% auto #0
-__all__ = ['CheckResult', 'check', 'check_equal', 'check_close', 'check_function', 'check_dataframe_equal', 'normalize_sql',
-           'check_sql', 'report']
+__all__ = ['Hint', 'HINT_LABELS', 'CheckResult', 'check', 'check_equal', 'check_close', 'check_function', 'check_dataframe_equal',
+           'normalize_sql', 'check_sql', 'report']
 
 # %% ../notebooks/00e_grading.ipynb #591d885a
+Hint = str | tuple[str, ...]  # one hint, or levels: (a nudge, the approach), shown one more per wrong answer
+HINT_LABELS = ("nudge", "approach")  # what the levels of a two-level hint are called when shown
+_wrong_answers: dict[str, int] = {}  # check name -> how many wrong answers it has shown in this kernel
+
+
 @dataclass
 class CheckResult:
-    """The outcome of one check: its name, whether it passed, what went wrong and a hint."""
+    """The outcome of one check: its name, whether it passed, what went wrong, its hint and how much of it to show."""
 
     name: str
     passed: bool
     detail: str = ""
-    hint: str = ""
+    hint: Hint = ""
+    attempt: int = 1  # the how-many-th wrong answer this is: a two-level hint shows that many levels
 
     def __bool__(self) -> bool:
         return self.passed
+
+    def hint_levels(self) -> list[str]:
+        """The hint's levels, in order (a plain string is one level)."""
+        return [h for h in ([self.hint] if isinstance(self.hint, str) else self.hint) if h]
 
     def __str__(self) -> str:
         if self.passed:
             return f"✅ {self.name}"
         text = f"❌ {self.name}" + (f" — {self.detail}" if self.detail else "")
-        return text + (f"\n   hint: {self.hint}" if self.hint else "")
+        levels = self.hint_levels()
+        if len(levels) == 1:
+            return text + f"\n   hint: {levels[0]}"
+        shown = levels[: max(self.attempt, 1)]
+        for i, level in enumerate(shown):
+            text += f"\n   {HINT_LABELS[i] if i < len(HINT_LABELS) else f'hint {i + 1}'}: {level}"
+        if len(shown) < len(levels):
+            text += "\n   (try again: the next wrong answer to this check shows the next hint)"
+        return text
 
 
 def _emit(result: CheckResult, quiet: bool = False) -> CheckResult:
     if not quiet:
+        if not result.passed:  # count the learner's wrong answers per check: each shows one more level of the hint
+            result.attempt = _wrong_answers[result.name] = _wrong_answers.get(result.name, 0) + 1
         print(result)
     return result
 
@@ -48,7 +68,7 @@ def _error(e: BaseException) -> str:
 
 # %% ../notebooks/00e_grading.ipynb #5004385e
 def check(
-    name: str, condition: bool | Callable[[], bool], hint: str = "", detail: str = "", quiet: bool = False
+    name: str, condition: bool | Callable[[], bool], hint: Hint = "", detail: str = "", quiet: bool = False
 ) -> CheckResult:
     """Pass when `condition` (a bool, or a function returning one) is true."""
     try:
@@ -58,7 +78,7 @@ def check(
     return _emit(CheckResult(name, ok, "" if ok else (detail or "the condition is false"), hint), quiet)
 
 
-def check_equal(name: str, actual: Any, expected: Any, hint: str = "", quiet: bool = False) -> CheckResult:
+def check_equal(name: str, actual: Any, expected: Any, hint: Hint = "", quiet: bool = False) -> CheckResult:
     """Pass when `actual == expected`; the failure shows both."""
     try:
         ok = actual() == expected if callable(actual) else actual == expected
@@ -69,7 +89,7 @@ def check_equal(name: str, actual: Any, expected: Any, hint: str = "", quiet: bo
 
 
 def check_close(
-    name: str, actual: float, expected: float, rel: float = 1e-6, hint: str = "", quiet: bool = False
+    name: str, actual: float, expected: float, rel: float = 1e-6, hint: Hint = "", quiet: bool = False
 ) -> CheckResult:
     """Pass when `actual` is within a relative tolerance `rel` of `expected`."""
     try:
@@ -80,7 +100,7 @@ def check_close(
 
 # %% ../notebooks/00e_grading.ipynb #7618730f
 def check_function(
-    name: str, fn: Callable, cases: Iterable[tuple[tuple, Any]], hint: str = "", quiet: bool = False
+    name: str, fn: Callable, cases: Iterable[tuple[tuple, Any]], hint: Hint = "", quiet: bool = False
 ) -> CheckResult:
     """Run `fn(*args)` for every `(args, expected)` case; fail on the first case that differs or raises."""
     for args, expected in cases:
@@ -97,7 +117,7 @@ def check_function(
 
 
 def check_dataframe_equal(
-    name: str, actual, expected, hint: str = "", check_row_order: bool = False, quiet: bool = False
+    name: str, actual, expected, hint: Hint = "", check_row_order: bool = False, quiet: bool = False
 ) -> CheckResult:
     """Pass when two Spark DataFrames have the same schema and rows (`pyspark.testing.assertDataFrameEqual`)."""
     from pyspark.testing import assertDataFrameEqual
@@ -124,7 +144,7 @@ def check_sql(
     sql: str,
     must_match: Iterable[str] = (),
     must_not_match: Iterable[str] = (),
-    hint: str = "",
+    hint: Hint = "",
     quiet: bool = False,
 ) -> CheckResult:
     """Pass when the SQL text matches every `must_match` regex and none of `must_not_match` (case-insensitive)."""
