@@ -30,8 +30,8 @@ __all__ = ['GOLD_WIRING', 'FACT_COLUMNS', 'DECLARED_COLUMNS', 'PIPELINE_OPERATIO
            'CARD_CANDIDATE', 'PII_KINDS', 'PII_SCHEMA', 'Edge', 'declared_lineage', 'upstream_of', 'ColumnEdge',
            'column_lineage', 'rows_changed', 'commits', 'written_run_ids', 'inputs_as_of', 'run_lineage',
            'lineage_graph', 'system_table_lineage_sql', 'system_column_lineage_sql', 'change_report', 'ErasureError',
-           'ErasureRule', 'pseudonym', 'purge_history', 'apply_rule', 'version_counts', 'erasure_proof', 'Erasure',
-           'erase_customer', 'luhn_ok', 'is_email', 'is_phone', 'is_card', 'scan_pii']
+           'ErasureRule', 'pseudonym', 'purge_history', 'apply_rule', 'version_counts', 'erasure_proof', 'proof_frame',
+           'Erasure', 'erase_customer', 'luhn_ok', 'is_email', 'is_phone', 'is_card', 'scan_pii']
 
 # %% ../notebooks/09a_lineage_compliance.ipynb #4bcf049f
 @dataclass(frozen=True)
@@ -481,10 +481,13 @@ def erasure_proof(spark: SparkSession, targets: dict[str, tuple[str, str]], work
     with spark_log_level(spark, "OFF"):  # a vacuumed version fails in a task: expected, and answered below
         read = side_by_side(tasks, workers)
     read.raise_first()
-    rows = [r for k in targets for r in read.results[k]]
-    proof = local_frame(spark, rows, PROOF_SCHEMA)
+    return proof_frame(spark, [r for k in targets for r in read.results[k]])
+
+
+def proof_frame(spark: SparkSession, rows: list[tuple]) -> DataFrame:
+    """`version_counts` rows as the proof: one row per table and version, `erased` when none of it is the customer's."""
     nothing = F.coalesce("rows", F.lit(0)) + F.coalesce("change_rows", F.lit(0)) == 0
-    return proof.withColumn("erased", nothing)
+    return local_frame(spark, rows, PROOF_SCHEMA).withColumn("erased", nothing)
 
 # %% ../notebooks/09a_lineage_compliance.ipynb #3a9eaed6
 @dataclass
@@ -511,7 +514,8 @@ def erase_customer(
     rules: tuple[ErasureRule, ...] = ERASURE_RULES, workers: int = 4,
 ) -> Erasure:  # fmt: skip
     """Erase one customer everywhere `rules` say (deleted, or their orders pseudonymised), purge every touched table's
-    old files, and prove it version by version; `workers` tables at a time. Every commit carries
+    old files, and prove it version by version; `workers` tables at a time, each from its delete to its proof (a
+    table's proof starts when its own purge is done, not after every table's). Every commit carries
     `globalbev-erasure:<request_id>` as its userMetadata; a table of the rules that does not exist is an error, never
     a skip, and a table that fails fails the erasure (after the others finished)."""
     request_id = request_id or uuid.uuid4().hex
@@ -521,16 +525,19 @@ def erase_customer(
         raise ErasureError(f"tables of the erasure rules do not exist: {missing}; fix the rules or the configuration")
     tag = {"spark.databricks.delta.commitInfo.userMetadata": f"{ERASURE_TAG}{request_id}"}
 
-    def erase(rule: ErasureRule) -> tuple[dict, dict]:
-        done = apply_rule(spark, names[rule.table], rule, customer_id, request_id)
-        return done, purge_history(spark, names[rule.table])
+    def erase(rule: ErasureRule) -> tuple[dict, dict, list[tuple]]:
+        name = names[rule.table]
+        done = apply_rule(spark, name, rule, customer_id, request_id)
+        purged = purge_history(spark, name)
+        return done, purged, version_counts(spark, rule.table, name, rule.where(customer_id))
 
-    with pipeline_settings(spark, cfg):  # a batch job on the lakehouse, run as the pipeline runs
-        with session_conf(spark, tag):
-            ran = side_by_side({r.table: (lambda r=r: erase(r)) for r in rules}, workers)
-        ran.raise_first()
-        proof = erasure_proof(spark, {r.table: (names[r.table], r.where(customer_id)) for r in rules}, workers)
-        tables = local_frame(spark, [tuple(ran.results[r.table][0].values()) for r in rules], ERASURE_SCHEMA)
+    # a batch job on the lakehouse, run as the pipeline runs; Spark's log off: a vacuumed version fails in a task
+    # (expected, answered by version_counts), and any other failure is raised below with its message
+    with pipeline_settings(spark, cfg), session_conf(spark, tag), spark_log_level(spark, "OFF"):
+        ran = side_by_side({r.table: (lambda r=r: erase(r)) for r in rules}, workers)
+    ran.raise_first()
+    proof = proof_frame(spark, [row for r in rules for row in ran.results[r.table][2]])
+    tables = local_frame(spark, [tuple(ran.results[r.table][0].values()) for r in rules], ERASURE_SCHEMA)
     return Erasure(request_id, tables, proof, {r.table: ran.results[r.table][1] for r in rules})
 
 # %% ../notebooks/09a_lineage_compliance.ipynb #10264325
