@@ -13,8 +13,8 @@ from .config import LAYERS, Config, ConfigError, load_config, schema_name
 from .runtime import drop_schema, ensure_schemas, get_spark, widget
 
 # %% auto #0
-__all__ = ['user_prefix', 'current_user', 'volume_root', 'classroom_environment', 'drop_prefixed_schemas', 'setup_classroom',
-           'lesson_config', 'start_lesson', 'classroom_setup']
+__all__ = ['LESSON_JIT', 'user_prefix', 'current_user', 'volume_root', 'classroom_environment', 'drop_prefixed_schemas',
+           'setup_classroom', 'lesson_config', 'start_lesson', 'classroom_setup']
 
 # %% ../notebooks/00i_classroom.ipynb #aba2c7c0
 def user_prefix(user: str) -> str:
@@ -99,9 +99,15 @@ def start_lesson(spark, lesson: str, cfg: Config | None = None, fresh: bool = Tr
     return mine
 
 # %% ../notebooks/00i_classroom.ipynb #8e8517e3
+LESSON_JIT = "quick"  # a lesson kernel's JVM compilers, unless GLOBALBEV_JIT says otherwise ([spark] jit, runtime)
+
+
 def classroom_setup(spark=None) -> Config:
     """Read the catalog / user_prefix / reset widgets, make this process's configuration the learner's, create their
-    schemas and Volume if missing (after a reset if asked) and say where everything is; returns the configuration."""
+    schemas and Volume if missing (after a reset if asked) and say where everything is; returns the configuration.
+    A laptop's Spark started after it runs with the JVM's C1 compiler only (`LESSON_JIT`), unless `GLOBALBEV_JIT` is
+    set: a lesson's kernel is a short session on small data."""
+    os.environ.setdefault("GLOBALBEV_JIT", LESSON_JIT)
     base = load_config()
     catalog = widget("catalog", base.catalog, label="Catalog")
     prefix = base.schema_prefix

@@ -14,6 +14,7 @@ import pytest
 
 from globalbev.classroom import classroom_environment, lesson_config, user_prefix
 from globalbev.config import ConfigError, load_config, table_name
+from globalbev.runtime import local_spark_conf
 
 ROOT = Path(__file__).resolve().parents[1]
 SETUP = ROOT / "notebooks" / "classroom_setup.py"
@@ -69,10 +70,16 @@ def test_the_setup_runs_on_a_laptop_as_plain_python(monkeypatch):
     for name in ("GLOBALBEV_CATALOG", "GLOBALBEV_SCHEMA_PREFIX", "GLOBALBEV_DATA_ROOT"):
         monkeypatch.setenv(name, os.environ.get(name, ""))  # restored after the test: the set-up writes them
     monkeypatch.setenv("GLOBALBEV_WIDGET_USER_PREFIX", "")
+    monkeypatch.delenv("GLOBALBEV_JIT", raising=False)  # a learner who set nothing (restored after the test)
     namespace: dict = {}
     exec(compile(SETUP.read_text(encoding="utf-8"), str(SETUP), "exec"), namespace)
     cfg = namespace["classroom"]
     assert cfg.env == "local" and cfg.schema_prefix == "" and table_name("bronze", "orders", cfg) == "bronze.orders"
+    assert cfg.spark["jit"] == "quick"  # a lesson's kernel: the JVM's C1 compiler only
+    assert local_spark_conf(cfg)["spark.driver.extraJavaOptions"].count("-XX:TieredStopAtLevel=1") == 1
+    monkeypatch.setenv("GLOBALBEV_JIT", "full")  # a learner's own choice stays
+    exec(compile(SETUP.read_text(encoding="utf-8"), str(SETUP), "exec"), namespace)
+    assert namespace["classroom"].spark["jit"] == "full"
 
 
 @pytest.mark.unit
