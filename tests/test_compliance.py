@@ -178,6 +178,7 @@ def test_run_lineage_names_the_run_and_the_input_version(governed):
 def test_erasure_leaves_the_customer_in_no_readable_version(spark, governed):
     proof, name = governed["proof"], governed["name"]
     assert governed["erasure"].complete and all(r.erased for r in proof)
+    assert all(p == {"reorg": True, "vacuum": True} for p in governed["erasure"].purged.values())  # DVs seen: purged
     history = {r.table: [h.version for h in spark.sql(f"DESCRIBE HISTORY {name[r.table]}").collect()]
                for r in ERASURE_RULES}  # fmt: skip
     for rule in ERASURE_RULES:  # every version still in the history was read, none skipped
