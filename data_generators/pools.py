@@ -69,19 +69,34 @@ def _idd(region: str) -> str:
     return prefix if prefix and prefix.isdigit() else "00"
 
 
+def _local_habit(num: pn.PhoneNumber, region: str, national: str, intl: str) -> str:
+    """The way the market's own people often write it: `1 (410) 512-2588` in the US, `030/123456` in Germany, the
+    carrier code in Brazil (`0 21 (11) 98477-4669`), `+44 (0)7416 324062` elsewhere."""
+    if region == "US":
+        return f"1 {national}"
+    if region == "DE":
+        return national.replace(" ", "/", 1).replace(" ", "")
+    if region == "BR":  # long distance through carrier 21 (a toll-free 0800 number has no carrier: dashes)
+        return f"0 21 {national}" if national.startswith("(") else national.replace(" ", "-")
+    return intl.replace(f"+{num.country_code} ", f"+{num.country_code} (0)", 1)
+
+
 def phone_formats(num: pn.PhoneNumber, region: str) -> list[str]:
     """The number written in every PHONE_FORMATS format (index 0 is E.164)."""
     national = pn.format_number(num, PNF.NATIONAL)
+    intl = pn.format_number(num, PNF.INTERNATIONAL)
     digits = "".join(c for c in national if c.isdigit())
     nsn = pn.national_significant_number(num)
     dotted = ".".join("".join(c if c.isdigit() else " " for c in national).split())
     return [
         pn.format_number(num, PNF.E164),
-        pn.format_number(num, PNF.INTERNATIONAL),
+        intl,
         national,
         digits,
         f"{_idd(region)}{num.country_code}{nsn}",
         dotted,
+        pn.format_number(num, PNF.RFC3966),
+        _local_habit(num, region, national, intl),
     ]
 
 
@@ -104,40 +119,71 @@ def _same_valid_number(text: str, region: str, num: pn.PhoneNumber) -> bool:
     ) and pn.is_valid_number(parsed)
 
 
+def _parse_key(text: str) -> tuple[bool, str]:
+    """What phonenumbers reads from a plain notation: whether it starts with '+' (after 'tel:'), and its digits."""
+    return text.removeprefix("tel:").startswith("+"), "".join(c for c in text if c.isdigit())
+
+
+# Of every 20 valid numbers of a market: 11 mobiles, 6 fixed lines, 3 toll-free numbers.
+PHONE_TYPE_MIX = ((PNT.MOBILE, 11), (PNT.FIXED_LINE, 6), (PNT.TOLL_FREE, 3))
+
+
+def _candidate(market: Market, example: str, number_type: int, rng: np.random.Generator) -> str:
+    """Random digits after the example number's leading digits (its area code, mobile or toll-free prefix); German
+    numbers also get a random length around the example's (fixed lines of 6 to 11 digits, toll-free of 11 to 15)."""
+    keep = 4 if number_type == PNT.TOLL_FREE and market.code == "IN" else 3 if number_type == PNT.TOLL_FREE else 2
+    if market.code == "US" and number_type != PNT.TOLL_FREE:
+        keep = 1
+    length = len(example)
+    if market.code == "DE":
+        length += int(rng.integers(-2, 3))
+    cand = example[:keep] + "".join(map(str, rng.integers(0, 10, length - keep)))
+    if market.code == "US" and number_type != PNT.TOLL_FREE:
+        cand = str(rng.integers(2, 10)) + cand[1:]
+    return cand
+
+
 def _phones(market: Market, rng: np.random.Generator, n: int) -> list[list[str]]:
-    """`n` distinct valid mobile numbers, each as all PHONE_FORMATS strings (all checked)."""
-    example = pn.national_significant_number(pn.example_number_for_type(market.code, PNT.MOBILE))
-    keep = 1 if market.code == "US" else 2
+    """`n` distinct valid numbers (mobiles, fixed lines, toll-free: PHONE_TYPE_MIX), each as all PHONE_FORMATS strings;
+    every notation that phonenumbers could read differently is parsed back and checked."""
+    cc = int(market.calling_code)
     out, seen = [], set()
-    for _ in range(n * 40):
-        digits = rng.integers(0, 10, len(example) - keep)
-        cand = example[:keep] + "".join(map(str, digits))
-        if market.code == "US":
-            cand = str(rng.integers(2, 10)) + cand[1:]
-        if cand in seen or not is_valid_phone(cand, market.code):
-            continue
-        num = pn.parse(cand, market.code)
-        forms = phone_formats(num, market.code)
-        if len(set(forms)) != len(forms):
-            continue
-        if not all(_same_valid_number(f, market.code, num) for f in forms[1:]):
-            continue
-        seen.add(cand)
-        out.append(forms)
-        if len(out) == n:
-            break
+    for number_type, share in PHONE_TYPE_MIX:
+        want = n * share // 20 if number_type != PHONE_TYPE_MIX[-1][0] else n - len(out)
+        example = pn.national_significant_number(pn.example_number_for_type(market.code, number_type))
+        got = 0
+        for _ in range(want * 40):
+            cand = _candidate(market, example, number_type, rng)
+            num = pn.PhoneNumber(country_code=cc, national_number=int(cand))
+            if cand in seen or not pn.is_valid_number_for_region(num, market.code):
+                continue
+            forms = phone_formats(num, market.code)
+            if len(set(forms)) != len(forms):
+                continue
+            to_check = {_parse_key(f): f for f in forms[1:]}  # same '+' and digits: phonenumbers reads them alike
+            if not all(_same_valid_number(f, market.code, num) for f in to_check.values()):
+                continue
+            seen.add(cand)
+            out.append(forms)
+            got += 1
+            if got == want:
+                break
     if len(out) < n // 2:
         raise RuntimeError(f"could only build {len(out)} valid phone numbers for {market.code}")
     return out
 
 
 def _invalid_phones(valid: list[list[str]], market: Market, rng: np.random.Generator, n: int) -> list[str]:
-    """Strings that phonenumbers rejects for the market: truncated, padded or lettered numbers."""
+    """Strings that phonenumbers rejects for the market: truncated, padded or lettered numbers, and in the US the
+    international prefix '00' that visitors bring from home (the US dials out with 011)."""
     out = []
+    kinds = 4 if market.code == "US" else 3
     for i in range(n * 10):
-        national = valid[i % len(valid)][2]
-        kind = i % 3
-        cand = national[:-3] if kind == 0 else national + "99" if kind == 1 else national[:-4] + "CALL"
+        national, kind = valid[i % len(valid)][2], i % kinds
+        if kind == 3:
+            cand = "00" + valid[i % len(valid)][0].removeprefix("+")
+        else:
+            cand = national[:-3] if kind == 0 else national + "99" if kind == 1 else national[:-4] + "CALL"
         if not is_valid_phone(cand, market.code) and cand not in out:
             out.append(cand)
         if len(out) == n:

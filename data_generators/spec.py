@@ -133,7 +133,16 @@ MARKETS: tuple[Market, ...] = (
 MARKET_CODES = tuple(m.code for m in MARKETS)
 
 # Phone formats. Index 0 is the clean form (E.164); all others are valid numbers written differently.
-PHONE_FORMATS = ("e164", "international", "national", "digits_national", "00_prefix", "dotted_national")
+PHONE_FORMATS = (
+    "e164",  # +447416324062
+    "international",  # +44 7416 324062
+    "national",  # 07416 324062
+    "digits_national",  # 07416324062
+    "00_prefix",  # 00447416324062: the market's international prefix (011 in the US, 00 + carrier in Brazil)
+    "dotted_national",  # 07416.324062
+    "tel_uri",  # tel:+44-7416-324062 (RFC 3966)
+    "local_habit",  # +44 (0)7416 324062; 1 (410) 512-2588 in the US, 030/123456 in DE, 0 21 (11) 98477-4669 in BR
+)
 
 # ----------------------------------------------------------------------------------------------------
 # Products

@@ -8,43 +8,104 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import phonenumbers
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from .frames import as_column
 
 # %% auto #0
-__all__ = ['BR_CARRIERS', 'PHONE_PLANS', 'PHONE_FORMATTING', 'EMAIL_PATTERN', 'STREET_ABBREVIATIONS', 'LOWERCASE_WORDS',
-           'DATE_FORMATS', 'PhonePlan', 'e164_pattern', 'phone_rewrite_pattern', 'phone_rewrite_replacement',
-           'standardize_phone', 'standardize_email', 'squeeze_whitespace', 'has_single_case', 'abbreviation_pattern',
-           'standardize_street', 'standardize_city', 'standardize_postal_code', 'try_to_date', 'parse_date',
-           'mark_exact_duplicates', 'mark_latest', 'mark_near_duplicates']
+__all__ = ['NUMBER_TYPES', 'PHONE_PLANS', 'PHONE_FORMATTING', 'EMAIL_PATTERN', 'STREET_ABBREVIATIONS', 'LOWERCASE_WORDS',
+           'DATE_FORMATS', 'PhonePlan', 'phone_plan', 'e164_pattern', 'phone_rewrite_pattern',
+           'phone_rewrite_replacement', 'standardize_phone', 'standardize_email', 'squeeze_whitespace',
+           'has_single_case', 'abbreviation_pattern', 'standardize_street', 'standardize_city',
+           'standardize_postal_code', 'try_to_date', 'parse_date', 'mark_exact_duplicates', 'mark_latest',
+           'mark_near_duplicates']
 
 # %% ../notebooks/03a_cleaning.ipynb #d6eaf0c3
+NUMBER_TYPES = (  # phonenumbers' number types, in the order its is_valid_number tries them
+    "premium_rate",
+    "toll_free",
+    "shared_cost",
+    "voip",
+    "personal_number",
+    "pager",
+    "uan",
+    "voicemail",
+    "fixed_line",
+    "mobile",
+)
+
+
 @dataclass(frozen=True)
 class PhonePlan:
-    """A market's numbering plan: calling code, how to dial out, the trunk prefix and what a valid number looks like."""
+    """A market's numbering plan as regexes: calling code, dialling out, trunk prefix, what a number looks like."""
 
     calling_code: str  # country calling code, e.g. "44"
-    idd: str  # regex of the international dialling prefix used from this market, e.g. "00" or "011"
-    trunk: str  # regex of the national trunk prefix written before national numbers, e.g. "0"
-    nsn: str  # regex of a valid national significant number (mobile | fixed line), without prefixes
+    idd: str  # regex of the international dialling prefix used from this market: "00", "011", "00" + carrier in BR
+    trunk: str  # regex of the prefix written before national numbers: "0" (Brazil: "0" or "90", then a carrier code)
+    nsn: str  # regex of a valid national significant number of any type, its length included; it ends the text
+    general: str  # regex of any number the plan could hold, valid or not (when a trunk prefix counts); ends the text
+    strip_lengths: str  # regex of the digit counts that may follow a trunk prefix for it to count as one; ends the text
+    max_length: int  # the longest national significant number
 
 
-BR_CARRIERS = "(?:1[245]|2[1-35]|31|4[13]|[56]5|99)"  # carrier selection codes dialled after 00 / 0 in Brazil
-PHONE_PLANS: dict[str, PhonePlan] = {
-    "US": PhonePlan("1", "011", "1", r"[2-9]\d{2}[2-9]\d{6}"),  # NANP: NXX NXX XXXX
-    "GB": PhonePlan("44", "00", "0", r"7[1-57-9]\d{8}|[1-3]\d{8,9}"),  # mobile 07, geographic 01/02/03
-    "DE": PhonePlan("49", "00", "0", r"1(?:5\d{9}|[67]\d{8,9})|[2-9]\d{5,10}"),  # mobile 015/016/017, area codes 02-09
-    "FR": PhonePlan("33", "00", "0", r"[1-79]\d{8}"),  # 9 digits after the 0
-    "BR": PhonePlan(
-        "55",
-        "00" + BR_CARRIERS,
-        "0" + BR_CARRIERS + "?",
-        r"(?:[14689][1-9]|2[12478]|3[1-578]|5[13-5]|7[13-579])(?:9\d{8}|[2-5]\d{7})",
-    ),  # DDD + 9xxxx-xxxx
-    "IN": PhonePlan("91", "00", "0", r"[6-9]\d{9}|[1-5]\d{9}"),  # mobile 6-9, fixed lines with STD code
-}
+def _lengths(lengths, longer: bool = False) -> str:
+    """A regex of `lengths` digits up to the end of the text (`(?:\\d{7}|\\d{9,10})$`), or more with `longer`."""
+    runs = []
+    for n in sorted(set(lengths)):
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    if longer:
+        runs[-1][1] = None
+    parts = [rf"\d{{{a},}}" if b is None else rf"\d{{{a}}}" if a == b else rf"\d{{{a},{b}}}" for a, b in runs]
+    return "(?:" + "|".join(parts) + ")$"
+
+
+def _trunk(meta) -> str:
+    """phonenumbers' `national_prefix_for_parsing` without capturing groups. Brazil's transform rule keeps the last
+    group (`(\\d{10,11})`, the number after `0` + carrier code): that group becomes a lookahead, so what the regex
+    matches is exactly what phonenumbers removes."""
+    prefix, rule = meta.national_prefix_for_parsing or "", meta.national_prefix_transform_rule
+    if rule:
+        last = prefix.rindex("(")
+        if (
+            rule != f"\\{re.compile(prefix).groups}"
+            or not prefix.endswith("))?")
+            or re.compile(prefix[last:-2]).groups != 1
+        ):
+            raise ValueError(f"unsupported national prefix transform {rule!r} of {prefix!r}")
+        prefix = prefix[:last] + "(?=" + prefix[last + 1 :]
+    return re.sub(r"\((?!\?)", "(?:", prefix)
+
+
+def phone_plan(region: str) -> PhonePlan:
+    """The numbering plan of `region` ('GB') built from phonenumbers' own metadata: one pattern + lengths per number
+    type, the international and national prefixes. The regexes are libphonenumber's, which is written in Java, so they
+    stay valid `java.util.regex` patterns: Spark evaluates them natively."""
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    types = []
+    for name in NUMBER_TYPES:
+        desc = getattr(meta, name)
+        if desc is not None and desc.national_number_pattern:
+            one = rf"(?={_lengths(desc.possible_length)})(?:{desc.national_number_pattern})$"
+            if one not in types:  # the US writes fixed lines and mobiles alike
+                types.append(one)
+    general = meta.general_desc
+    return PhonePlan(
+        calling_code=str(meta.country_code),
+        idd=meta.international_prefix,
+        trunk=_trunk(meta),
+        nsn=rf"(?={_lengths(general.possible_length)})(?=(?:{general.national_number_pattern})$)(?:{'|'.join(types)})",
+        general=rf"(?:{general.national_number_pattern})$",
+        strip_lengths=_lengths(general.possible_length, longer=True),
+        max_length=max(general.possible_length),
+    )
+
+
+PHONE_PLANS: dict[str, PhonePlan] = {m: phone_plan(m) for m in ("US", "GB", "DE", "FR", "BR", "IN")}  # our 6 markets
 
 # %% ../notebooks/03a_cleaning.ipynb #7afe36bd
 def e164_pattern(plans: dict[str, PhonePlan] = PHONE_PLANS) -> str:
@@ -52,13 +113,24 @@ def e164_pattern(plans: dict[str, PhonePlan] = PHONE_PLANS) -> str:
     return "^(?:" + "|".join(f"{p.calling_code}(?:{p.nsn})" for p in plans.values()) + ")$"
 
 
+def _national_number(p: PhonePlan) -> str:
+    """A captured valid NSN after an optional trunk prefix, removed exactly when phonenumbers removes it: when it is
+    there and what follows it could be a number of the plan (then the rest must be valid, not the whole)."""
+    return rf"(?:{p.trunk}|(?!{p.trunk}(?={p.strip_lengths}){p.general}))({p.nsn})"
+
+
 def phone_rewrite_pattern(plans: dict[str, PhonePlan] = PHONE_PLANS) -> str:
     """One regex over `MARKET:CC:digits` whose alternatives capture a valid number written any accepted way."""
-    valid = e164_pattern(plans)[1:-1]  # '(?:1(?:…)|44(?:…)|…)': calling code + a valid national number
-    alternatives = [rf"[A-Z]{{2}}:\d+:\+({valid})"]  # +CC…, whatever the market
-    alternatives += [rf"{m}:\d+:(?:{p.idd})({valid})" for m, p in plans.items()]  # the market's international prefix
-    alternatives += [rf"{m}:({p.calling_code}):(?:{p.trunk})?({p.nsn})" for m, p in plans.items()]  # national
-    alternatives += [rf"{m}:({p.calling_code}):{p.calling_code}({p.nsn})" for m, p in plans.items()]  # CC without '+'
+    international = "|".join([r"[A-Z]{2}:\d+:\+"] + [rf"{m}:\d+:(?:{p.idd})" for m, p in plans.items()])
+    any_market = "|".join(f"({p.calling_code}){_national_number(p)}" for p in plans.values())
+    alternatives = [f"(?:{international})(?:{any_market})"]  # +CC… or the market's international prefix, then CC…
+    for m, p in plans.items():
+        cc, general = p.calling_code, p.general
+        # phonenumbers reads digits that start with the market's calling code as CC + number when the whole does not
+        # fit the plan but the rest does, or when the whole is too long
+        cc_first = rf"(?={cc})(?:(?!{general}){cc}(?:{p.trunk})?{general}|\d{{{p.max_length + 1},}}$)"
+        alternatives.append(rf"{m}:({cc}):(?!{cc_first}){_national_number(p)}")  # national
+        alternatives.append(rf"{m}:({cc}):(?={cc_first}){cc}{_national_number(p)}")  # calling code without '+'
     return "^(?:" + "|".join(alternatives) + ")$"
 
 
@@ -67,7 +139,7 @@ def phone_rewrite_replacement(plans: dict[str, PhonePlan] = PHONE_PLANS) -> str:
     return "+" + "".join(f"${i}" for i in range(1, re.compile(phone_rewrite_pattern(plans)).groups + 1))
 
 # %% ../notebooks/03a_cleaning.ipynb #e9581fb9
-PHONE_FORMATTING = r"\(0\)|[\s()./-]"  # spaces, brackets, dots, dashes, slashes and the '(0)' in '+44 (0)20 …'
+PHONE_FORMATTING = r"^(?i:tel:)|[\s()\[\]./-]"  # an RFC 3966 'tel:' in front; spaces, brackets, dots, dashes, slashes
 
 
 def standardize_phone(phone: Column | str, market: Column | str) -> Column:

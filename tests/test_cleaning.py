@@ -211,3 +211,73 @@ def test_duplicate_marks(spark):
         (3, "v2", None),
         (4, "v1", None),
     ]
+
+
+EXAMPLE_MARKETS = ("US", "GB", "DE", "FR", "BR", "IN")
+MARKET_IDD = {"US": "011", "GB": "00", "DE": "00", "FR": "00", "BR": "0021", "IN": "00"}  # BR: 00 + carrier 21
+
+
+def written_every_way(num: phonenumbers.PhoneNumber, region: str) -> list[tuple[str, str, str]]:
+    """(notation, market, text): the number as people write it — in its market unless the notation names another."""
+    fmt = phonenumbers.PhoneNumberFormat
+    cc, nsn = num.country_code, phonenumbers.national_significant_number(num)
+    national, intl = phonenumbers.format_number(num, fmt.NATIONAL), phonenumbers.format_number(num, fmt.INTERNATIONAL)
+    words = "".join(c if c.isdigit() else " " for c in national).split()
+    return [
+        ("e164", region, phonenumbers.format_number(num, fmt.E164)),
+        ("international", region, intl),
+        ("national", region, national),
+        ("digits", region, "".join(words)),
+        ("dotted", region, ".".join(words)),
+        ("dashed", region, "-".join(words)),
+        ("slashed", region, words[0] + "/" + "".join(words[1:])),
+        ("idd_of_the_market", region, f"{MARKET_IDD[region]} {cc} {nsn}"),
+        ("00_from_the_us", "US", f"00{cc}{nsn}"),  # phonenumbers rejects it: the US dials out with 011
+        ("011_from_the_us", "US", f"011 {cc} {nsn}"),
+        ("tel_uri", region, phonenumbers.format_number(num, fmt.RFC3966)),
+        ("plus_cc_0", region, intl.replace(f"+{cc} ", f"+{cc} (0)", 1)),
+        ("calling_code_digits", region, f"{cc}{nsn}"),
+        ("international_abroad", "FR" if region != "FR" else "GB", intl),
+    ]
+
+
+def broken_every_way(num: phonenumbers.PhoneNumber, region: str) -> list[tuple[str, str, str]]:
+    """Invalid variants of the number: truncated, padded, lettered (phonenumbers still accepts a few of them)."""
+    national = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.NATIONAL)
+    e164 = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
+    return [
+        ("truncated", region, national[:-1]),
+        ("padded", region, national + "9"),
+        ("lettered", region, national[:-1] + "A"),
+        ("vanity", region, national[:-4] + "CALL"),
+        ("e164_truncated", region, e164[:-1]),
+        ("e164_padded", region, e164 + "9"),
+    ]
+
+
+@pytest.mark.unit
+def test_standardize_phone_equals_phonenumbers_on_every_example_number_in_every_notation(spark):
+    """libphonenumber's example number of every type each market has, written every common way: the native
+    standardiser gives exactly phonenumbers' E.164 (or null with it); on invalid variants it never accepts what
+    phonenumbers rejects, and rejects letters even where phonenumbers reads past them."""
+    numbers = {
+        (region, phonenumbers.national_significant_number(n)): n
+        for region in EXAMPLE_MARKETS
+        for t in phonenumbers.PhoneNumberType.values()
+        if (n := phonenumbers.example_number_for_type(region, t)) is not None
+    }
+    rows = [
+        (kind, notation, market, text)
+        for (region, _), n in numbers.items()
+        for kind, way in (("valid", written_every_way), ("broken", broken_every_way))
+        for notation, market, text in way(n, region)
+    ]
+    df = spark.createDataFrame(rows, "kind string, notation string, market string, phone string")
+    got = df.select("*", standardize_phone("phone", "market").alias("e164")).collect()
+    judged = [(r, oracle(r.phone, r.market)) for r in got]
+    written = [(r, o) for r, o in judged if r.kind == "valid"]
+    assert len(numbers) >= 35 and len(written) == 14 * len(numbers)
+    assert sum(o is not None for _, o in written) >= 12 * len(numbers)  # all but 00-from-the-US (and one DE number)
+    assert [(r.notation, r.phone, r.e164, o) for r, o in written if r.e164 != o] == []
+    assert [(r.notation, r.phone, r.e164, o) for r, o in judged if r.e164 is not None and r.e164 != o] == []
+    assert all(r.e164 is None for r, _ in judged if any(c.isalpha() for c in r.phone.removeprefix("tel:")))

@@ -25,6 +25,8 @@ from ..streams import Field, Stream
 from ..workers import Recorder, UnitOutput, WorkContext, chunks, table_unit
 from .markets import MARKET_CODES, market_weights
 
+N_OTHER_FORMATS = len(spec.PHONE_FORMATS) - 1  # the valid notations other than E.164
+
 if TYPE_CHECKING:
     from ..generate import Generation
 
@@ -93,7 +95,7 @@ def _defect_draws(cfg: GenerationConfig, ids: np.ndarray, addr_ver: np.ndarray, 
     street_group = np.select([us < a, us < a + c, us < a + c + w], [1, 2, 3], 0)
     return {
         "phone_group": phone_group,
-        "phone_fmt": 1 + (u(Field.PHONE_FORMAT, phone_ver) * 5).astype(np.int64),
+        "phone_fmt": 1 + (u(Field.PHONE_FORMAT, phone_ver) * N_OTHER_FORMATS).astype(np.int64),
         "phone_inv": u(Field.PHONE_INVALID, phone_ver),
         "email_group": email_group,
         "email_var": (u(Field.EMAIL_VARIANT) * 4).astype(np.int64),
@@ -117,8 +119,12 @@ def _row_draws(cfg: GenerationConfig, st: CustomerState, ids: np.ndarray, kind: 
     if is_near.any():
         orig_ids = ids[is_near] - 1
         orig = _defect_draws(cfg, orig_ids, st.addr_ver[orig_ids - base], st.phone_ver[orig_ids - base])
-        shift = 1 + (hash_uniform(cfg.seed, ids[is_near], Field.PHONE_FORMAT, 7) * 4).astype(np.int64)
-        fmt = np.where(orig["phone_group"] == 1, (orig["phone_fmt"] - 1 + shift) % 5 + 1, d["phone_fmt"][is_near])
+        shift = 1 + (hash_uniform(cfg.seed, ids[is_near], Field.PHONE_FORMAT, 7) * (N_OTHER_FORMATS - 1)).astype(
+            np.int64
+        )
+        fmt = np.where(
+            orig["phone_group"] == 1, (orig["phone_fmt"] - 1 + shift) % N_OTHER_FORMATS + 1, d["phone_fmt"][is_near]
+        )
         d["phone_group"][is_near] = 1
         d["phone_fmt"][is_near] = fmt
     return d
