@@ -33,9 +33,25 @@ from .secrets import SecretNotFound, get_secret
 
 # %% auto #0
 __all__ = ['WATERMARKS_DDL', 'INGESTED_FILES_DDL', 'REJECTED_FILES_DDL', 'STATE_TABLES', 'INVENTORY_EVENTS_SCHEMA',
-           'RejectedFile', 'Batch', 'Source', 'batch_id_for', 'ensure_state_tables', 'file_dataset', 'get_state',
-           'ingested_paths', 'commit_batch', 'commit_batches', 'reset_state', 'with_credentials', 'watermark_text',
+           'with_credentials', 'RejectedFile', 'Batch', 'Source', 'batch_id_for', 'ensure_state_tables', 'file_dataset',
+           'get_state', 'ingested_paths', 'commit_batch', 'commit_batches', 'reset_state', 'watermark_text',
            'PostgresTableSource', 'misfit_fields', 'ApiPageError', 'check_page', 'new_fields', 'WarehouseApiSource']
+
+# %% ../notebooks/01_ingestion.ipynb #f831a9f1
+def with_credentials(server: PostgresServer, cfg: Config) -> PostgresServer:
+    """The server with its password from the secrets interface; as is when it needs none (embedded, trust auth)."""
+    if server.data_dir is not None:  # the embedded server: local trust authentication, no password exists
+        return server
+    scope, key = cfg.postgres.get("secret_scope", "postgres"), cfg.postgres.get("password_key", "password")
+    try:
+        return replace(server, password=get_secret(scope, key, cfg))
+    except SecretNotFound:
+        if server.password:
+            raise SecretNotFound(
+                f"the PostgreSQL password must come from the secret {scope}/{key}, not from the URL: "
+                "store it there and remove it from GLOBALBEV_PG_URL"
+            ) from None
+        return server  # a server that accepts this user without a password
 
 # %% ../notebooks/01_ingestion.ipynb #9657d6cf
 class RejectedFile(NamedTuple):
@@ -191,22 +207,6 @@ def reset_state(spark: SparkSession, cfg: Config, *source_names: str) -> None:
     merge_into(spark, names, table_name("ops", "watermarks", cfg), "t.source = s.source", delete)
     for layer, table in (("ops", "ingested_files"), ("quarantine", "rejected_files")):
         merge_into(spark, names, table_name(layer, table, cfg), "t.dataset = s.dataset", delete)
-
-# %% ../notebooks/01_ingestion.ipynb #f831a9f1
-def with_credentials(server: PostgresServer, cfg: Config) -> PostgresServer:
-    """The server with its password from the secrets interface; as is when it needs none (embedded, trust auth)."""
-    if server.data_dir is not None:  # the embedded server: local trust authentication, no password exists
-        return server
-    scope, key = cfg.postgres.get("secret_scope", "postgres"), cfg.postgres.get("password_key", "password")
-    try:
-        return replace(server, password=get_secret(scope, key, cfg))
-    except SecretNotFound:
-        if server.password:
-            raise SecretNotFound(
-                f"the PostgreSQL password must come from the secret {scope}/{key}, not from the URL: "
-                "store it there and remove it from GLOBALBEV_PG_URL"
-            ) from None
-        return server  # a server that accepts this user without a password
 
 # %% ../notebooks/01_ingestion.ipynb #77d14a82
 def _sql_literal(value: str) -> str:
