@@ -28,19 +28,13 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
 
     from data_generators.pools import build_pools
-    from data_generators.spec import MARKETS
     from globalbev.cleaning import standardize_phone
     from globalbev.config import load_config
     from globalbev.naive_vs_optimised import phone_udf
     from globalbev.runtime import cached, get_spark, uncache
 
     spark = get_spark(load_config())
-    pools = build_pools(7)
-    rows = []
-    for i, m in enumerate(MARKETS):
-        for pool in [*pools.phones, pools.invalid_phones]:
-            start, size = int(pool.offset[i]), int(pool.size[i])
-            rows += [(m.code, v) for v in pool.values[start : start + size].to_pylist()]
+    rows = build_pools(7).every_phone()
     base = spark.createDataFrame(rows, "market_code string, phone string")
     many = cached(base.crossJoin(spark.range(args.copies).withColumnRenamed("id", "copy")).repartition(2))
     n = many.count()

@@ -206,6 +206,11 @@ class MarketPools:
     def take(self, market: np.ndarray, u: np.ndarray) -> pa.Array:
         return self.values.take(pa.array(self.pick(market, u)))
 
+    def market_values(self, m: int) -> list[str]:
+        """Market m's values (m: the market's index in spec.MARKETS)."""
+        start = int(self.offset[m])
+        return self.values[start : start + int(self.size[m])].to_pylist()
+
 
 def _concat(per_market: list[list[str]]) -> MarketPools:
     sizes = np.array([len(p) for p in per_market], np.int64)
@@ -226,6 +231,12 @@ class Pools:
     street_abbr: pa.Array  # aligned with street_full.values: "Boone St.", "Roskothstr.", "r. Colas"
     phones: list[MarketPools]  # one per PHONE_FORMATS entry, aligned
     invalid_phones: MarketPools
+
+    def every_phone(self) -> list[tuple[str, str]]:
+        """(market code, phone) for every phone the pools hold: each valid number in every PHONE_FORMATS notation, and
+        the invalid ones; market by market in spec.MARKETS order."""
+        pools = [*self.phones, self.invalid_phones]
+        return [(m.code, v) for i, m in enumerate(MARKETS) for pool in pools for v in pool.market_values(i)]
 
 
 def _street_cores(market: Market, names: list[str]) -> tuple[list[str], list[str]]:
