@@ -31,8 +31,7 @@ __all__ = ['GOLD_WIRING', 'FACT_COLUMNS', 'DECLARED_COLUMNS', 'PIPELINE_OPERATIO
            'column_lineage', 'rows_changed', 'commits', 'written_run_ids', 'inputs_as_of', 'run_lineage',
            'lineage_graph', 'system_table_lineage_sql', 'system_column_lineage_sql', 'change_report', 'ErasureError',
            'ErasureRule', 'pseudonym', 'table_properties', 'purge_history', 'apply_rule', 'version_counts',
-           'erasure_proof', 'proof_frame', 'Erasure', 'erase_customer', 'luhn_ok', 'is_email', 'is_phone', 'is_card',
-           'scan_pii']
+           'proof_frame', 'Erasure', 'erase_customer', 'luhn_ok', 'is_email', 'is_phone', 'is_card', 'scan_pii']
 
 # %% ../notebooks/09a_lineage_compliance.ipynb #4bcf049f
 @dataclass(frozen=True)
@@ -476,17 +475,6 @@ def version_counts(spark: SparkSession, key: str, table: str, where: str) -> lis
 
 PROOF_SCHEMA = ("table string, version bigint, operation string, rows bigint, readable boolean, change_rows bigint, "
                 "change_feed string")  # fmt: skip
-
-
-def erasure_proof(spark: SparkSession, targets: dict[str, tuple[str, str]], workers: int = 4) -> DataFrame:
-    """One row per table and version still in its history (`targets`: key -> (table name, predicate)): the
-    customer's rows that version returns (`rows`, null and `readable` false when it cannot be read any more) and in
-    its change feed, and `erased`: nothing of the customer readable. Tables are read `workers` at a time."""
-    tasks = {k: (lambda k=k, t=t, w=w: version_counts(spark, k, t, w)) for k, (t, w) in targets.items()}
-    with spark_log_level(spark, "OFF"):  # a vacuumed version fails in a task: expected, and answered below
-        read = side_by_side(tasks, workers)
-    read.raise_first()
-    return proof_frame(spark, [r for k in targets for r in read.results[k]])
 
 
 def proof_frame(spark: SparkSession, rows: list[tuple]) -> DataFrame:
