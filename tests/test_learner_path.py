@@ -1,0 +1,57 @@
+"""The learner's path through weeks 0-2 (issue #18): every notebook a learner reads opens with its objectives, its time
+and the exam guide's objectives it serves; every main lesson has at least three exercises, each with a two-level hint
+(a nudge, then the approach; globalbev.grading shows one more per wrong answer) before the solution notebook."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+WEEKS_0_2 = sorted(p for p in NOTEBOOKS.glob("0[0-4]*.ipynb") if not re.match(r"00[a-z]?_(?!setup)", p.name))
+MAIN_LESSONS = ["01_ingestion", "01a_landing", "01b_profiling", "02_bronze", "03a_cleaning", "03b_quality",
+                "03c_flattening", "04_gold", "04a_delta_ops", "04b_pipeline"]  # fmt: skip
+HINT_LEVELS = re.compile(r"\bhint\s*=\s*\(")  # hint=(nudge, approach)
+ONE_LEVEL = re.compile(r"\bhint\s*=\s*[\"f]")  # hint="the answer"
+
+
+def _text(path: Path, kind: str) -> str:
+    """The notebook's markdown, or its code cells that are not exported (where the exercises are)."""
+    cells = ["".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == kind]
+    return "\n".join(c for c in cells if not c.startswith("#| export"))
+
+
+@pytest.mark.unit
+def test_the_weeks_notebooks_are_found():
+    names = {p.stem for p in WEEKS_0_2}
+    assert {"00_setup", "04d_demo", "03b_quality_sales", *MAIN_LESSONS} <= names, names
+    assert not names & {"00_errors", "00a_config", "00j_doctor"}  # the platform notebooks are reference, not the path
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("path", WEEKS_0_2, ids=lambda p: p.stem)
+def test_opens_with_objectives_time_and_exam_guide(path):
+    md = _text(path, "markdown")
+    head = md[: md.find("\n## ")] if "\n## " in md else md  # before the first section
+    for field in ("**Objectives.**", "**Time.**", "**Exam guide**"):
+        assert field in head, f"{path.name}: no {field} before its first section"
+    assert re.search(r"\*\*Time\.\*\* About \d+ min reading", head), f"{path.name}: the time gives no reading minutes"
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("name", MAIN_LESSONS)
+def test_three_exercises_with_two_level_hints(name):
+    path = NOTEBOOKS / f"{name}.ipynb"
+    code = _text(path, "code")
+    assert len(HINT_LEVELS.findall(code)) >= 3, f"{name}: fewer than three exercises with a two-level hint"
+    assert "**For the exam:**" in _text(path, "markdown"), f"{name}: the summary does not tie it to the exam"
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("path", WEEKS_0_2, ids=lambda p: p.stem)
+def test_no_hint_is_just_the_answer(path):
+    code = _text(path, "code")
+    assert not ONE_LEVEL.findall(code), f"{path.name}: a one-level hint (give a nudge first: hint=(nudge, approach))"
