@@ -417,8 +417,9 @@ def _warm_up(spark, folder: str) -> None:
 
 
 def _class_cache_child(step: str, archive: str) -> None:
-    """In a child process: start Spark writing (`dump`) or strictly using (`check`) the archive, run the warm-up,
-    stop, and exit with the JVM's own exit code (it writes a dumped archive as it exits)."""
+    """In a child process: start Spark writing (`dump`) or strictly using (`check`) the archive, run the warm-up (a
+    check only runs a query: with `-Xshare:on` a JVM that cannot map the archive does not start at all), stop, and exit
+    with the JVM's own exit code (it writes a dumped archive as it exits)."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as folder:
@@ -427,7 +428,10 @@ def _class_cache_child(step: str, archive: str) -> None:
             f"-XX:ArchiveClassesAtExit={archive}" if step == "dump" else f"-Xshare:on -XX:SharedArchiveFile={archive}"
         )
         spark = _start_local(cfg, "globalbev-class-cache", share)
-        _warm_up(spark, folder)
+        if step == "dump":
+            _warm_up(spark, folder)
+        else:
+            spark.range(3).selectExpr("sum(id)").collect()
         jvm = spark.sparkContext._gateway.proc
         spark.stop()
         jvm.stdin.close()  # the JVM ends at the end of its input
@@ -435,7 +439,7 @@ def _class_cache_child(step: str, archive: str) -> None:
 
 
 def build_class_cache(force: bool = False, progress: Callable[[str], None] = lambda s: None) -> Path | None:
-    """Build the class cache unless it is there (2–3 minutes; `force`: again), telling `progress` when it starts.
+    """Build the class cache unless it is there (about a minute; `force`: again), telling `progress` when it starts.
     Returns the archive, or None with a note on stderr when there is no Java or no archive could be built — Spark then
     starts without one, as before."""
     f = class_cache_file()
@@ -444,7 +448,7 @@ def build_class_cache(force: bool = False, progress: Callable[[str], None] = lam
     if not force and _checked_archive(f):
         return f
     progress(
-        f"==> building the JVM class cache {f} (once, two or three minutes: Spark then starts in about half the time)"
+        f"==> building the JVM class cache {f} (once, about a minute: Spark then starts in about half the time)"
     )
     f.parent.mkdir(parents=True, exist_ok=True)
     tmp = f.with_name(f"{f.name}.{os.getpid()}.tmp")
