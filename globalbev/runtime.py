@@ -447,9 +447,7 @@ def build_class_cache(force: bool = False, progress: Callable[[str], None] = lam
         return None
     if not force and _checked_archive(f):
         return f
-    progress(
-        f"==> building the JVM class cache {f} (once, about a minute: Spark then starts in about half the time)"
-    )
+    progress(f"==> building the JVM class cache {f} (once, about a minute: Spark then starts in about half the time)")
     f.parent.mkdir(parents=True, exist_ok=True)
     tmp = f.with_name(f"{f.name}.{os.getpid()}.tmp")
     try:
