@@ -119,24 +119,27 @@ def _national_number(p: PhonePlan) -> str:
     return rf"(?:{p.trunk}|(?!{p.trunk}(?={p.strip_lengths}){p.general}))({p.nsn})"
 
 
-def phone_rewrite_pattern(plans: dict[str, PhonePlan] = PHONE_PLANS) -> str:
-    """One regex over `MARKET:CC:digits` whose alternatives capture a valid number written any accepted way."""
-    international = "|".join([r"[A-Z]{2}:\d+:\+"] + [rf"{m}:\d+:(?:{p.idd})" for m, p in plans.items()])
-    any_market = "|".join(f"({p.calling_code}){_national_number(p)}" for p in plans.values())
-    alternatives = [f"(?:{international})(?:{any_market})"]  # +CC… or the market's international prefix, then CC…
-    for m, p in plans.items():
-        cc, general = p.calling_code, p.general
-        # phonenumbers reads digits that start with the market's calling code as CC + number when the whole does not
-        # fit the plan but the rest does, or when the whole is too long
-        cc_first = rf"(?={cc})(?:(?!{general}){cc}(?:{p.trunk})?{general}|\d{{{p.max_length + 1},}}$)"
-        alternatives.append(rf"{m}:({cc}):(?!{cc_first}){_national_number(p)}")  # national
-        alternatives.append(rf"{m}:({cc}):(?={cc_first}){cc}{_national_number(p)}")  # calling code without '+'
+def phone_rewrite_pattern(market: str, plans: dict[str, PhonePlan] = PHONE_PLANS) -> str:
+    """The regex over `CC:digits` (the market's calling code, ':', the phone without formatting) whose alternatives
+    capture a valid number written any way accepted in `market`. One pattern per market: `standardize_phone` picks
+    it by the market column, so a row is matched against its own market's rules only."""
+    p = plans[market]
+    cc, general = p.calling_code, p.general
+    any_market = "|".join(f"({q.calling_code}){_national_number(q)}" for q in plans.values())
+    # phonenumbers reads digits that start with the market's calling code as CC + number when the whole does not fit
+    # the plan but the rest does, or when the whole is too long
+    cc_first = rf"(?={cc})(?:(?!{general}){cc}(?:{p.trunk})?{general}|\d{{{p.max_length + 1},}}$)"
+    alternatives = [
+        rf"{cc}:(?:\+|{p.idd})(?:{any_market})",  # +CC… or the market's international prefix, then any market's CC…
+        rf"({cc}):(?!{cc_first}){_national_number(p)}",  # national
+        rf"({cc}):(?={cc_first}){cc}{_national_number(p)}",  # calling code without '+'
+    ]
     return "^(?:" + "|".join(alternatives) + ")$"
 
 
-def phone_rewrite_replacement(plans: dict[str, PhonePlan] = PHONE_PLANS) -> str:
-    """'+' then every group of `phone_rewrite_pattern` (only the matching alternative's groups are non-empty)."""
-    return "+" + "".join(f"${i}" for i in range(1, re.compile(phone_rewrite_pattern(plans)).groups + 1))
+def phone_rewrite_replacement(market: str, plans: dict[str, PhonePlan] = PHONE_PLANS) -> str:
+    """'+' then every group of the market's `phone_rewrite_pattern` (only the matching alternative's are non-empty)."""
+    return "+" + "".join(f"${i}" for i in range(1, re.compile(phone_rewrite_pattern(market, plans)).groups + 1))
 
 # %% ../notebooks/03a_cleaning.ipynb #e9581fb9
 PHONE_FORMATTING = r"^(?i:tel:)|[\s()\[\]./-]"  # an RFC 3966 'tel:' in front; spaces, brackets, dots, dashes, slashes
@@ -148,11 +151,12 @@ def standardize_phone(phone: Column | str, market: Column | str) -> Column:
     Example: `df.select(standardize_phone("phone", "market_code"))` turns `07416 324062` in market `GB` into
     `+447416324062`; native Spark expressions only (no UDF)."""
     phone, market = as_column(phone), as_column(market)
-    calling_code = F.element_at(
-        F.create_map(*[F.lit(x) for c, p in PHONE_PLANS.items() for x in (c, p.calling_code)]), market
-    )
-    keyed = F.concat(market, F.lit(":"), calling_code, F.lit(":"), F.regexp_replace(phone, PHONE_FORMATTING, ""))
-    rewritten = F.regexp_replace(keyed, phone_rewrite_pattern(), phone_rewrite_replacement())
+    digits = F.regexp_replace(phone, PHONE_FORMATTING, "")
+    rewritten = None  # CASE market WHEN 'US' THEN <US's rewrite> … END: a row meets only its own market's regex
+    for m, p in PHONE_PLANS.items():
+        keyed = F.concat(F.lit(f"{p.calling_code}:"), digits)
+        rule = F.regexp_replace(keyed, phone_rewrite_pattern(m), phone_rewrite_replacement(m))
+        rewritten = F.when(market == m, rule) if rewritten is None else rewritten.when(market == m, rule)
     return F.regexp_substr(rewritten, F.lit(r"^\+\d+$"))  # null unless an alternative matched: letters, wrong length…
 
 # %% ../notebooks/03a_cleaning.ipynb #a55199c9

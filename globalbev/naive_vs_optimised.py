@@ -71,7 +71,7 @@ def raw_bytes(root: str) -> int:
     return sum(Path(f).stat().st_size for t in DAY_TABLES for f in day_files(root, t))
 
 # %% ../notebooks/05_naive_vs_optimised.ipynb #9f7e850f
-_PHONE = re.compile(phone_rewrite_pattern(), re.ASCII)
+_PHONE = {m: re.compile(phone_rewrite_pattern(m), re.ASCII) for m in PHONE_PLANS}  # one per market
 _FORMATTING = re.compile(PHONE_FORMATTING, re.ASCII)
 _EMAIL = re.compile(EMAIL_PATTERN, re.ASCII)
 _SPACES = re.compile(r"\s+", re.ASCII)
@@ -98,7 +98,7 @@ def phone_udf(phone, market):
     plan = PHONE_PLANS.get(market) if market else None
     if phone is None or plan is None:
         return None
-    m = _PHONE.match(f"{market}:{plan.calling_code}:{_FORMATTING.sub('', phone)}")
+    m = _PHONE[market].match(f"{plan.calling_code}:{_FORMATTING.sub('', phone)}")
     return "+" + "".join(g for g in m.groups() if g) if m and m.end() == len(m.string) else None
 
 
