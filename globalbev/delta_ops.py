@@ -132,21 +132,49 @@ def _same_as_previous(columns: list[str], w) -> Column:
     return reduce(lambda a, b: a & b, [F.lag(c).over(w).eqNullSafe(F.col(c)) for c in columns], F.lit(True))
 
 
-def _unseen_versions(
-    target: DataFrame, batch: DataFrame, key: str, attrs: list[str], effective_ts_column: str, deleted_column: str
+def _versions(
+    target: DataFrame,
+    batch: DataFrame,
+    key: str,
+    attrs: list[str],
+    effective_ts_column: str,
+    deleted_column: str,
+    sk: str,
 ) -> DataFrame:
-    """The batch's versions newer than anything the dimension knows for their key (re-applied batches add nothing)."""
+    """The rows a type-2 change is computed from, in one shuffle by key: per key with something new, its current version
+    (`_old_sk` set) and the batch's versions newer than anything the table knows for it — `valid_to` or `valid_from`
+    of any version, closed ones included, so a re-applied batch adds nothing. One key at one instant twice in the
+    batch keeps one row, the same one on every run."""
     deleted = F.coalesce(F.col(deleted_column), F.lit(False)) if deleted_column in batch.columns else F.lit(False)
-    known = target.groupBy(key).agg(F.max(F.coalesce("valid_to", "valid_from")).alias("_known"))
+    table = target.select(
+        key,
+        *[F.col(c) if c in target.columns else F.lit(None).alias(c) for c in attrs],  # a column new in this batch
+        "valid_from",
+        F.coalesce("valid_to", "valid_from").alias("_seen"),
+        F.lit(False).alias("_deleted"),
+        F.when(F.col("is_current"), F.col(sk)).alias("_old_sk"),
+        F.lit(False).alias("_new"),
+    )
+    incoming = batch.select(
+        key,
+        *attrs,
+        F.col(effective_ts_column).cast("timestamp").alias("valid_from"),
+        F.lit(None).cast("timestamp").alias("_seen"),
+        deleted.alias("_deleted"),
+        F.lit(None).cast("bigint").alias("_old_sk"),
+        F.lit(True).alias("_new"),
+    )
+    by_key = Window.partitionBy(key)  # every window here splits by key first: Spark shuffles the rows once
+    unseen = F.col("_new") & (F.col("_known").isNull() | (F.col("valid_from") > F.col("_known")))
     return (
-        batch.select(
-            key, *attrs, F.col(effective_ts_column).cast("timestamp").alias("valid_from"), deleted.alias("_deleted")
-        )
-        .dropDuplicates([key, "valid_from"])
-        .join(known, key, "left")
-        .where(F.col("_known").isNull() | (F.col("valid_from") > F.col("_known")))
-        .drop("_known")
-        .withColumn("_old_sk", F.lit(None).cast("bigint"))
+        table.unionByName(incoming)
+        .withColumn("_known", F.max("_seen").over(by_key))
+        .where(F.col("_old_sk").isNotNull() | unseen)
+        .withColumn("_nth", F.row_number().over(Window.partitionBy(key, "valid_from").orderBy(*attrs, "_deleted")))
+        .where("_nth = 1")
+        .withColumn("_any_new", F.max("_new").over(by_key))
+        .where("_any_new")  # keys with something new only
+        .drop("_seen", "_new", "_known", "_nth", "_any_new")
     )
 
 
@@ -166,44 +194,25 @@ def scd2_staging(
     missing = [c for c in tracked_columns if c not in attrs]
     if missing:
         raise ValueError(f"tracked columns {missing} are not in the batch (columns: {batch.columns})")
-    new = _unseen_versions(target, batch, key, attrs, effective_ts_column, deleted_column)
-    current = (
-        target.where("is_current")
-        .join(new.select(key).distinct(), key, "left_semi")
-        .select(
-            key,
-            *[F.col(c) if c in target.columns else F.lit(None).alias(c) for c in attrs],
-            "valid_from",
-            F.lit(False).alias("_deleted"),
-            F.col(sk).alias("_old_sk"),
-        )
-    )
     w = Window.partitionBy(key).orderBy("valid_from")
     was_deleted = F.coalesce(F.lag("_deleted").over(w), F.lit(True))  # no previous version = as if deleted
     changed = F.when(F.col("_deleted"), ~was_deleted).otherwise(was_deleted | ~_same_as_previous(tracked_columns, w))
     seq = (
-        current.unionByName(new)
+        _versions(target, batch, key, attrs, effective_ts_column, deleted_column, sk)
         .withColumn("_keep", F.col("_old_sk").isNotNull() | changed)
         .where("_keep")
         .withColumn("_next", F.lead("valid_from").over(w))
     )
-    close = seq.where(F.col("_old_sk").isNotNull() & F.col("_next").isNotNull()).select(
-        F.col("_old_sk").alias(sk),
+    close = F.col("_old_sk").isNotNull() & F.col("_next").isNotNull()  # a current version that changed
+    open_ = F.col("_old_sk").isNull() & ~F.col("_deleted")  # a new version (a deletion opens none)
+    return seq.where(close | open_).select(
+        F.coalesce("_old_sk", F.xxhash64(key, "valid_from")).alias(sk),
         key,
         *attrs,
         "valid_from",
         F.col("_next").alias("valid_to"),
-        F.lit(False).alias("is_current"),
+        (F.col("_old_sk").isNull() & F.col("_next").isNull()).alias("is_current"),  # the newest one opened
     )
-    opened = seq.where(F.col("_old_sk").isNull() & ~F.col("_deleted")).select(
-        F.xxhash64(key, "valid_from").alias(sk),
-        key,
-        *attrs,
-        "valid_from",
-        F.col("_next").alias("valid_to"),
-        F.col("_next").isNull().alias("is_current"),
-    )
-    return close.unionByName(opened)
 
 # %% ../notebooks/04a_delta_ops.ipynb #69e337e7
 def empty_scd2_table(
