@@ -15,6 +15,7 @@ from globalbev.delta_ops import (
     read_changes,
     read_version,
     restore_table,
+    scd2_staging,
     table_history,
     version_before,
 )
@@ -105,6 +106,28 @@ def test_scd2_history_on_three_steps_and_idempotent(spark, tmp_path):
         assert apply_scd2(spark, s, dim, "customer_id", ["city"], "updated_at") == {"opened": 0, "closed": 0}
     assert latest_version(spark, dim) == version
     assertDataFrameEqual(spark.table(dim).drop("customer_sk"), expected)
+
+
+@pytest.mark.unit
+def test_scd2_one_key_at_one_instant_twice_keeps_the_same_row_on_every_run(spark, tmp_path):
+    d1, d2 = dt.datetime(2025, 7, 1, 23), dt.datetime(2025, 7, 2, 23)
+    schema = "customer_id long, city string, updated_at timestamp, is_deleted boolean"
+    rows = [(7, "Leeds", d1, False), (7, "York", d1, False), (8, "Lyon", d1, False), (7, "York", d2, False)]
+    dim = path_table(str(tmp_path / "dim"))
+    apply_scd2(spark, spark.createDataFrame(rows[2:3], schema), dim, "customer_id", ["city"], "updated_at")
+    staged = [
+        scd2_staging(
+            spark.table(dim), spark.createDataFrame(order, schema).repartition(n), "customer_id", ["city"], "updated_at"
+        )
+        .orderBy("customer_id", "valid_from")
+        .collect()
+        for order, n in ((rows, 1), (rows[::-1], 3), (rows[1:2] + rows[:1] + rows[3:], 2))
+    ]
+    assert staged[0] == staged[1] == staged[2]  # the same version kept whatever the order or partitioning
+    assert [(r.city, r.valid_from, r.valid_to, r.is_current) for r in staged[0]] == [
+        ("Leeds", d1, d2, False),
+        ("York", d2, None, True),
+    ]
 
 
 @pytest.mark.unit
