@@ -17,7 +17,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from . import gold
+from . import gold, incremental_gold
 from .bronze import add_ingestion_metadata, write_bronze
 from .config import LAYERS, Config, is_uri, relative_path, schema_name, storage_path, table_name
 from globalbev.delta_ops import (
@@ -320,7 +320,7 @@ def _refresh_fact(
     fact, progress = table_name("gold", "fact_sku_market_performance", cfg), table_name("ops", "cdf_progress", cfg)
     since = {r["table"]: r["next_version"] for r in spark.table(progress).collect() if r["table"] in tables}
     if table_exists(spark, fact) and since:
-        refreshed = gold.refresh_fact_from_cdf(spark, tables, fact, since)
+        refreshed = incremental_gold.refresh_fact_from_cdf(spark, tables, fact, since)
         nxt, out = refreshed.pop("next_versions"), {"full_build": False, **refreshed}
     else:
         if table_exists(spark, fact):

@@ -1,11 +1,13 @@
-"""Gold on tiny hand-made silver: the fact computed by hand, dimensions, reconciliation. The incremental refresh from
-the CDF on the same tiny silver (a cancelled order, a moved order and a new partner line: the four slices touched, the
-fact equal to a full rebuild, nothing done when nothing is new) is asserted in notebooks/04_gold.ipynb, which ./dev test
-runs."""
+"""Gold on tiny hand-made silver: the fact computed by hand, dimensions, reconciliation, the slices a change touches.
+The incremental refresh from the CDF on the same tiny silver (a cancelled order, a moved order and a new partner line:
+the four slices touched, the fact equal to a full rebuild, nothing done when nothing is new) is asserted in
+notebooks/04a_incremental_gold.ipynb, which ./dev test runs."""
 
 from __future__ import annotations
 
 import datetime as dt
+import sys
+from pathlib import Path
 
 import pytest
 from pyspark.sql import functions as F
@@ -14,94 +16,19 @@ from pyspark.testing import assertDataFrameEqual
 from globalbev.delta_ops import path_table
 from globalbev.gold import (
     MONEY,
+    Silver,
     build_dim_customer,
     build_dim_date,
     build_fact_sku_market_performance,
     quarantined_sales_lines,
     reconcile,
 )
+from globalbev.incremental_gold import affected_slices
+
+sys.path.append(str(Path(__file__).resolve().parents[1] / "notebooks"))  # the lessons' week2_silver.py
+from week2_silver import tiny_silver  # noqa: E402 — the hand-made silver lessons 04 and 04a_incremental_gold use
 
 D1, D2 = dt.date(2025, 7, 1), dt.date(2025, 7, 2)
-
-
-def _dec(df, **types):
-    return df.select(*[F.col(c).cast(types[c]).alias(c) if c in types else F.col(c) for c in df.columns])
-
-
-def _tiny_sales(spark) -> dict:
-    """The sold lines of `tiny_silver`: shop order lines, their orders and one marketplace line."""
-    return dict(
-        order_lines=_dec(
-            spark.createDataFrame(
-                [
-                    (1, 1, "SKU-A", 2, "3.00", "5.40"),
-                    (1, 2, "SKU-B", 1, "10.00", "10.00"),
-                    (2, 1, "SKU-A", 1, "3.00", "3.00"),
-                    (3, 1, "SKU-A", 5, "3.00", "15.00"),
-                    (4, 1, "SKU-A", 4, "2.00", "8.00"),
-                ],
-                "order_id long, line_no int, sku string, quantity int, unit_price string, line_amount string",
-            ),
-            unit_price="decimal(12,2)",
-            line_amount="decimal(14,2)",
-        ),
-        orders=spark.createDataFrame(
-            [
-                (1, 10, "US", D1, "web", "paid"),
-                (2, 11, "US", D1, "app", "delivered"),
-                (3, 13, "US", D1, "web", "cancelled"),
-                (4, 12, "GB", D1, "web", "shipped"),
-            ],
-            "order_id long, customer_id long, market_code string, order_date date, channel string, status string",
-        ),
-        partner_orders=_dec(
-            spark.createDataFrame(
-                [("shelfly", "SH-1", 1, D1, "US", "SKU-A", 3, "3.00")],
-                "partner string, partner_order_id string, line_no int, order_date date, market_code string, "
-                "sku string, quantity int, unit_price string",
-            ),
-            unit_price="decimal(12,2)",
-        ),
-    )
-
-
-def tiny_silver(spark) -> dict:
-    """US (fx 1) and GB (fx 1.27) on 1-2 July 2025; see notebooks/04_gold.ipynb for the story of each row."""
-    return dict(
-        **_tiny_sales(spark),
-        markets=_dec(
-            spark.createDataFrame([("US", "1.000000"), ("GB", "1.270000")], "market_code string, fx_to_usd string"),
-            fx_to_usd="decimal(12,6)",
-        ),
-        inventory_events=spark.createDataFrame(
-            [
-                (1, dt.datetime(2025, 7, 1, 9), "WH-US-1", "SKU-A", 0),
-                (2, dt.datetime(2025, 7, 2, 9), "WH-GB-1", "SKU-B", 0),
-                (3, dt.datetime(2025, 7, 1, 9), "WH-GB-1", "SKU-A", 7),
-            ],
-            "event_id long, event_ts timestamp, warehouse_id string, sku string, on_hand_after int",
-        ),
-        quarantine=spark.createDataFrame(
-            [
-                (
-                    "shop.order_lines",
-                    "2|2",
-                    "quantity_nonpositive",
-                    '{"order_id":2,"line_no":2,"sku":"SKU-A","quantity":-1}',
-                ),
-                (
-                    "landing/partner_orders",
-                    "shelfly|SH-1|1",
-                    "duplicate_exact",
-                    '{"partner":"shelfly","market":"US","sku":"SKU-A","order_date":"07/01/2025"}',
-                ),
-            ],
-            "dataset string, record_key string, rule string, record string",
-        ),
-        warehouses=spark.createDataFrame(
-            [("WH-US-1", "US"), ("WH-GB-1", "GB")], "warehouse_id string, market_code string"
-        ),
-    )
 
 
 def _expected(spark, rows):
@@ -230,3 +157,28 @@ def test_dim_date_and_dim_customer(spark, tmp_path):
         current, spark.createDataFrame([(1, "Austin", t2)], "customer_id long, city string, valid_from timestamp")
     )
     assert "_run_id" not in spark.table(dim).columns
+
+
+@pytest.mark.unit
+def test_affected_slices_old_and_new_of_a_moved_order_every_slice_of_a_rate_and_a_new_stockout(spark):
+    """The slices `affected_slices` names from Change Data Feed rows: an order's lines on its day before and after a
+    move (pre- and post-image), every slice of a market whose rate changed, the slice of a new stockout."""
+    s = tiny_silver(spark)
+    moved = s["orders"].where("order_id = 1")  # US, lines SKU-A and SKU-B, 1 July
+    d3 = dt.date(2025, 7, 3)
+    changes = {
+        "orders": moved.withColumn("_change_type", F.lit("update_preimage")).unionByName(
+            moved.withColumn("order_date", F.lit(d3)).withColumn("_change_type", F.lit("update_postimage"))
+        ),
+        "markets": s["markets"].where("market_code = 'GB'").withColumn("_change_type", F.lit("update_postimage")),
+        "inventory_events": spark.createDataFrame(
+            [(4, dt.datetime(2025, 7, 2, 18), "WH-US-1", "SKU-B", 0)],
+            "event_id long, event_ts timestamp, warehouse_id string, sku string, on_hand_after int",
+        ),
+    }
+    got = {tuple(r) for r in affected_slices(changes, Silver(**s)).collect()}
+    assert got == {
+        ("SKU-A", "US", D1), ("SKU-B", "US", D1), ("SKU-A", "US", d3), ("SKU-B", "US", d3),  # the move, both days
+        ("SKU-A", "GB", D1), ("SKU-B", "GB", D2),  # GB's rate: every GB slice of the fact
+        ("SKU-B", "US", D2),  # the new stockout
+    }  # fmt: skip

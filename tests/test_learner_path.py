@@ -13,7 +13,7 @@ import pytest
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 WEEKS_0_2 = sorted(p for p in NOTEBOOKS.glob("0[0-4]*.ipynb") if not re.match(r"00[a-z]?_(?!setup)", p.name))
 MAIN_LESSONS = ["01_ingestion", "01a_landing", "01b_profiling", "02_bronze", "03a_cleaning", "03b_quality",
-                "03c_flattening", "04_gold", "04a_delta_ops", "04b_pipeline"]  # fmt: skip
+                "03c_flattening", "04_gold", "04a_delta_ops", "04a_incremental_gold", "04b_pipeline"]  # fmt: skip
 HINT_LEVELS = re.compile(r"\bhint\s*=\s*\(")  # hint=(nudge, approach)
 ONE_LEVEL = re.compile(r"\bhint\s*=\s*[\"f]")  # hint="the answer"
 
