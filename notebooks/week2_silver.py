@@ -1,4 +1,4 @@
-"""Week 2's stand-in silver: what the gold lessons (`04_gold`, `04a_incremental_gold`) build on.
+"""Week 2's stand-in silver: what the gold lessons (`04a_gold`, `04a_incremental_gold`) build on.
 
 They import it from next to them (`from week2_silver import ...`; a notebook's folder is on `sys.path` in Jupyter and
 in a Databricks Git folder). It turns a tiny generated GlobalBev into **minimal silver tables with plain Spark**: typed
@@ -9,7 +9,7 @@ and `04b_pipeline` runs them; nothing here is part of the `globalbev` package.
 - `generate_week2(root)`: a fresh tiny GlobalBev (scale 0.003, three days, seed 7) in `root`;
 - `silver_batch(spark, root, days)`: the silver rows of some days, per table, plus their quarantine rows;
 - `KEYS`: each silver table's key (what a later day's `merge_upsert` matches on);
-- `tiny_silver(spark)`: the hand-made silver of `04_gold`'s tiny example, whose fact that lesson computes by hand.
+- `tiny_silver(spark)`: the hand-made silver of `04a_gold`'s tiny example, whose fact that lesson computes by hand.
 """
 
 from __future__ import annotations
@@ -255,7 +255,7 @@ KEYS = {
 
 
 def tiny_silver(spark):
-    """The hand-made silver of 04_gold's tiny example (US and GB, 1-2 July 2025, its fact computed by hand)."""
+    """The hand-made silver of 04a_gold's tiny example (US and GB, 1-2 July 2025, its fact computed by hand)."""
     d1 = dt.date(2025, 7, 1)
     return dict(
         order_lines=spark.createDataFrame(

@@ -26,7 +26,7 @@ from globalbev.gold import (
 from globalbev.incremental_gold import affected_slices
 
 sys.path.append(str(Path(__file__).resolve().parents[1] / "notebooks"))  # the lessons' week2_silver.py
-from week2_silver import tiny_silver  # noqa: E402 — the hand-made silver lessons 04 and 04a_incremental_gold use
+from week2_silver import tiny_silver  # noqa: E402 — the hand-made silver lessons 04a_gold and 04a_incremental_gold use
 
 D1, D2 = dt.date(2025, 7, 1), dt.date(2025, 7, 2)
 

@@ -13,7 +13,11 @@ import pytest
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 WEEKS_0_2 = sorted(p for p in NOTEBOOKS.glob("0[0-4]*.ipynb") if not re.match(r"00[a-z]?_(?!setup)", p.name))
 MAIN_LESSONS = ["01_ingestion", "01a_landing", "01b_profiling", "02_bronze", "03a_cleaning", "03b_quality",
-                "03c_flattening", "04_gold", "04a_delta_ops", "04a_incremental_gold", "04b_pipeline"]  # fmt: skip
+                "03c_flattening", "04_delta_ops", "04a_gold", "04a_incremental_gold", "04b_pipeline"]  # fmt: skip
+# Delta helpers earlier lessons' exported plumbing calls before 04_delta_ops teaches MERGE and the log: the ingestion
+# ledgers' insert-if-absent and delete MERGEs (01, 01c), a commit's row count (02), whether a table exists (03d).
+USED_AHEAD = {"merge_into", "last_commit_rows", "table_exists"}
+IMPORTS = re.compile(r"from globalbev\.(\w+) import ([\w, ]+)")
 HINT_LEVELS = re.compile(r"\bhint\s*=\s*\(")  # hint=(nudge, approach)
 ONE_LEVEL = re.compile(r"\bhint\s*=\s*[\"f]")  # hint="the answer"
 
@@ -29,6 +33,31 @@ def test_the_weeks_notebooks_are_found():
     names = {p.stem for p in WEEKS_0_2}
     assert {"00_setup", "04d_demo", "03b_quality_sales", *MAIN_LESSONS} <= names, names
     assert not names & {"00_errors", "00a_config", "00j_doctor"}  # the platform notebooks are reference, not the path
+
+
+def _default_exp(path: Path) -> str | None:
+    m = re.search(r"#\|\s*default_exp\s+(\w+)", path.read_text())
+    return m.group(1) if m else None
+
+
+@pytest.mark.unit
+def test_no_lesson_uses_what_a_later_lesson_teaches():
+    """The path is the notebooks' order, and a notebook of weeks 0-2 imports nothing that a later main lesson teaches
+    (04a_gold builds its type-2 dimension with apply_scd2 after 04_delta_ops built it step by step), but the plumbing
+    in USED_AHEAD."""
+    assert MAIN_LESSONS == sorted(MAIN_LESSONS), "the main lessons are listed in the order a learner takes them"
+    taught_by = {_default_exp(NOTEBOOKS / f"{name}.ipynb"): name for name in MAIN_LESSONS}
+    ahead = {}
+    for path in WEEKS_0_2:
+        code = "\n".join(
+            "".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"
+        )
+        for module, names in IMPORTS.findall(code):
+            teacher = taught_by.get(module)
+            early = {n.strip() for n in names.split(",")} - USED_AHEAD
+            if teacher and teacher > path.stem and early:
+                ahead.setdefault(path.stem, set()).update(f"{teacher}: {n}" for n in early)
+    assert not ahead, f"used before the lesson that teaches it: {ahead}"
 
 
 @pytest.mark.unit
