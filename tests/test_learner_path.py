@@ -17,7 +17,7 @@ MAIN_LESSONS = ["01_ingestion", "01a_landing", "01b_profiling", "02_bronze", "03
 # Delta helpers earlier lessons' exported plumbing calls before 04_delta_ops teaches MERGE and the log: the ingestion
 # ledgers' insert-if-absent and delete MERGEs (01, 01c), a commit's row count (02), whether a table exists (03d).
 USED_AHEAD = {"merge_into", "last_commit_rows", "table_exists"}
-IMPORTS = re.compile(r"from globalbev\.(\w+) import ([\w, ]+)")
+IMPORTS = re.compile(r"from globalbev\.(\w+) import (?:\(([^)]*)\)|([\w, ]+))")  # wrapped in parentheses or not
 HINT_LEVELS = re.compile(r"\bhint\s*=\s*\(")  # hint=(nudge, approach)
 ONE_LEVEL = re.compile(r"\bhint\s*=\s*[\"f]")  # hint="the answer"
 
@@ -52,9 +52,9 @@ def test_no_lesson_uses_what_a_later_lesson_teaches():
         code = "\n".join(
             "".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"
         )
-        for module, names in IMPORTS.findall(code):
+        for module, wrapped, names in IMPORTS.findall(code):
             teacher = taught_by.get(module)
-            early = {n.strip() for n in names.split(",")} - USED_AHEAD
+            early = set(re.findall(r"\w+", wrapped or names)) - USED_AHEAD
             if teacher and teacher > path.stem and early:
                 ahead.setdefault(path.stem, set()).update(f"{teacher}: {n}" for n in early)
     assert not ahead, f"used before the lesson that teaches it: {ahead}"
