@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -182,6 +183,33 @@ def test_every_command_the_readme_names_is_registered():
     for command in sorted(named):
         done = subprocess.run([str(script), command, "--help"], capture_output=True, text=True, timeout=120)
         assert done.returncode == 0 and "usage: globalbev " + command in done.stdout, (command, done.stderr[-500:])
+
+
+@pytest.mark.unit
+def test_the_demo_is_one_day_on_the_quick_compiler_unless_told(monkeypatch):
+    """`globalbev demo` with no option: day 0 at scale 0.002 (README's demo, within its 90 s), its JVM on the quick
+    compiler; `GLOBALBEV_JIT` set by the user wins, and `--days 3` is the day-by-day story."""
+    from globalbev import demo
+    from globalbev.cli import build_parser
+
+    args = build_parser().parse_args(["demo"])
+    assert (args.days, args.scale) == (1, 0.002) and args.func is demo._demo
+    assert build_parser().parse_args(["demo", "--days", "3"]).days == 3
+    seen = []
+
+    def stop_here(env=None):  # _demo's first read of the configuration: what GLOBALBEV_JIT says by then
+        seen.append(os.environ.get("GLOBALBEV_JIT"))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(demo, "load_config", stop_here)
+    for given in (None, "full"):
+        if given is None:
+            monkeypatch.delenv("GLOBALBEV_JIT", raising=False)
+        else:
+            monkeypatch.setenv("GLOBALBEV_JIT", given)
+        with pytest.raises(KeyboardInterrupt):
+            demo._demo(args)
+    assert seen == ["quick", "full"]
 
 
 @pytest.mark.unit
