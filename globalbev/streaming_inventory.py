@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -736,10 +737,24 @@ def _stream_inventory(args) -> int:
     sinks = (LogSink(), *([JsonFileSink(args.alerts_dir)] if args.alerts_dir else []),
              *([WebhookSink(args.webhook)] if args.webhook else []))  # fmt: skip
     spark = get_spark(cfg, app_name="globalbev-stream-inventory")
-    run = run_inventory_stream(
-        spark, t, api_url, once=args.once, every=args.every or 10.0, sinks=sinks, api_attempts=args.api_retries + 1
-    )
+    terminated = []
+
+    def on_sigterm(signum, frame):  # a job runner's stop: as Ctrl-C (the batch finishes, the summary prints), then 143
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    on_main = threading.current_thread() is threading.main_thread()  # only the main thread may set signal handlers
+    previous = signal.signal(signal.SIGTERM, on_sigterm) if on_main and not args.once else None
+    try:
+        run = run_inventory_stream(
+            spark, t, api_url, once=args.once, every=args.every or 10.0, sinks=sinks, api_attempts=args.api_retries + 1
+        )
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     print(format_stream_run(run))
+    if terminated:
+        return 128 + terminated[0]
     if run.api_down:
         print(f"error: the warehouse API at {api_url} is down: nothing could be read from it ({run.errors[-1]}); "
               "the landing folder was processed as it was", file=sys.stderr)  # fmt: skip

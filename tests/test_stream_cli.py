@@ -1,7 +1,7 @@
 """`globalbev stream inventory` (notebook 08_streaming_inventory's `register_cli`), run in-process through
 `globalbev.cli.main` as a job's task runs it: against the local warehouse API (data_generators.api, with duplicated and
 reordered pages), `--once` lands the events and bronze, silver and the alerts hold them; a second `--once` adds
-nothing; the API down is said and exits 1."""
+nothing; the API down is said and exits 1; `--every` runs until Ctrl-C or SIGTERM, then ends its batch and reports."""
 
 from __future__ import annotations
 
@@ -121,5 +121,43 @@ def test_once_lands_the_api_events_exactly_once_and_says_when_the_api_is_down(sp
         assert "API      DOWN at http://127.0.0.1:9: nothing read" in captured.out, captured.out
         assert "error: the warehouse API at http://127.0.0.1:9 is down: nothing could be read from it" in captured.err
         assert rows(captured.out)["bronze"] == (5, 0) and rows(captured.out)["alerts"] == (3, 0)
+    finally:
+        receiver.stop()
+
+
+@pytest.mark.parametrize("stop, code", [("SIGINT", 0), ("SIGTERM", 143)])
+def test_every_runs_until_stopped_then_ends_its_batch_and_reports(spark, stream_cfg, tmp_path, capsys, stop, code):
+    """`--every 1s`: the poller and both streams on a processing-time trigger until Ctrl-C (SIGINT) or a job runner's
+    SIGTERM, sent here from a thread once the webhook has the three alerts (a wait on the receiver, no sleep). The run
+    stops its streams after their batch, prints its summary and exits 0 (Ctrl-C) or 143 (SIGTERM), and leaves no stream
+    running; `--once` after it finds nothing new: the continuous run's checkpoints hold everything it did."""
+    import os
+    import signal
+    import threading
+
+    from data_generators.api import serve_api
+
+    receiver = start_alert_receiver()
+    try:
+        with serve_api(tmp_path / "no-generator-data") as api:
+            api.events[:] = EVENTS
+
+            def send_stop() -> None:  # whatever arrived: a run that never alerts fails below instead of hanging
+                receiver.wait_for(3, timeout=180)
+                os.kill(os.getpid(), getattr(signal, stop))
+
+            watcher = threading.Thread(target=send_stop, daemon=True)
+            watcher.start()
+            argv = ["stream", "inventory", "--every", "1s", "--api-url", api.url, "--webhook", receiver.url]
+            assert main(argv) == code
+            watcher.join(timeout=10)
+            out = capsys.readouterr().out
+            assert "globalbev stream inventory: continuous" in out and "5 events polled" in out, out
+            assert rows(out) == {"bronze": (5, 5), "silver": (3, 3), "quarantine": (0, 0), "alerts": (3, 3)}, out
+            assert set(receiver.alerts) == {"stock:3", "stock:4", "stock:5"}
+            assert not spark.streams.active  # both streams stopped, none left behind in the session
+            assert main(["stream", "inventory", "--once", "--api-url", api.url]) == 0
+            out = capsys.readouterr().out
+            assert rows(out) == {"bronze": (5, 0), "silver": (3, 0), "quarantine": (0, 0), "alerts": (3, 0)}, out
     finally:
         receiver.stop()
