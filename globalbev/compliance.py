@@ -526,7 +526,7 @@ def erase_customer(
 
     # a batch job on the lakehouse, run as the pipeline runs; Spark's log off: a vacuumed version fails in a task
     # (expected, answered by version_counts), and any other failure is raised below with its message
-    with pipeline_settings(spark, cfg), session_conf(spark, tag), spark_log_level(spark, "OFF"):
+    with pipeline_settings(spark, cfg, small_tables=True), session_conf(spark, tag), spark_log_level(spark, "OFF"):
         ran = side_by_side({r.table: (lambda r=r: erase(r)) for r in rules}, workers)
     ran.raise_first()
     proof = proof_frame(spark, [row for r in rules for row in ran.results[r.table][2]])

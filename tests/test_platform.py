@@ -8,11 +8,13 @@ import os
 from pathlib import Path
 
 import pytest
+from pyspark.sql import functions as F
 
 from globalbev.config import ConfigError, load_config, storage_path, table_name
 from globalbev.errors import GlobalBevError
 from globalbev.postgres import PostgresError, pg_query, read_postgres
 from globalbev.runtime import (
+    SMALL_TABLE_SETTINGS,
     SetupError,
     check_java,
     class_cache_file,
@@ -71,9 +73,18 @@ def test_a_pipeline_run_takes_its_projection_setting_for_its_block_only(spark, t
         assert spark.range(3).selectExpr("struct(id, 'x') AS s").collect()[2].s.id == 2
     assert spark.conf.get(key, None) == before  # a learner's own cells keep Spark's default
     assert spark.catalog.listTables("default") is not None  # what the interpreter cannot decode (runtime.py says so)
+    small = {k: spark.conf.get(k, None) for k in SMALL_TABLE_SETTINGS}
+    with pipeline_settings(spark, test_config, small_tables=True):  # an erasure's proof, version by version
+        assert {k: spark.conf.get(k) for k in [key, *SMALL_TABLE_SETTINGS]} == {
+            key: "NO_CODEGEN",
+            **SMALL_TABLE_SETTINGS,
+        }
+        assert spark.range(10).groupBy((F.col("id") % 2).alias("odd")).count().count() == 2
+    assert {k: spark.conf.get(k, None) for k in SMALL_TABLE_SETTINGS} == small and spark.conf.get(key, None) == before
     monkeypatch.setenv("DATABRICKS_RUNTIME_VERSION", "17.3")  # on Databricks the setting is not Spark's to take
-    with pipeline_settings(spark, test_config):
+    with pipeline_settings(spark, test_config, small_tables=True):
         assert spark.conf.get(key, None) == before
+        assert {k: spark.conf.get(k, None) for k in SMALL_TABLE_SETTINGS} == small
 
 
 @pytest.mark.unit
