@@ -109,17 +109,15 @@ def measure_cost(sizes: str, throughput_json: str) -> dict:
 def print_report(m: dict, console) -> None:
     from rich.table import Table
 
+    from globalbev.naive_vs_optimised import comparison_rows
+
     if m.get("naive"):
         r = m["naive"]
         t = Table(title=f"Naive against optimised: the scale-{r['scale']:g} day, {r['raw_mb']} MB of raw input")
         for c in ("", "naive", "optimised"):
             t.add_column(c, justify="left" if not c else "right")
-        n, o = r["naive"], r["optimised"]
-        t.add_row("wall time (s)", f"{n['seconds']:.2f}", f"{o['seconds']:.2f}")
-        t.add_row("MB/s of raw input", f"{n['mb_per_s']:.2f}", f"{o['mb_per_s']:.2f}")
-        t.add_row("files written", f"{sum(n['files'].values()):,}", f"{sum(o['files'].values()):,}")
-        t.add_row("commits", f"{sum(n['commits'].values()):,}", f"{sum(o['commits'].values()):,}")
-        t.add_row("rows (silver + gold)", f"{sum(n['rows'].values()):,}", f"{sum(o['rows'].values()):,}")
+        for row in comparison_rows(r):
+            t.add_row(*row)
         console.print(t)
         console.print(f"the optimised version is {r['ratio']}x faster")
     if m.get("skew"):

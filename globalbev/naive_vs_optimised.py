@@ -31,13 +31,13 @@ from .delta_ops import last_commit_rows
 from .file_layout import table_files
 from .operational_files import OperationalFileSource
 from .run_state import side_by_side
-from .runtime import session_conf
+from .runtime import MetricsUnavailable, session_conf, stage_metrics
 
 # %% auto #0
-__all__ = ['DAY_TABLES', 'NAIVE_SETTINGS', 'PIPELINE_TABLES', 'day_files', 'read_day', 'bronze_day', 'raw_bytes', 'phone_udf',
-           'email_udf', 'city_udf', 'postal_code_udf', 'revenue_usd_udf', 'latest_customers', 'silver_customers',
-           'sales_lines', 'daily_sales', 'variant_tables', 'run_naive', 'run_optimised', 'table_commits', 'compare',
-           'comparison_table']
+__all__ = ['DAY_TABLES', 'NAIVE_SETTINGS', 'NAIVE_PARTITIONS', 'PIPELINE_TABLES', 'day_files', 'read_day', 'bronze_day',
+           'raw_bytes', 'phone_udf', 'email_udf', 'city_udf', 'postal_code_udf', 'revenue_usd_udf', 'latest_customers',
+           'silver_customers', 'sales_lines', 'daily_sales', 'variant_tables', 'run_naive', 'run_optimised',
+           'table_commits', 'compare', 'comparison_rows', 'comparison_table']
 
 # %% ../notebooks/05_naive_vs_optimised.ipynb #5c682dc4
 DAY_TABLES = ("customers", "orders", "order_lines", "products", "markets")
@@ -193,10 +193,11 @@ def daily_sales(sales: DataFrame) -> DataFrame:
 
 # %% ../notebooks/05_naive_vs_optimised.ipynb #ad63290f
 NAIVE_SETTINGS = {
-    "spark.sql.shuffle.partitions": "48",  # from a 12-node cluster (4 cores each): 48 tasks per shuffle for 6 MB
+    "spark.sql.shuffle.partitions": "48",  # from a 12-node cluster (4 cores each): 48 tasks per shuffle for 3 MB
     "spark.sql.adaptive.coalescePartitions.enabled": "false",  # "AQE changes my partition counts", turned off
     "spark.sql.autoBroadcastJoinThreshold": "-1",  # "broadcasts ran out of memory once", turned off
 }
+NAIVE_PARTITIONS = ("market_code", "sku")  # "every report filters on a market and a SKU": a folder per pair
 PIPELINE_TABLES = {"customers": "silver", "sales_lines": "silver", "daily_sales": "gold"}
 
 
@@ -207,9 +208,10 @@ def variant_tables(cfg: Config, variant: str) -> dict[str, str]:
 
 def run_naive(spark: SparkSession, day: dict[str, DataFrame], tables: dict[str, str]) -> dict[str, int]:
     """The weeks 1–2 slice the way it is first written: row-at-a-time Python UDFs, sort-merge joins against the small
-    dimensions, 48 shuffle partitions with AQE's coalescing off (so 48 small files per write), every DataFrame
-    recomputed for each action (a logged count, then the write), a `collect()` loop over the markets, and one commit
-    per market, one after another. Returns rows per table."""
+    dimensions, 48 shuffle partitions with AQE's coalescing off (so 48 small files per write), the sales lines
+    partitioned by market and SKU (`NAIVE_PARTITIONS`: a folder per pair, a small file in each — hundreds to thousands
+    of files), every DataFrame recomputed for each action (a logged count, then the write), a `collect()` loop over
+    the markets, and one commit per market, one after another. Returns rows per table."""
     rows = {}
     with session_conf(spark, NAIVE_SETTINGS):
         customers = silver_customers(day["customers"], udfs=True)
@@ -217,7 +219,9 @@ def run_naive(spark: SparkSession, day: dict[str, DataFrame], tables: dict[str, 
         customers.write.format("delta").mode("overwrite").saveAsTable(tables["customers"])  # ...and again, with them
         sales = sales_lines(day, naive=True)
         rows["sales_lines"] = sales.count()  # the three joins, once for the count...
-        sales.write.format("delta").mode("overwrite").saveAsTable(tables["sales_lines"])  # ...again for the write
+        sales.write.format("delta").mode("overwrite").partitionBy(*NAIVE_PARTITIONS).saveAsTable(
+            tables["sales_lines"]
+        )  # ...again for the write, a file per market and SKU
         rows["daily_sales"] = 0
         for market in [r.market_code for r in day["markets"].collect()]:  # one job, and commit, per market
             part = daily_sales(spark.table(tables["sales_lines"]).where(F.col("market_code") == market))
@@ -264,7 +268,9 @@ def compare(
     """Run the optimised and then the naive pipeline on the same `day` (bronze DataFrames), each into tables of its own
     (created afresh). The optimised one goes first, so without a warm-up it pays for the JVM's (that understates the
     ratio, never flatters it); `warm_up=True` runs it once untimed before both, so both run warm.
-    Returns seconds, the ratio, MB/s of raw input, and per variant the rows, files and commits of each table."""
+    Returns seconds, the ratio, MB/s of raw input, and per variant the rows, files and commits of each table, and the
+    bytes its stages wrote to shuffle and spilled to disk (Spark's task metrics, `runtime.stage_metrics`; `None` where
+    they cannot be read from code: on Databricks the query profile and the Spark UI show them)."""
     tables = {v: variant_tables(cfg, v) for v in ("naive", "optimised")}
     for name in [t for ts in tables.values() for t in ts.values()]:
         spark.sql(f"DROP TABLE IF EXISTS {name}")
@@ -274,31 +280,48 @@ def compare(
             spark.sql(f"DROP TABLE IF EXISTS {name}")
     out: dict = {"raw_mb": round(raw_input_bytes / 1e6, 2)}
     for variant, run in (("optimised", run_optimised), ("naive", run_naive)):
-        t0 = time.perf_counter()
-        rows = run(spark, day, tables[variant])
-        seconds = time.perf_counter() - t0
-        out[variant] = {
-            "seconds": round(seconds, 2),
-            "mb_per_s": round(raw_input_bytes / 1e6 / seconds, 2),
-            "rows": rows,
-            "files": {t: table_files(spark, name) for t, name in tables[variant].items()},
-            "commits": {t: table_commits(spark, name) for t, name in tables[variant].items()},
-        }
+        try:  # the clock runs around the variant only; the metrics are read after it
+            ran = stage_metrics(spark, lambda run=run, variant=variant: run(spark, day, tables[variant]))
+            rows, seconds = ran.result, ran.seconds
+            shuffled = sum(s.shuffle_write_bytes for s in ran.stages)
+            spilled = sum(s.disk_bytes_spilled for s in ran.stages)
+        except MetricsUnavailable:
+            t0 = time.perf_counter()
+            rows = run(spark, day, tables[variant])
+            seconds, shuffled, spilled = time.perf_counter() - t0, None, None
+        mb_per_s = round(raw_input_bytes / 1e6 / seconds, 2)
+        out[variant] = {"seconds": round(seconds, 2), "mb_per_s": mb_per_s, "rows": rows, "shuffle_bytes": shuffled,
+                        "spilled_bytes": spilled}  # fmt: skip
+    for variant, names in tables.items():  # the tables' files and commits, after both runs (off the clock)
+        out[variant]["files"] = {t: table_files(spark, name) for t, name in names.items()}
+        out[variant]["commits"] = {t: table_commits(spark, name) for t, name in names.items()}
     out = {"raw_mb": out["raw_mb"], "naive": out["naive"], "optimised": out["optimised"]}  # naive first, as printed
     out["ratio"] = round(out["naive"]["seconds"] / out["optimised"]["seconds"], 1)
     return out
 
 
+def comparison_rows(result: dict) -> list[tuple[str, str, str]]:
+    """`compare`'s result as rows of text — (measure, naive, optimised) — for the notebook and the benchmark."""
+
+    def mb(n: int | None) -> str:
+        return "n/a" if n is None else f"{n / 1e6:,.2f}"
+
+    n, o = result["naive"], result["optimised"]
+    return [
+        ("wall time (s)", f"{n['seconds']:.2f}", f"{o['seconds']:.2f}"),
+        ("MB/s of raw input", f"{n['mb_per_s']:.2f}", f"{o['mb_per_s']:.2f}"),
+        ("shuffle written (MB)", mb(n["shuffle_bytes"]), mb(o["shuffle_bytes"])),
+        ("spilled to disk (MB)", mb(n["spilled_bytes"]), mb(o["spilled_bytes"])),
+        ("files written", f"{sum(n['files'].values()):,}", f"{sum(o['files'].values()):,}"),
+        ("commits", f"{sum(n['commits'].values()):,}", f"{sum(o['commits'].values()):,}"),
+        ("rows written", f"{sum(n['rows'].values()):,}", f"{sum(o['rows'].values()):,}"),
+    ]
+
+
 def comparison_table(result: dict) -> str:
     """`compare`'s result as lines a person reads."""
-    n, o = result["naive"], result["optimised"]
-    lines = [
-        f"{'':28}{'naive':>12}{'optimised':>12}",
-        f"{'wall time (s)':28}{n['seconds']:>12.2f}{o['seconds']:>12.2f}",
-        f"{'MB/s of raw input':28}{n['mb_per_s']:>12.2f}{o['mb_per_s']:>12.2f}",
-        f"{'files written':28}{sum(n['files'].values()):>12,}{sum(o['files'].values()):>12,}",
-        f"{'commits':28}{sum(n['commits'].values()):>12,}{sum(o['commits'].values()):>12,}",
-    ]
+    rows = [("", "naive", "optimised"), *comparison_rows(result)]
+    lines = [f"{a:28}{b:>12}{c:>12}" for a, b, c in rows]
     return (
         "\n".join(lines) + f"\nthe optimised version is {result['ratio']}x faster on {result['raw_mb']} MB of raw input"
     )

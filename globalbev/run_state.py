@@ -221,7 +221,9 @@ def parallel_tables(cfg: Config) -> int:
 
 def side_by_side(tasks: dict[str, Callable[[], Any]], workers: int = 4) -> SideBySide:
     """Run independent `tasks` (name -> function without arguments) on up to `workers` threads sharing one Spark
-    session, and return once every task has finished; `workers=1` runs them in order in this thread."""
+    session, and return once every task has finished; `workers=1` runs them in order in this thread. The threads carry
+    the caller's Spark job tags (`spark.addTag`, as PySpark's `InheritableThread` does), so a tag set around the call
+    — to measure its jobs (`runtime.stage_metrics`) or to cancel them (`spark.interruptTag`) — covers every task's."""
 
     def timed(fn: Callable[[], Any]) -> tuple[Any, BaseException | None, float]:
         t = time.perf_counter()
@@ -230,11 +232,22 @@ def side_by_side(tasks: dict[str, Callable[[], Any]], workers: int = 4) -> SideB
         except Exception as e:  # kept for the caller: one failed task never stops the others
             return None, e, time.perf_counter() - t
 
+    def tagged(fn: Callable[[], Any]) -> tuple[Any, BaseException | None, float]:  # in a worker thread
+        for tag in tags:
+            session.addTag(tag)
+        try:
+            return timed(fn)
+        finally:
+            for tag in tags:
+                session.removeTag(tag)
+
     if workers <= 1 or len(tasks) <= 1:
         done = {name: timed(fn) for name, fn in tasks.items()}
     else:
+        session = SparkSession.getActiveSession()  # a job tag belongs to the thread that set it
+        tags = session.getTags() if session is not None else set()
         with ThreadPoolExecutor(max_workers=min(workers, len(tasks)), thread_name_prefix="globalbev") as pool:
-            futures = {name: pool.submit(timed, fn) for name, fn in tasks.items()}
+            futures = {name: pool.submit(tagged, fn) for name, fn in tasks.items()}
             done = {name: f.result() for name, f in futures.items()}
     return SideBySide(
         {n: r for n, (r, e, _) in done.items() if e is None},

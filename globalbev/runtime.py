@@ -675,6 +675,7 @@ class StageMetrics:
     shuffle_read_bytes: tuple[float, float, float]  # per task: min, median, max (the UI's "Shuffle Read Size")
     memory_bytes_spilled: int  # the in-memory size of what was spilled (the UI's "Spill (Memory)")
     disk_bytes_spilled: int  # the same data's size on disk (the UI's "Spill (Disk)")
+    shuffle_write_bytes: int = 0  # what its tasks wrote for the next stage, all together (the UI's "Shuffle Write")
 
 
 @dataclass(frozen=True)
@@ -725,6 +726,7 @@ def _stage(s: dict) -> StageMetrics:
     return StageMetrics(
         s["stageId"], s["name"], s["numTasks"], spread(dist.get("executorRunTime")),
         spread((dist.get("shuffleReadMetrics") or {}).get("readBytes")), s["memoryBytesSpilled"], s["diskBytesSpilled"],
+        s["shuffleWriteBytes"],
     )  # fmt: skip
 
 

@@ -15,6 +15,7 @@ from globalbev.naive_vs_optimised import (
     NAIVE_SETTINGS,
     city_udf,
     compare,
+    comparison_table,
     email_udf,
     phone_udf,
     postal_code_udf,
@@ -101,12 +102,23 @@ def test_both_versions_write_the_same_tables_the_naive_in_more_files_and_commits
     assert result["naive"]["commits"]["daily_sales"] == 2 and result["optimised"]["commits"]["daily_sales"] == 1
     assert sum(result["naive"]["files"].values()) > sum(result["optimised"]["files"].values())
     assert result["ratio"] == round(result["naive"]["seconds"] / result["optimised"]["seconds"], 1)
+    # Spark's task metrics of each run, the optimised one's three writer threads included: the naive shuffles more
+    assert result["naive"]["shuffle_bytes"] > result["optimised"]["shuffle_bytes"] > 0
+    assert result["naive"]["spilled_bytes"] == result["optimised"]["spilled_bytes"] == 0  # nothing this small spills
+    assert "shuffle written (MB)" in comparison_table(result)
     from globalbev.naive_vs_optimised import variant_tables
 
     n, o = (variant_tables(test_config, v) for v in ("naive", "optimised"))
     for t in n:
         a, b = spark.table(n[t]), spark.table(o[t])
         assert a.exceptAll(b).isEmpty() and b.exceptAll(a).isEmpty(), t
+    from globalbev.naive_vs_optimised import NAIVE_PARTITIONS
+
+    # the naive sales lines: a folder per market and SKU, a file (at least) in each; the optimised: no partitions
+    assert spark.sql(f"DESCRIBE DETAIL {n['sales_lines']}").first().partitionColumns == list(NAIVE_PARTITIONS)
+    assert spark.sql(f"DESCRIBE DETAIL {o['sales_lines']}").first().partitionColumns == []
+    pairs = spark.table(n["sales_lines"]).select(*NAIVE_PARTITIONS).distinct().count()
+    assert result["naive"]["files"]["sales_lines"] >= pairs == 4
     gb = spark.table(o["customers"]).where("customer_id = 1").first()
     assert (gb.phone, gb.email, gb.city) == (
         "+447416324063",

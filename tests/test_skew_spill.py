@@ -62,6 +62,22 @@ def test_stage_metrics_reads_the_tagged_action_only(spark):
     assert run.seconds > 0 and len(run.result) == 3
     assert run.stages and all(s.tasks >= 1 and s.task_ms[0] <= s.task_ms[1] <= s.task_ms[2] for s in run.stages)
     assert any(s.shuffle_read_bytes[2] > 0 for s in run.stages)
+    assert sum(s.shuffle_write_bytes for s in run.stages) > 0
+
+
+@pytest.mark.integration
+def test_stage_metrics_covers_the_jobs_of_side_by_sides_threads(spark):
+    # A job tag belongs to the thread that set it: side_by_side's threads carry the caller's, so a measured action
+    # that writes tables side by side (the optimised pipeline, notebook 05) counts every thread's stages.
+    from globalbev.run_state import side_by_side
+
+    def grouped(n: int):
+        return lambda: spark.range(n).groupBy((F.col("id") % 5).alias("k")).count().collect()
+
+    before = spark.getTags()
+    run = stage_metrics(spark, lambda: side_by_side({"a": grouped(3000), "b": grouped(4000)}, workers=2).raise_first())
+    assert spark.getTags() == before  # nothing left behind in this thread
+    assert len({s.stage_id for s in run.stages}) >= 4  # two jobs of two stages (map side, then the aggregation)
 
 
 @pytest.mark.integration
