@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 
 from globalbev.frames import local_frame
 from globalbev.naive_vs_optimised import (
+    NAIVE_PARTITIONS,
     NAIVE_SETTINGS,
     city_udf,
     compare,
@@ -23,6 +24,7 @@ from globalbev.naive_vs_optimised import (
     sales_lines,
     silver_customers,
     table_commits,
+    variant_tables,
 )
 from globalbev.plans import plan_findings
 from globalbev.runtime import session_conf
@@ -106,14 +108,10 @@ def test_both_versions_write_the_same_tables_the_naive_in_more_files_and_commits
     assert result["naive"]["shuffle_bytes"] > result["optimised"]["shuffle_bytes"] > 0
     assert result["naive"]["spilled_bytes"] == result["optimised"]["spilled_bytes"] == 0  # nothing this small spills
     assert "shuffle written (MB)" in comparison_table(result)
-    from globalbev.naive_vs_optimised import variant_tables
-
     n, o = (variant_tables(test_config, v) for v in ("naive", "optimised"))
     for t in n:
         a, b = spark.table(n[t]), spark.table(o[t])
         assert a.exceptAll(b).isEmpty() and b.exceptAll(a).isEmpty(), t
-    from globalbev.naive_vs_optimised import NAIVE_PARTITIONS
-
     # the naive sales lines: a folder per market and SKU, a file (at least) in each; the optimised: no partitions
     assert spark.sql(f"DESCRIBE DETAIL {n['sales_lines']}").first().partitionColumns == list(NAIVE_PARTITIONS)
     assert spark.sql(f"DESCRIBE DETAIL {o['sales_lines']}").first().partitionColumns == []
