@@ -643,6 +643,7 @@ SMALL_TABLE_SETTINGS = {  # a laptop's work on a few small Delta tables, read ve
     "spark.sql.shuffle.partitions": "1",  # a count, or a VACUUM's file list, of a laptop's table needs one reduce task
     "spark.databricks.delta.snapshotPartitions": "1",  # Delta replays a version's log in one task, not fifty
     "spark.sql.adaptive.enabled": "false",  # nothing to re-plan between the stages of queries this small
+    "spark.sql.codegen.wholeStage": "false",  # no Java compiled per query: it costs more than a few rows take to run
 }
 
 
